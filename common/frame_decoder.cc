@@ -1,0 +1,58 @@
+#include "common/frame_decoder.h"
+
+#include <algorithm>
+
+namespace ttlogin::common {
+
+DecodeResult DecodeFrame(std::span<const std::uint8_t> bytes, std::uint32_t max_pdu_size) {
+  DecodeResult r;
+  if (bytes.size() < 4) return r;
+  const std::uint32_t length = LoadBe32(bytes.data());
+  if (length < kPduHeaderSize) {
+    r.status = DecodeStatus::kError;
+    r.error = "PDU length " + std::to_string(length) + " is below the 16-byte header";
+    return r;
+  }
+  if (length > max_pdu_size) {
+    r.status = DecodeStatus::kError;
+    r.error = "PDU length " + std::to_string(length) + " exceeds the maximum of " +
+              std::to_string(max_pdu_size);
+    return r;
+  }
+  if (bytes.size() < length) return r;
+  r.status = DecodeStatus::kFrame;
+  r.frame.header = DecodePduHeader(bytes.first<kPduHeaderSize>());
+  r.frame.body = bytes.subspan(kPduHeaderSize, length - kPduHeaderSize);
+  r.consumed = length;
+  return r;
+}
+
+std::size_t FrameDecoder::FillPending(std::span<const std::uint8_t> input, std::string& error) {
+  std::size_t taken = 0;
+  auto take = [&](std::size_t want) {
+    const std::size_t n = std::min(want, input.size() - taken);
+    pending_.insert(pending_.end(), input.begin() + static_cast<std::ptrdiff_t>(taken),
+                    input.begin() + static_cast<std::ptrdiff_t>(taken + n));
+    taken += n;
+  };
+  if (pending_.size() < 4) {
+    take(4 - pending_.size());
+    if (pending_.size() < 4) return taken;
+  }
+  const DecodeResult probe = DecodeFrame(pending_, max_pdu_size_);
+  if (probe.status == DecodeStatus::kError) {
+    error = probe.error;
+    return taken;
+  }
+  const std::uint32_t length = LoadBe32(pending_.data());
+  if (pending_.capacity() < length) pending_.reserve(length);
+  if (pending_.size() < length) take(length - pending_.size());
+  return taken;
+}
+
+void FrameDecoder::ReleasePending() {
+  // Give the memory back: an idle connection should not keep a frame-sized buffer.
+  std::vector<std::uint8_t>().swap(pending_);
+}
+
+}  // namespace ttlogin::common

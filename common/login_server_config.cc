@@ -1,0 +1,188 @@
+#include "common/login_server_config.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <set>
+
+namespace ttlogin::common {
+namespace {
+
+// Keys we know; anything else gets a warning (a typo would otherwise silently do nothing).
+const std::set<std::string, std::less<>>& KnownKeys() {
+  static const std::set<std::string, std::less<>> keys = {
+      "ClientListenIP",    "ClientPort",   "HttpListenIP",      "HttpPort",
+      "MsgServerListenIP", "MsgServerPort", "msfs",             "discovery",
+      "IoThreads",         "MaxPduSize",   "HeartbeatInterval", "MsgServerTimeout",
+      "ClientTimeout",     "HttpTimeout",  "MaxHttpHeadSize",   "MaxHttpBodySize",
+      "LogLevel",          "LogFile",
+  };
+  return keys;
+}
+
+class Builder {
+ public:
+  explicit Builder(const ConfigFile& file) : file_(file) {}
+
+  void Error(const std::string& key, const ConfigValue* v, const std::string& what) {
+    std::string where = file_.path;
+    if (v != nullptr) where += ":" + std::to_string(v->line);
+    errors_.push_back(where + ": " + key + ": " + what);
+  }
+
+  const ConfigValue* Required(const std::string& key) {
+    const ConfigValue* v = file_.Find(key);
+    if (v == nullptr) {
+      errors_.push_back(file_.path + ": required key " + key + " is missing");
+    } else if (v->value.empty()) {
+      Error(key, v, "value is empty");
+      return nullptr;
+    }
+    return v;
+  }
+
+  // Unsigned integer in [lo, hi]; returns false (with an error) when present and invalid.
+  bool Number(const std::string& key, const ConfigValue* v, std::uint64_t lo, std::uint64_t hi,
+              std::uint64_t& out) {
+    const std::string& s = v->value;
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec != std::errc{} || end != s.data() + s.size()) {
+      Error(key, v, "'" + s + "' is not a number");
+      return false;
+    }
+    if (n < lo || n > hi) {
+      Error(key, v, std::to_string(n) + " is out of range (" + std::to_string(lo) + "-" +
+                        std::to_string(hi) + ")");
+      return false;
+    }
+    out = n;
+    return true;
+  }
+
+  template <typename T>
+  void Optional(const std::string& key, std::uint64_t lo, std::uint64_t hi, T& out) {
+    const ConfigValue* v = file_.Find(key);
+    if (v == nullptr) return;
+    std::uint64_t n = 0;
+    if (Number(key, v, lo, hi, n)) out = static_cast<T>(n);
+  }
+
+  void Seconds(const std::string& key, std::uint64_t lo, std::uint64_t hi,
+               std::chrono::seconds& out) {
+    std::uint64_t n = static_cast<std::uint64_t>(out.count());
+    Optional(key, lo, hi, n);
+    out = std::chrono::seconds(static_cast<std::int64_t>(n));
+  }
+
+  void Listener(const std::string& ip_key, const std::string& port_key, ListenerConfig& out) {
+    if (const ConfigValue* v = Required(ip_key)) {
+      std::string_view rest = v->value;
+      while (true) {
+        const std::size_t semi = rest.find(';');
+        std::string item(rest.substr(0, semi));
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.erase(0, 1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.pop_back();
+        if (!item.empty()) {
+          if (IsIpAddress(item)) {
+            out.addresses.push_back(item);
+          } else {
+            Error(ip_key, v, "'" + item + "' is not an IPv4 or IPv6 address");
+          }
+        }
+        if (semi == std::string_view::npos) break;
+        rest = rest.substr(semi + 1);
+      }
+      if (out.addresses.empty() && !v->value.empty()) Error(ip_key, v, "no address given");
+    }
+    if (const ConfigValue* v = Required(port_key)) {
+      std::uint64_t port = 0;
+      if (Number(port_key, v, 0, 65535, port)) {
+        out.port = static_cast<std::uint16_t>(port);
+        if (port == 0) {
+          warnings_.push_back(file_.path + ":" + std::to_string(v->line) + ": " + port_key +
+                              "=0: the system picks a free port (meant for tests)");
+        }
+      }
+    }
+  }
+
+  static bool IsIpAddress(const std::string& s) {
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+  }
+
+  ConfigLoadResult Build() {
+    ConfigLoadResult r;
+    if (file_.values.empty() && !file_.errors.empty()) {
+      // Unreadable or wholly broken file: listing every "missing key" would bury the real cause.
+      r.errors = file_.errors;
+      return r;
+    }
+    errors_ = file_.errors;
+    warnings_ = file_.warnings;
+    LoginServerConfig& c = r.config;
+    Listener("ClientListenIP", "ClientPort", c.client);
+    Listener("HttpListenIP", "HttpPort", c.http);
+    Listener("MsgServerListenIP", "MsgServerPort", c.msg_server);
+    // The classic server read msfs and discovery without checking them; a missing one only made
+    // the reply's field empty. Keep that, but say so.
+    for (const char* key : {"msfs", "discovery"}) {
+      const ConfigValue* v = file_.Find(key);
+      if (v == nullptr) {
+        warnings_.push_back(file_.path + ": " + key + " is not set; the HTTP reply carries \"\"");
+      } else {
+        (std::string_view(key) == "msfs" ? c.msfs : c.discovery) = v->value;
+      }
+    }
+    Optional("IoThreads", 0, kMaxIoThreads, c.io_threads);
+    Optional("MaxPduSize", kMinMaxPduSize, kMaxMaxPduSize, c.max_pdu_size);
+    Seconds("HeartbeatInterval", 1, 3600, c.heartbeat_interval);
+    Seconds("MsgServerTimeout", 1, 86400, c.msg_server_timeout);
+    Seconds("ClientTimeout", 1, 86400, c.client_timeout);
+    Seconds("HttpTimeout", 1, 86400, c.http_timeout);
+    Optional("MaxHttpHeadSize", 256, 1024 * 1024, c.max_http_head_size);
+    Optional("MaxHttpBodySize", 0, 1024 * 1024, c.max_http_body_size);
+    if (const ConfigValue* v = file_.Find("LogLevel")) {
+      static const std::set<std::string, std::less<>> levels = {
+          "trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
+      if (levels.count(v->value) == 0) {
+        Error("LogLevel", v,
+              "'" + v->value + "' is not one of trace, debug, info, warn, error, critical, off");
+      } else {
+        c.log_level = v->value == "warning" ? "warn" : v->value;
+      }
+    }
+    if (const ConfigValue* v = file_.Find("LogFile")) c.log_file = v->value;
+    if (c.heartbeat_interval >= c.msg_server_timeout) {
+      const ConfigValue* v = file_.Find("HeartbeatInterval");
+      if (v == nullptr) v = file_.Find("MsgServerTimeout");
+      Error("HeartbeatInterval", v,
+            "must be shorter than MsgServerTimeout, or peers time out between heartbeats");
+    }
+    for (const auto& [key, value] : file_.values) {
+      if (KnownKeys().count(key) == 0) {
+        warnings_.push_back(file_.path + ":" + std::to_string(value.line) + ": unknown key " +
+                            key + " is ignored");
+      }
+    }
+    r.errors = std::move(errors_);
+    r.warnings = std::move(warnings_);
+    return r;
+  }
+
+ private:
+  const ConfigFile& file_;
+  std::vector<std::string> errors_;
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace
+
+ConfigLoadResult BuildLoginServerConfig(const ConfigFile& file) { return Builder(file).Build(); }
+
+ConfigLoadResult LoadLoginServerConfig(const std::string& path) {
+  return BuildLoginServerConfig(LoadConfigFile(path));
+}
+
+}  // namespace ttlogin::common

@@ -1,0 +1,83 @@
+// Connection: one accepted socket's read/write loop, shared by the three listeners' protocols.
+//
+// Every connection lives on exactly one io thread (its socket's io_context), so its state needs no
+// lock. Reading waits for readability and then reads into a per-thread buffer, so an idle
+// connection holds no read buffer; protocols decode straight from that buffer. One timer per
+// connection implements every deadline lazily: it fires at the earliest deadline and the
+// protocol recomputes, so traffic never has to touch the timer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <asio.hpp>
+
+namespace ttlogin::server {
+
+using Clock = std::chrono::steady_clock;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(asio::ip::tcp::socket socket, std::string_view listener_name);
+  virtual ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Starts reading; must run on the socket's own io thread.
+  void Start();
+  // Closes now, dropping unsent output. Idempotent.
+  void Close(std::string_view reason);
+
+  const std::string& peer() const { return peer_; }
+  bool closed() const { return closed_; }
+
+ protected:
+  virtual void OnStart() {}
+  // Bytes from the peer. The span is only valid during the call.
+  virtual void OnData(std::span<const std::uint8_t> data) = 0;
+  // The deadline timer fired; the protocol checks its deadlines and calls ArmTimer again.
+  virtual void OnTimer(Clock::time_point now) = 0;
+  // The connection is closing (peer closed, error, or Close()). Called once.
+  virtual void OnClose(std::string_view reason) { (void)reason; }
+
+  // Queues bytes for the peer. Writes at once when possible.
+  void Send(std::string_view bytes);
+  // Sends what is queued (and `bytes`), then closes.
+  void SendAndClose(std::string_view bytes);
+  // Stops delivering further input (e.g. after a final reply).
+  void StopReading() { reading_stopped_ = true; }
+  void ArmTimer(Clock::time_point deadline);
+
+  Clock::time_point last_received() const { return last_received_; }
+  Clock::time_point last_sent() const { return last_sent_; }
+
+ private:
+  void WaitReadable();
+  void OnReadable(const asio::error_code& ec);
+  void FlushOutput();
+  void OnWritten(const asio::error_code& ec, std::size_t n);
+  void OnTimerFired(const asio::error_code& ec);
+
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::string_view listener_name_;
+  std::string peer_;
+  std::string output_;          // bytes not yet accepted by the kernel
+  std::size_t output_sent_ = 0;  // prefix of output_ already written
+  bool write_in_flight_ = false;
+  bool close_after_write_ = false;
+  bool reading_stopped_ = false;
+  bool read_paused_ = false;  // waiting for output to drain (a peer that does not read)
+  bool closed_ = false;
+  Clock::time_point last_received_;
+  Clock::time_point last_sent_;
+};
+
+// Peer as "ip:port" (IPv6 in brackets), or "?" when the socket has no peer.
+std::string FormatEndpoint(const asio::ip::tcp::endpoint& endpoint);
+
+}  // namespace ttlogin::server

@@ -1,0 +1,99 @@
+#include "server/http/http_request_parser.h"
+
+#include <climits>
+
+namespace ttlogin::server::http {
+
+// Bytes a header line adds beyond its name and value (": " and CRLF).
+constexpr std::size_t kHeaderLineOverhead = 4;
+
+const llhttp_settings_t& HttpRequestParser::Settings() {
+  static const llhttp_settings_t settings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = &HttpRequestParser::OnMessageBegin;
+    s.on_url = &HttpRequestParser::OnUrl;
+    s.on_header_field = &HttpRequestParser::OnHeaderPart;
+    s.on_header_value = &HttpRequestParser::OnHeaderPart;
+    s.on_header_value_complete = &HttpRequestParser::OnHeaderValueComplete;
+    s.on_headers_complete = &HttpRequestParser::OnHeadersComplete;
+    s.on_body = &HttpRequestParser::OnBody;
+    s.on_message_complete = &HttpRequestParser::OnMessageComplete;
+    return s;
+  }();
+  return settings;
+}
+
+HttpRequestParser::HttpRequestParser(std::size_t max_head_size, std::size_t max_body_size)
+    : max_head_size_(max_head_size), max_body_size_(max_body_size) {
+  llhttp_init(&parser_, HTTP_REQUEST, &Settings());
+  parser_.data = this;
+}
+
+int HttpRequestParser::CountHead(std::size_t len) {
+  head_size_ += len;
+  if (head_size_ > max_head_size_) {
+    limit_error_ = HttpParseError{431, "request head larger than " +
+                                           std::to_string(max_head_size_) + " bytes"};
+    return -1;
+  }
+  return 0;
+}
+
+int HttpRequestParser::OnMessageBegin(llhttp_t* p) {
+  HttpRequestParser& self = Self(p);
+  self.in_message_ = true;
+  self.head_size_ = 0;
+  self.request_.url.clear();
+  self.request_.body_size = 0;
+  return 0;
+}
+
+int HttpRequestParser::OnUrl(llhttp_t* p, const char* at, std::size_t len) {
+  HttpRequestParser& self = Self(p);
+  if (self.CountHead(len) != 0) return -1;
+  self.request_.url.append(at, len);
+  return 0;
+}
+
+int HttpRequestParser::OnHeaderPart(llhttp_t* p, const char* /*at*/, std::size_t len) {
+  return Self(p).CountHead(len);
+}
+
+int HttpRequestParser::OnHeaderValueComplete(llhttp_t* p) {
+  return Self(p).CountHead(kHeaderLineOverhead);
+}
+
+int HttpRequestParser::OnHeadersComplete(llhttp_t* p) {
+  HttpRequestParser& self = Self(p);
+  if (p->content_length > self.max_body_size_ && p->content_length != ULLONG_MAX) {
+    self.limit_error_ = HttpParseError{413, "request body larger than " +
+                                                std::to_string(self.max_body_size_) + " bytes"};
+    return -1;
+  }
+  return 0;
+}
+
+int HttpRequestParser::OnBody(llhttp_t* p, const char* /*at*/, std::size_t len) {
+  HttpRequestParser& self = Self(p);
+  self.request_.body_size += len;
+  if (self.request_.body_size > self.max_body_size_) {
+    self.limit_error_ = HttpParseError{413, "request body larger than " +
+                                                std::to_string(self.max_body_size_) + " bytes"};
+    return -1;
+  }
+  return 0;
+}
+
+int HttpRequestParser::OnMessageComplete(llhttp_t* p) {
+  HttpRequestParser& self = Self(p);
+  self.in_message_ = false;
+  self.complete_ = true;
+  self.request_.method = static_cast<std::uint8_t>(llhttp_get_method(p));
+  self.request_.keep_alive = llhttp_should_keep_alive(p) != 0;
+  self.request_.http_major = llhttp_get_http_major(p);
+  self.request_.http_minor = llhttp_get_http_minor(p);
+  return HPE_PAUSED;
+}
+
+}  // namespace ttlogin::server::http

@@ -1,0 +1,93 @@
+// HttpRequestParser: llhttp wrapped into "feed bytes, get whole requests or one error".
+//
+// llhttp does the HTTP/1.x grammar (pipelining, chunked bodies, keep-alive rules of 1.0 and 1.1).
+// This class adds the limits llhttp leaves to its user: the size of a request head (URL plus
+// header lines) and of a body, and turns each outcome into a value the connection acts on.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include <llhttp.h>
+
+namespace ttlogin::server::http {
+
+struct HttpRequest {
+  std::uint8_t method = 0;  // llhttp_method_t
+  std::string url;
+  bool keep_alive = false;
+  std::uint8_t http_major = 1;
+  std::uint8_t http_minor = 1;
+  std::size_t body_size = 0;
+};
+
+struct HttpParseError {
+  int status = 0;  // 0: none; else the HTTP status to answer with (400, 413, 431)
+  std::string reason;
+  explicit operator bool() const { return status != 0; }
+};
+
+class HttpRequestParser {
+ public:
+  HttpRequestParser(std::size_t max_head_size, std::size_t max_body_size);
+  ~HttpRequestParser() = default;
+  HttpRequestParser(const HttpRequestParser&) = delete;
+  HttpRequestParser& operator=(const HttpRequestParser&) = delete;
+
+  // Parses `data`, calling `on_request(const HttpRequest&)` for each complete request; it returns
+  // false to stop (the connection is closing). Returns the error that broke the stream, if any;
+  // after an error the parser must not be fed again.
+  template <typename OnRequest>
+  HttpParseError Feed(std::span<const char> data, OnRequest&& on_request);
+
+  // True between the first byte of a request and its end: a request is half-received.
+  bool in_request() const { return in_message_; }
+
+ private:
+  static int OnMessageBegin(llhttp_t* p);
+  static int OnUrl(llhttp_t* p, const char* at, std::size_t len);
+  static int OnHeaderPart(llhttp_t* p, const char* at, std::size_t len);
+  static int OnHeaderValueComplete(llhttp_t* p);
+  static int OnHeadersComplete(llhttp_t* p);
+  static int OnBody(llhttp_t* p, const char* at, std::size_t len);
+  static int OnMessageComplete(llhttp_t* p);
+  static HttpRequestParser& Self(llhttp_t* p) { return *static_cast<HttpRequestParser*>(p->data); }
+  int CountHead(std::size_t len);
+
+  static const llhttp_settings_t& Settings();
+
+  llhttp_t parser_;
+  std::size_t max_head_size_;
+  std::size_t max_body_size_;
+  std::size_t head_size_ = 0;
+  bool in_message_ = false;
+  bool complete_ = false;
+  HttpRequest request_;
+  HttpParseError limit_error_;
+};
+
+template <typename OnRequest>
+HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& on_request) {
+  const char* p = data.data();
+  const char* const end = data.data() + data.size();
+  while (p < end) {
+    const llhttp_errno_t err = llhttp_execute(&parser_, p, static_cast<std::size_t>(end - p));
+    if (err == HPE_OK) return {};
+    if (err == HPE_PAUSED && complete_) {
+      // One whole request: hand it out, then go on after it (pipelining).
+      complete_ = false;
+      const char* resume_at = llhttp_get_error_pos(&parser_);
+      llhttp_resume(&parser_);
+      if (!on_request(static_cast<const HttpRequest&>(request_))) return {};
+      p = resume_at;
+      continue;
+    }
+    if (limit_error_) return limit_error_;
+    return HttpParseError{400, llhttp_errno_name(err)};
+  }
+  return {};
+}
+
+}  // namespace ttlogin::server::http

@@ -1,0 +1,99 @@
+#include "server/listener.h"
+
+#include <spdlog/spdlog.h>
+
+#include "server/connection.h"
+
+namespace ttlogin::server {
+namespace {
+// Pause after an accept error such as EMFILE, so the loop does not spin on it.
+constexpr auto kAcceptErrorBackoff = std::chrono::milliseconds(100);
+}  // namespace
+
+struct Listener::Acceptor {
+  explicit Acceptor(asio::io_context& io) : acceptor(io), backoff(io) {}
+  asio::ip::tcp::acceptor acceptor;
+  asio::steady_timer backoff;
+  asio::ip::tcp::endpoint endpoint;
+  bool stopped = false;
+};
+
+Listener::Listener(std::string name, asio::io_context& accept_context, IoThreadPool& pool,
+                   Factory factory)
+    : name_(std::move(name)),
+      accept_context_(accept_context),
+      pool_(pool),
+      factory_(std::move(factory)) {}
+
+Listener::~Listener() = default;
+
+std::string Listener::Bind(const common::ListenerConfig& config) {
+  for (const std::string& address : config.addresses) {
+    asio::error_code ec;
+    const asio::ip::address ip = asio::ip::make_address(address, ec);
+    if (ec) return name_ + ": bad address '" + address + "': " + ec.message();
+    auto a = std::make_unique<Acceptor>(accept_context_);
+    const asio::ip::tcp::endpoint endpoint(ip, config.port);
+    const std::string where = FormatEndpoint(endpoint);
+    a->acceptor.open(endpoint.protocol(), ec);
+    if (ec) {
+      return name_ + ": cannot open a socket for " + where + ": " + ec.message();
+    }
+    a->acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+    if (ip.is_v6()) a->acceptor.set_option(asio::ip::v6_only(true), ec);
+    a->acceptor.bind(endpoint, ec);
+    if (ec) {
+      return name_ + ": cannot listen on " + where + ": " + ec.message();
+    }
+    a->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return name_ + ": cannot listen on " + where + ": " + ec.message();
+    }
+    a->endpoint = a->acceptor.local_endpoint(ec);
+    acceptors_.push_back(std::move(a));
+  }
+  return {};
+}
+
+std::vector<asio::ip::tcp::endpoint> Listener::endpoints() const {
+  std::vector<asio::ip::tcp::endpoint> out;
+  for (const auto& a : acceptors_) out.push_back(a->endpoint);
+  return out;
+}
+
+void Listener::StartAccepting() {
+  for (auto& a : acceptors_) {
+    spdlog::info("{} listener on {}", name_, FormatEndpoint(a->endpoint));
+    Accept(*a);
+  }
+}
+
+void Listener::Accept(Acceptor& a) {
+  if (a.stopped) return;
+  a.acceptor.async_accept(pool_.Next(), [this, &a](const asio::error_code& ec,
+                                                   asio::ip::tcp::socket socket) {
+    if (a.stopped || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      spdlog::error("{} listener on {}: accept failed: {}; retrying in {} ms", name_,
+                    FormatEndpoint(a.endpoint), ec.message(), kAcceptErrorBackoff.count());
+      a.backoff.expires_after(kAcceptErrorBackoff);
+      a.backoff.async_wait([this, &a](const asio::error_code& wait_ec) {
+        if (!wait_ec) Accept(a);
+      });
+      return;
+    }
+    factory_(std::move(socket));
+    Accept(a);
+  });
+}
+
+void Listener::Stop() {
+  for (auto& a : acceptors_) {
+    a->stopped = true;
+    asio::error_code ec;
+    a->acceptor.close(ec);
+    a->backoff.cancel();
+  }
+}
+
+}  // namespace ttlogin::server

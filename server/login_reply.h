@@ -1,0 +1,24 @@
+// The two answers to "which msg_server should I log in to?": the HTTP JSON body and the
+// CID_LOGIN_RES_MSGSERVER PDU. Pure functions of a registry Choice, so they are unit-tested alone.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "server/registry/msg_server_registry.h"
+
+namespace ttlogin::server {
+
+// JSON body of GET /msg_server (PROTOCOL.md): on success priorIP, backupIP, port (a string),
+// msfsPrior, msfsBackup, discovery, code 0, msg ""; otherwise code 1 or 2 and a msg.
+std::string BuildMsgServerJson(const registry::Choice& choice, std::string_view msfs,
+                               std::string_view discovery);
+
+// Appends the IMMsgServRsp PDU answering a request with `seq_num`.
+void AppendMsgServRspPdu(std::string& out, const registry::Choice& choice, std::uint16_t seq_num);
+
+// Human text for a choice's code, used in JSON "msg" and in logs.
+std::string_view ChooseCodeText(registry::ChooseCode code);
+
+}  // namespace ttlogin::server

@@ -1,0 +1,148 @@
+// login_server: the command line. Exit codes: 0 clean stop, 1 runtime failure (e.g. a port in
+// use), 2 bad command line or bad config.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+
+#include "common/logging.h"
+#include "common/login_server_config.h"
+#include "server/login_server.h"
+
+#ifndef TTLOGIN_VERSION
+#define TTLOGIN_VERSION "unknown"
+#endif
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+constexpr std::string_view kUsage = R"(Usage: login_server [options]
+
+TeamTalk-compatible login server: msg_servers register and report their load on the
+MsgServer port; clients ask which msg_server to use over HTTP (GET /msg_server) or by
+PDU on the Client port.
+
+Options:
+  -c, --config FILE     config file (default: ./loginserver.conf)
+      --check-config    validate the config, print the result and exit
+      --ready-file FILE once listening, write the bound ports there as JSON
+                        (for tests and supervisors; written atomically)
+  -v, --version         print the version and exit
+  -h, --help            print this help and exit
+
+Exit codes:
+  0  stopped cleanly (SIGINT/SIGTERM), or --check-config found no error
+  1  could not start serving (a port in use, no permission, log file unwritable)
+  2  bad command line or bad config (each error names the key and line)
+)";
+
+bool WriteReadyFile(const std::string& path, const ttlogin::server::LoginServer& server) {
+  std::string json = "{\"pid\":" + std::to_string(getpid());
+  for (const auto& [name, endpoints] : server.Endpoints()) {
+    json += ",\"" + name + "\":[";
+    for (std::size_t i = 0; i < endpoints.size(); ++i) {
+      if (i > 0) json += ",";
+      json += std::to_string(endpoints[i].port());
+    }
+    json += "]";
+  }
+  json += "}\n";
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!(out << json) || !out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path = "./loginserver.conf";
+  std::string ready_file;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= argc) {
+        std::cerr << "login_server: " << arg << " needs a value\n" << kUsage;
+        std::exit(kExitUsage);
+      }
+      out = argv[++i];
+    };
+    if (arg == "-c" || arg == "--config") {
+      value(config_path);
+    } else if (arg.starts_with("--config=")) {
+      config_path = std::string(arg.substr(9));
+    } else if (arg == "--check-config") {
+      check_only = true;
+    } else if (arg == "--ready-file") {
+      value(ready_file);
+    } else if (arg == "-v" || arg == "--version") {
+      std::cout << "login_server (ttlogin) " << TTLOGIN_VERSION << "\n";
+      return kExitOk;
+    } else if (arg == "-h" || arg == "--help") {
+      std::cout << kUsage;
+      return kExitOk;
+    } else {
+      std::cerr << "login_server: unknown option '" << arg << "'\n" << kUsage;
+      return kExitUsage;
+    }
+  }
+
+  const ttlogin::common::ConfigLoadResult loaded =
+      ttlogin::common::LoadLoginServerConfig(config_path);
+  for (const std::string& w : loaded.warnings) std::cerr << "login_server: warning: " << w << "\n";
+  if (!loaded.ok()) {
+    for (const std::string& e : loaded.errors) {
+      std::cerr << "login_server: config error: " << e << "\n";
+    }
+    std::cerr << "login_server: not started: fix the config and try again (--check-config "
+                 "validates without starting)\n";
+    return kExitUsage;
+  }
+  if (check_only) {
+    std::cout << config_path << ": config OK\n";
+    return kExitOk;
+  }
+
+  const std::string log_error =
+      ttlogin::common::SetupLogging(loaded.config.log_level, loaded.config.log_file);
+  if (!log_error.empty()) {
+    std::cerr << "login_server: cannot set up logging (LogFile=" << loaded.config.log_file
+              << "): " << log_error << "\n";
+    return kExitRuntime;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  spdlog::info("login_server {} starting with config {}", TTLOGIN_VERSION, config_path);
+  for (const std::string& w : loaded.warnings) spdlog::warn("config: {}", w);
+
+  try {
+    ttlogin::server::LoginServer server(loaded.config);
+    if (const std::string error = server.Bind(); !error.empty()) {
+      spdlog::critical("cannot start: {}", error);
+      std::cerr << "login_server: cannot start: " << error << "\n";
+      return kExitRuntime;
+    }
+    if (!ready_file.empty() && !WriteReadyFile(ready_file, server)) {
+      spdlog::critical("cannot write ready file {}", ready_file);
+      return kExitRuntime;
+    }
+    server.Run();
+  } catch (const std::exception& e) {
+    spdlog::critical("fatal: {}", e.what());
+    std::cerr << "login_server: fatal: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+  spdlog::shutdown();
+  return kExitOk;
+}
