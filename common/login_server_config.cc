@@ -78,6 +78,7 @@ class Builder {
   void Listener(const std::string& ip_key, const std::string& port_key, ListenerConfig& out) {
     if (const ConfigValue* v = Required(ip_key)) {
       std::string_view rest = v->value;
+      bool bad_item = false;
       while (true) {
         const std::size_t semi = rest.find(';');
         std::string item(rest.substr(0, semi));
@@ -88,12 +89,13 @@ class Builder {
             out.addresses.push_back(item);
           } else {
             Error(ip_key, v, "'" + item + "' is not an IPv4 or IPv6 address");
+            bad_item = true;
           }
         }
         if (semi == std::string_view::npos) break;
         rest = rest.substr(semi + 1);
       }
-      if (out.addresses.empty() && !v->value.empty()) Error(ip_key, v, "no address given");
+      if (out.addresses.empty() && !bad_item) Error(ip_key, v, "no address given");
     }
     if (const ConfigValue* v = Required(port_key)) {
       std::uint64_t port = 0;

@@ -1,8 +1,11 @@
 // login_server: the command line. Exit codes: 0 clean stop, 1 runtime failure (e.g. a port in
 // use), 2 bad command line or bad config.
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -44,6 +47,23 @@ Exit codes:
   1  could not start serving (a port in use, no permission, log file unwritable)
   2  bad command line or bad config (each error names the key and line)
 )";
+
+// Every connection is a file descriptor, and the default soft limit (often 1024) is far below what a
+// login tier holds. Raise it to the hard limit and say what we got.
+void RaiseOpenFilesLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const rlim_t before = lim.rlim_cur;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+      spdlog::warn("cannot raise the open-files limit from {} to {}: {}", before, lim.rlim_max,
+                   std::strerror(errno));
+      return;
+    }
+  }
+  spdlog::info("open-files limit: {} (was {})", lim.rlim_cur, before);
+}
 
 bool WriteReadyFile(const std::string& path, const ttlogin::server::LoginServer& server) {
   std::string json = "{\"pid\":" + std::to_string(getpid());
@@ -123,6 +143,7 @@ int main(int argc, char** argv) {
     return kExitRuntime;
   }
   std::signal(SIGPIPE, SIG_IGN);
+  RaiseOpenFilesLimit();
   spdlog::info("login_server {} starting with config {}", TTLOGIN_VERSION, config_path);
   for (const std::string& w : loaded.warnings) spdlog::warn("config: {}", w);
 

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building, testing and the tools need. Idempotent and
+# non-interactive: it installs only what is missing, and does nothing when all is there.
+# Works as root on a bare Debian 12; as another user it uses sudo for apt-get.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  # libraries
+  protobuf-compiler libprotobuf-dev libasio-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libpcap-dev node-llhttp
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev curl tshark
+  # fuzzing and sanitizers (clang's libFuzzer and runtimes)
+  clang-14 libclang-rt-14-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "bootstrap: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  else
+    echo "bootstrap: missing packages (${missing[*]}) and not root; run as root or install sudo" >&2
+    exit 1
+  fi
+fi
+
+echo "bootstrap: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; keep the safe default without a prompt.
+echo "wireshark-common wireshark-common/install-setuid boolean false" |
+  "${SUDO[@]}" debconf-set-selections 2>/dev/null || true
+"${SUDO[@]}" apt-get update -q
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "bootstrap: done"

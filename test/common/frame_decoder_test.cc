@@ -1,0 +1,171 @@
+#include "common/frame_decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "IM.Server.pb.h"
+#include "common/protocol.h"
+
+namespace ttlogin::common {
+namespace {
+
+std::span<const std::uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+std::string UpdatePdu(std::uint32_t user, std::uint16_t seq) {
+  IM::Server::IMUserCntUpdate m;
+  m.set_user_action(1);
+  m.set_user_id(user);
+  return MakePdu(kSidOther, kCidOtherUserCntUpdate, seq, m);
+}
+
+std::string LengthOnly(std::uint32_t length) {
+  std::string s(kPduHeaderSize, '\0');
+  StoreBe32(reinterpret_cast<std::uint8_t*>(s.data()), length);
+  return s;
+}
+
+struct Collected {
+  std::vector<PduHeader> headers;
+  std::vector<std::string> bodies;
+};
+
+std::string FeedAll(FrameDecoder& d, const std::string& bytes, Collected& out) {
+  return d.Feed(Bytes(bytes), [&](const DecodedFrame& f) {
+    out.headers.push_back(f.header);
+    out.bodies.emplace_back(reinterpret_cast<const char*>(f.body.data()), f.body.size());
+    return true;
+  });
+}
+
+TEST(DecodeFrameTest, NeedsMoreUntilTheWholeFrameIsThere) {
+  const std::string pdu = UpdatePdu(5001, 3);
+  for (std::size_t n = 0; n < pdu.size(); ++n) {
+    EXPECT_EQ(DecodeFrame(Bytes(pdu.substr(0, n)), kDefaultMaxPduSize).status,
+              DecodeStatus::kNeedMore)
+        << n;
+  }
+  const DecodeResult r = DecodeFrame(Bytes(pdu), kDefaultMaxPduSize);
+  ASSERT_EQ(r.status, DecodeStatus::kFrame);
+  EXPECT_EQ(r.consumed, pdu.size());
+  EXPECT_EQ(r.frame.header.command_id, kCidOtherUserCntUpdate);
+  EXPECT_EQ(r.frame.header.seq_num, 3);
+  IM::Server::IMUserCntUpdate m;
+  ASSERT_TRUE(m.ParseFromArray(r.frame.body.data(), static_cast<int>(r.frame.body.size())));
+  EXPECT_EQ(m.user_id(), 5001u);
+}
+
+TEST(DecodeFrameTest, RejectsLengthsBelowTheHeaderAsSoonAsTheLengthIsKnown) {
+  for (std::uint32_t len : {0u, 5u, 15u}) {
+    const DecodeResult r = DecodeFrame(Bytes(LengthOnly(len).substr(0, 4)), kDefaultMaxPduSize);
+    EXPECT_EQ(r.status, DecodeStatus::kError) << len;
+    EXPECT_NE(r.error.find("below"), std::string::npos) << r.error;
+  }
+}
+
+TEST(DecodeFrameTest, RejectsLengthsAboveTheMaximumWithoutWaitingForTheBody) {
+  const DecodeResult r = DecodeFrame(Bytes(LengthOnly(0x7fffffff).substr(0, 4)), 65536);
+  EXPECT_EQ(r.status, DecodeStatus::kError);
+  EXPECT_NE(r.error.find("exceeds"), std::string::npos) << r.error;
+  EXPECT_EQ(DecodeFrame(Bytes(LengthOnly(65537)), 65536).status, DecodeStatus::kError);
+  // Exactly the maximum is allowed (and waits for its body).
+  EXPECT_EQ(DecodeFrame(Bytes(LengthOnly(65536)), 65536).status, DecodeStatus::kNeedMore);
+}
+
+TEST(DecodeFrameTest, AcceptsAnEmptyBody) {
+  const DecodeResult r = DecodeFrame(Bytes(LengthOnly(16)), kDefaultMaxPduSize);
+  ASSERT_EQ(r.status, DecodeStatus::kFrame);
+  EXPECT_TRUE(r.frame.body.empty());
+}
+
+TEST(FrameDecoderTest, ManyPdusInOneRead) {
+  std::string stream;
+  for (int i = 0; i < 100; ++i) stream += UpdatePdu(1000 + i, static_cast<std::uint16_t>(i));
+  FrameDecoder d;
+  Collected c;
+  EXPECT_EQ(FeedAll(d, stream, c), "");
+  ASSERT_EQ(c.headers.size(), 100u);
+  EXPECT_EQ(c.headers[42].seq_num, 42);
+  EXPECT_EQ(d.buffered(), 0u);
+}
+
+TEST(FrameDecoderTest, EverySplitPointGivesTheSameFrames) {
+  const std::string stream = UpdatePdu(1, 1) + UpdatePdu(2, 2) + UpdatePdu(3, 3);
+  for (std::size_t cut1 = 0; cut1 <= stream.size(); ++cut1) {
+    for (std::size_t cut2 = cut1; cut2 <= stream.size(); cut2 += 3) {
+      FrameDecoder d;
+      Collected c;
+      ASSERT_EQ(FeedAll(d, stream.substr(0, cut1), c), "");
+      ASSERT_EQ(FeedAll(d, stream.substr(cut1, cut2 - cut1), c), "");
+      ASSERT_EQ(FeedAll(d, stream.substr(cut2), c), "");
+      ASSERT_EQ(c.headers.size(), 3u) << cut1 << "," << cut2;
+      EXPECT_EQ(c.headers[0].seq_num, 1);
+      EXPECT_EQ(c.headers[2].seq_num, 3);
+      EXPECT_EQ(c.bodies[1], stream.substr(stream.size() / 3 + 16, stream.size() / 3 - 16));
+      EXPECT_EQ(d.buffered(), 0u);
+    }
+  }
+}
+
+TEST(FrameDecoderTest, OneByteAtATime) {
+  const std::string stream = UpdatePdu(7, 9) + UpdatePdu(8, 10);
+  FrameDecoder d;
+  Collected c;
+  for (char ch : stream) ASSERT_EQ(FeedAll(d, std::string(1, ch), c), "");
+  ASSERT_EQ(c.headers.size(), 2u);
+  EXPECT_EQ(c.headers[1].seq_num, 10);
+}
+
+TEST(FrameDecoderTest, BadLengthBreaksTheStreamAndStaysBroken) {
+  FrameDecoder d(1024);
+  Collected c;
+  const std::string stream = UpdatePdu(1, 1) + LengthOnly(5) + UpdatePdu(2, 2);
+  EXPECT_NE(FeedAll(d, stream, c), "");
+  EXPECT_EQ(c.headers.size(), 1u);  // the good frame before the error was delivered
+  EXPECT_TRUE(d.broken());
+  EXPECT_NE(FeedAll(d, UpdatePdu(3, 3), c), "");
+  EXPECT_EQ(c.headers.size(), 1u);
+}
+
+TEST(FrameDecoderTest, OversizedLengthSplitInsideTheLengthFieldIsRejected) {
+  FrameDecoder d(1024);
+  Collected c;
+  const std::string big = LengthOnly(0x7fffffff);
+  EXPECT_EQ(FeedAll(d, big.substr(0, 2), c), "");
+  EXPECT_NE(FeedAll(d, big.substr(2), c), "");
+  // Never buffered more than the header bytes it saw.
+  EXPECT_LE(d.buffered(), 4u);
+}
+
+TEST(FrameDecoderTest, NeverBuffersMoreThanOneMaximumFrame) {
+  const std::uint32_t max = 2048;
+  FrameDecoder d(max);
+  Collected c;
+  std::string frame = LengthOnly(max);
+  frame.resize(max, 'x');
+  for (int i = 0; i < 3; ++i) {
+    for (std::size_t off = 0; off < frame.size(); off += 100) {
+      ASSERT_EQ(FeedAll(d, frame.substr(off, 100), c), "");
+      EXPECT_LE(d.buffered(), max);
+    }
+  }
+  EXPECT_EQ(c.headers.size(), 3u);
+  EXPECT_EQ(d.buffered(), 0u);
+}
+
+TEST(FrameDecoderTest, StopsWhenTheCallbackSaysSo) {
+  FrameDecoder d;
+  int seen = 0;
+  const std::string stream = UpdatePdu(1, 1) + UpdatePdu(2, 2);
+  d.Feed(Bytes(stream), [&](const DecodedFrame&) {
+    ++seen;
+    return false;
+  });
+  EXPECT_EQ(seen, 1);
+}
+
+}  // namespace
+}  // namespace ttlogin::common

@@ -1,0 +1,90 @@
+#include "server/login_reply.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "IM.Login.pb.h"
+#include "common/frame_decoder.h"
+#include "common/protocol.h"
+
+namespace ttlogin::server {
+namespace {
+
+registry::Choice Ok() {
+  registry::Choice c;
+  c.code = registry::ChooseCode::kOk;
+  c.ip1 = "192.168.1.150";
+  c.ip2 = "192.168.1.151";
+  c.port = 8000;
+  return c;
+}
+
+TEST(LoginReplyTest, SuccessJsonHasEveryClassicKeyWithPortAsString) {
+  const auto j = nlohmann::json::parse(
+      BuildMsgServerJson(Ok(), "http://192.168.1.150:8700/", "http://192.168.1.150/api/discovery"));
+  EXPECT_EQ(j["code"], 0);
+  EXPECT_EQ(j["msg"], "");
+  EXPECT_EQ(j["priorIP"], "192.168.1.150");
+  EXPECT_EQ(j["backupIP"], "192.168.1.151");
+  ASSERT_TRUE(j["port"].is_string());
+  EXPECT_EQ(j["port"], "8000");
+  EXPECT_EQ(j["msfsPrior"], "http://192.168.1.150:8700/");
+  EXPECT_EQ(j["msfsBackup"], "http://192.168.1.150:8700/");
+  EXPECT_EQ(j["discovery"], "http://192.168.1.150/api/discovery");
+  EXPECT_EQ(j.size(), 8u);
+}
+
+TEST(LoginReplyTest, FailureJsonCarriesCodeAndMessageOnly) {
+  registry::Choice none;
+  none.code = registry::ChooseCode::kNoMsgServer;
+  auto j = nlohmann::json::parse(BuildMsgServerJson(none, "m", "d"));
+  EXPECT_EQ(j["code"], 1);
+  EXPECT_FALSE(j["msg"].get<std::string>().empty());
+  EXPECT_FALSE(j.contains("priorIP"));
+  registry::Choice full;
+  full.code = registry::ChooseCode::kAllFull;
+  j = nlohmann::json::parse(BuildMsgServerJson(full, "m", "d"));
+  EXPECT_EQ(j["code"], 2);
+}
+
+TEST(LoginReplyTest, InvalidUtf8FromAMsgServerDoesNotBreakTheJson) {
+  registry::Choice c = Ok();
+  c.ip1 = std::string("\xff\xfe\"<>", 5);
+  const auto j = nlohmann::json::parse(BuildMsgServerJson(c, "", ""), nullptr, false);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(j["code"], 0);
+}
+
+TEST(LoginReplyTest, PduReplyCarriesSeqAndFields) {
+  std::string out;
+  AppendMsgServRspPdu(out, Ok(), 0x1234);
+  const auto r = common::DecodeFrame(
+      {reinterpret_cast<const std::uint8_t*>(out.data()), out.size()}, common::kDefaultMaxPduSize);
+  ASSERT_EQ(r.status, common::DecodeStatus::kFrame);
+  EXPECT_EQ(r.consumed, out.size());
+  EXPECT_EQ(r.frame.header.service_id, common::kSidLogin);
+  EXPECT_EQ(r.frame.header.command_id, common::kCidLoginResMsgServer);
+  EXPECT_EQ(r.frame.header.seq_num, 0x1234);
+  IM::Login::IMMsgServRsp rsp;
+  ASSERT_TRUE(rsp.ParseFromArray(r.frame.body.data(), static_cast<int>(r.frame.body.size())));
+  EXPECT_EQ(rsp.result_code(), IM::BaseDefine::REFUSE_REASON_NONE);
+  EXPECT_EQ(rsp.prior_ip(), "192.168.1.150");
+  EXPECT_EQ(rsp.backip_ip(), "192.168.1.151");
+  EXPECT_EQ(rsp.port(), 8000u);
+}
+
+TEST(LoginReplyTest, PduFailureReplyHasOnlyTheResultCode) {
+  registry::Choice full;
+  full.code = registry::ChooseCode::kAllFull;
+  std::string out;
+  AppendMsgServRspPdu(out, full, 1);
+  IM::Login::IMMsgServRsp rsp;
+  ASSERT_TRUE(rsp.ParseFromArray(out.data() + 16, static_cast<int>(out.size() - 16)));
+  EXPECT_EQ(rsp.result_code(), IM::BaseDefine::REFUSE_REASON_MSG_SERVER_FULL);
+  EXPECT_FALSE(rsp.has_prior_ip());
+  EXPECT_FALSE(rsp.has_port());
+}
+
+}  // namespace
+}  // namespace ttlogin::server

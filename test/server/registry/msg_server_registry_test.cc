@@ -1,0 +1,212 @@
+#include "server/registry/msg_server_registry.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <thread>
+
+namespace ttlogin::registry {
+namespace {
+
+MsgServerInfo Info(std::uint32_t port, std::uint32_t cur, std::uint32_t max,
+                   const std::string& host = "h") {
+  return MsgServerInfo{"10.0.0.1", "10.0.1.1", port, max, cur, host};
+}
+
+TEST(MsgServerRegistryTest, EmptyRegistryAnswersNoMsgServer) {
+  MsgServerRegistry r;
+  EXPECT_EQ(r.Choose().code, ChooseCode::kNoMsgServer);
+}
+
+TEST(MsgServerRegistryTest, ChoosesTheLeastLoadedNonFullServer) {
+  MsgServerRegistry r(4);
+  r.Register(Info(1, 50, 100));
+  r.Register(Info(2, 10, 100));
+  r.Register(Info(3, 5, 5));  // full: never chosen
+  r.Register(Info(4, 30, 100));
+  const Choice c = r.Choose();
+  ASSERT_EQ(c.code, ChooseCode::kOk);
+  EXPECT_EQ(c.port, 2u);
+  EXPECT_EQ(c.ip1, "10.0.0.1");
+  EXPECT_EQ(c.ip2, "10.0.1.1");
+}
+
+TEST(MsgServerRegistryTest, AllFullAnswersFull) {
+  MsgServerRegistry r;
+  r.Register(Info(1, 3, 3));
+  r.Register(Info(2, 0, 0));
+  EXPECT_EQ(r.Choose().code, ChooseCode::kAllFull);
+}
+
+TEST(MsgServerRegistryTest, UpdatesMoveTheChoice) {
+  MsgServerRegistry r(2);
+  const ServerHandle a = r.Register(Info(1, 0, 100));
+  const ServerHandle b = r.Register(Info(2, 1, 100));
+  EXPECT_EQ(r.Choose().port, 1u);
+  r.AdjustCount(a, 1);
+  r.AdjustCount(a, 1);
+  EXPECT_EQ(r.Choose().port, 2u);
+  r.AdjustCount(b, 1);
+  r.AdjustCount(b, 1);
+  EXPECT_EQ(r.Choose().port, 1u);
+  EXPECT_EQ(r.Get(a)->cur_conn_cnt, 2u);
+  EXPECT_EQ(r.Get(b)->cur_conn_cnt, 3u);
+}
+
+TEST(MsgServerRegistryTest, ServerBecomesIneligibleWhenFullAndEligibleAgainWhenUsersLeave) {
+  MsgServerRegistry r;
+  const ServerHandle a = r.Register(Info(1, 1, 2));
+  r.AdjustCount(a, 1);
+  EXPECT_EQ(r.Choose().code, ChooseCode::kAllFull);
+  r.AdjustCount(a, -1);
+  EXPECT_EQ(r.Choose().code, ChooseCode::kOk);
+}
+
+TEST(MsgServerRegistryTest, CountsNeverGoBelowZero) {
+  MsgServerRegistry r;
+  const ServerHandle a = r.Register(Info(1, 1, 10));
+  auto c = r.AdjustCount(a, -1);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->count, 0u);
+  EXPECT_FALSE(c->clamped);
+  c = r.AdjustCount(a, -1);
+  EXPECT_EQ(c->count, 0u);
+  EXPECT_TRUE(c->clamped);
+  EXPECT_EQ(r.Get(a)->cur_conn_cnt, 0u);
+  EXPECT_EQ(r.Choose().code, ChooseCode::kOk);
+}
+
+TEST(MsgServerRegistryTest, CountsSaturateAtTheTop) {
+  MsgServerRegistry r;
+  const ServerHandle a = r.Register(Info(1, 0xffffffffu, 0xffffffffu));
+  const auto c = r.AdjustCount(a, 1);
+  EXPECT_TRUE(c->clamped);
+  EXPECT_EQ(c->count, 0xffffffffu);
+}
+
+TEST(MsgServerRegistryTest, RemoveTakesTheServerAndItsUsers) {
+  MsgServerRegistry r;
+  const ServerHandle a = r.Register(Info(1, 7, 10));
+  EXPECT_EQ(r.Stats().users, 7u);
+  EXPECT_TRUE(r.Remove(a));
+  EXPECT_EQ(r.Stats().registered, 0u);
+  EXPECT_EQ(r.Stats().users, 0u);
+  EXPECT_EQ(r.Choose().code, ChooseCode::kNoMsgServer);
+  EXPECT_FALSE(r.Remove(a));
+  EXPECT_FALSE(r.AdjustCount(a, 1));
+}
+
+TEST(MsgServerRegistryTest, StaleHandleDoesNotTouchTheSlotsNextOwner) {
+  MsgServerRegistry r(1);
+  const ServerHandle a = r.Register(Info(1, 0, 10));
+  r.Remove(a);
+  const ServerHandle b = r.Register(Info(2, 0, 10));
+  EXPECT_EQ(a.slot, b.slot);  // the slot was reused...
+  EXPECT_FALSE(r.AdjustCount(a, 1));
+  EXPECT_EQ(r.Get(b)->cur_conn_cnt, 0u);  // ...but not through the old handle
+}
+
+TEST(MsgServerRegistryTest, ReplaceSwapsTheEntry) {
+  MsgServerRegistry r;
+  const ServerHandle a = r.Register(Info(1, 5, 10, "old"));
+  r.Register(Info(2, 3, 10));
+  EXPECT_TRUE(r.Replace(a, Info(9, 1, 10, "new")));
+  const auto info = r.Get(a);
+  EXPECT_EQ(info->host_name, "new");
+  EXPECT_EQ(info->port, 9u);
+  EXPECT_EQ(r.Choose().port, 9u);
+  EXPECT_EQ(r.Stats().registered, 2u);
+}
+
+// Against a brute-force model: random operations, then the choice must be a minimum.
+TEST(MsgServerRegistryTest, RandomOperationsMatchABruteForceModel) {
+  std::mt19937 rng(1234);
+  MsgServerRegistry r(8);
+  struct Model {
+    ServerHandle handle;
+    std::uint32_t cur;
+    std::uint32_t max;
+  };
+  std::vector<Model> live;
+  for (int step = 0; step < 20000; ++step) {
+    const int op = static_cast<int>(rng() % 10);
+    if (op == 0 || live.empty()) {
+      const std::uint32_t max = rng() % 20;
+      const std::uint32_t cur = rng() % 25;
+      live.push_back({r.Register(Info(static_cast<std::uint32_t>(step), cur, max)), cur, max});
+    } else if (op == 1) {
+      const std::size_t i = rng() % live.size();
+      ASSERT_TRUE(r.Remove(live[i].handle));
+      live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      Model& m = live[rng() % live.size()];
+      const std::int64_t delta = (rng() % 2 == 0) ? 1 : -1;
+      const auto c = r.AdjustCount(m.handle, delta);
+      ASSERT_TRUE(c);
+      m.cur = static_cast<std::uint32_t>(std::max<std::int64_t>(0, m.cur + delta));
+      ASSERT_EQ(c->count, m.cur);
+    }
+    std::uint32_t best = UINT32_MAX;
+    for (const Model& m : live) {
+      if (m.cur < m.max) best = std::min(best, m.cur);
+    }
+    const Choice c = r.Choose();
+    if (live.empty()) {
+      ASSERT_EQ(c.code, ChooseCode::kNoMsgServer);
+    } else if (best == UINT32_MAX) {
+      ASSERT_EQ(c.code, ChooseCode::kAllFull) << step;
+    } else {
+      ASSERT_EQ(c.code, ChooseCode::kOk) << step;
+      const auto info = r.Get(c.handle);
+      ASSERT_TRUE(info);
+      ASSERT_EQ(info->cur_conn_cnt, best) << step;
+    }
+  }
+  std::uint64_t users = 0;
+  for (const Model& m : live) users += m.cur;
+  EXPECT_EQ(r.Stats().users, users);
+  EXPECT_EQ(r.Stats().registered, live.size());
+}
+
+// Concurrent updates from several threads (run under TSan in CI): the final counts are exact.
+TEST(MsgServerRegistryTest, ConcurrentUpdatesAndChoicesKeepExactCounts) {
+  MsgServerRegistry r;
+  constexpr int kThreads = 4;
+  constexpr int kServersPerThread = 16;
+  constexpr int kRounds = 2000;
+  std::vector<std::vector<ServerHandle>> handles(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int s = 0; s < kServersPerThread; ++s) {
+      handles[t].push_back(r.Register(Info(static_cast<std::uint32_t>(t * 100 + s), 0, 1000000)));
+    }
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        for (const ServerHandle& h : handles[t]) r.AdjustCount(h, 1);
+        if (i % 2 == 0) {
+          for (const ServerHandle& h : handles[t]) r.AdjustCount(h, -1);
+        }
+      }
+    });
+  }
+  std::thread chooser([&] {
+    for (int i = 0; i < kRounds * 4; ++i) {
+      const Choice c = r.Choose();
+      ASSERT_EQ(c.code, ChooseCode::kOk);
+    }
+  });
+  for (auto& t : threads) t.join();
+  chooser.join();
+  for (const auto& per_thread : handles) {
+    for (const ServerHandle& h : per_thread) EXPECT_EQ(r.Get(h)->cur_conn_cnt, kRounds / 2u);
+  }
+  EXPECT_EQ(r.Stats().users,
+            static_cast<std::uint64_t>(kThreads) * kServersPerThread * (kRounds / 2));
+}
+
+}  // namespace
+}  // namespace ttlogin::registry
