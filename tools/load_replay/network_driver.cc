@@ -1,0 +1,496 @@
+#include "tools/load_replay/network_driver.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "IM.Login.pb.h"
+#include "IM.Other.pb.h"
+#include "IM.Server.pb.h"
+#include "common/frame_decoder.h"
+#include "common/protocol.h"
+
+namespace ttlogin::tools::replay {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A msg_server connection's buffer is written once it holds this much, even between queries:
+// big enough to batch thousands of updates per write, small enough to stay in the socket buffer.
+constexpr std::size_t kWriteBatch = 64 * 1024;
+// How often idle msg_server connections are read: the server's heartbeats must not pile up, and a
+// connection the server dropped should be reported near the event that caused it.
+constexpr std::chrono::milliseconds kDrainInterval{200};
+// Bound on an HTTP reply's head and body: the login server's replies are a few hundred bytes.
+constexpr std::size_t kMaxHttpReply = 64 * 1024;
+
+std::string Errno(const char* what) {
+  return fmt::format("{}: {}", what, std::strerror(errno));
+}
+
+int RemainingMs(Clock::time_point deadline) {
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left < 0 ? 0 : static_cast<int>(left);
+}
+
+// Connects within kIoTimeout. Returns the fd, or -1 with `error` set.
+int Connect(const Endpoint& ep, std::string& error) {
+  const int fd = socket(ep.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    error = Errno("socket");
+    return -1;
+  }
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&ep.addr), ep.addr_len) != 0) {
+    if (errno != EINPROGRESS) {
+      error = fmt::format("cannot connect to {}: {}", ep.text, std::strerror(errno));
+      close(fd);
+      return -1;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    const int r = poll(&p, 1, static_cast<int>(kIoTimeout.count()));
+    int so_error = 0;
+    socklen_t len = sizeof so_error;
+    if (r <= 0) {
+      error =
+          fmt::format("cannot connect to {}: no answer within {} ms", ep.text, kIoTimeout.count());
+      close(fd);
+      return -1;
+    }
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+    if (so_error != 0) {
+      error = fmt::format("cannot connect to {}: {}", ep.text, std::strerror(so_error));
+      close(fd);
+      return -1;
+    }
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+// Writes everything within kIoTimeout (the socket is non-blocking; poll waits for room).
+std::string WriteAll(int fd, std::string_view bytes) {
+  const auto deadline = Clock::now() + kIoTimeout;
+  while (!bytes.empty()) {
+    const ssize_t n = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{fd, POLLOUT, 0};
+      if (poll(&p, 1, RemainingMs(deadline)) <= 0) {
+        return fmt::format("the server took no data for {} ms", kIoTimeout.count());
+      }
+      continue;
+    }
+    return Errno("send");
+  }
+  return {};
+}
+
+// Reads what is available within the deadline. 0 = the peer closed; -1 = error or timeout.
+ssize_t ReadSome(int fd, char* buf, std::size_t size, Clock::time_point deadline,
+                 std::string& error) {
+  while (true) {
+    const ssize_t n = recv(fd, buf, size, 0);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      error = Errno("recv");
+      return -1;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, RemainingMs(deadline)) <= 0) {
+      error = fmt::format("no reply within {} ms", kIoTimeout.count());
+      return -1;
+    }
+  }
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// Fills `answer` from the JSON body of GET /msg_server (PROTOCOL.md "The HTTP JSON reply").
+void ParseHttpAnswer(std::string_view body, ServerAnswer& answer) {
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    answer.problem = "the HTTP body is not a JSON object";
+    return;
+  }
+  const auto code = j.find("code");
+  if (code == j.end() || !code->is_number_unsigned()) {
+    answer.problem = "the HTTP reply has no numeric \"code\"";
+    return;
+  }
+  answer.code = code->get<std::uint32_t>();
+  if (answer.code != kCodeOk) return;
+  const auto prior = j.find("priorIP");
+  const auto backup = j.find("backupIP");
+  const auto port = j.find("port");
+  if (prior == j.end() || !prior->is_string() || backup == j.end() || !backup->is_string()) {
+    answer.problem = "the HTTP reply lacks priorIP/backupIP strings";
+    return;
+  }
+  answer.ip1 = prior->get<std::string>();
+  answer.ip2 = backup->get<std::string>();
+  // Clients parse "port" as a string; a number would break them, so it is a contract violation.
+  if (port == j.end() || !port->is_string()) {
+    answer.problem = "the HTTP reply's \"port\" is not a JSON string";
+    return;
+  }
+  const std::string& p = port->get_ref<const std::string&>();
+  char* end = nullptr;
+  const unsigned long value = std::strtoul(p.c_str(), &end, 10);
+  if (p.empty() || end == nullptr || *end != '\0' || value > 0xffffffffUL) {
+    answer.problem = "the HTTP reply's \"port\" is not a number: " + p.substr(0, 20);
+    return;
+  }
+  answer.port = static_cast<std::uint32_t>(value);
+}
+
+}  // namespace
+
+std::string ResolveEndpoint(const std::string& text, Endpoint& out) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return "expected [HOST]:PORT, not " + text;
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) return "expected HOST:PORT, not " + text;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) == 0 || std::stoul(port) > 65535) {
+    return "bad port in " + text;
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    return fmt::format("cannot resolve {}: {}", text, gai_strerror(rc));
+  }
+  std::memcpy(&out.addr, res->ai_addr, res->ai_addrlen);
+  out.addr_len = res->ai_addrlen;
+  freeaddrinfo(res);
+  out.text = text;
+  out.host = host;
+  return {};
+}
+
+NetworkDriver::NetworkDriver(const Trace& trace, NetworkTargets targets)
+    : trace_(trace),
+      targets_(std::move(targets)),
+      conns_(trace.names.size()),
+      next_drain_(Clock::now() + kDrainInterval) {}
+
+NetworkDriver::~NetworkDriver() {
+  for (MsConnection& c : conns_) {
+    if (c.fd >= 0) close(c.fd);
+  }
+  if (http_fd_ >= 0) close(http_fd_);
+}
+
+std::string NetworkDriver::Describe() const {
+  std::string out = "login server";
+  if (targets_.has_msg_server) out += " msg-server " + targets_.msg_server.text;
+  if (targets_.has_http) out += " http " + targets_.http.text;
+  if (targets_.has_client) out += " client " + targets_.client.text;
+  return out;
+}
+
+std::string NetworkDriver::Probe(bool need_msg_server, bool need_http, bool need_client) {
+  auto probe = [](const Endpoint& ep, const char* what) -> std::string {
+    std::string error;
+    const int fd = Connect(ep, error);
+    if (fd < 0) return fmt::format("the {} port is unreachable: {}", what, error);
+    close(fd);
+    return {};
+  };
+  // The MsgServer port is probed by the first real connection: a probe there would show up in the
+  // server's log as a msg_server that never registered.
+  if (need_msg_server && !targets_.has_msg_server) return "the trace needs --msg-server";
+  if (need_http) {
+    if (!targets_.has_http) return "the trace has queries via http: it needs --http";
+    if (std::string e = probe(targets_.http, "HTTP"); !e.empty()) return e;
+  }
+  if (need_client) {
+    if (!targets_.has_client) return "the trace has queries via pdu: it needs --client";
+    if (std::string e = probe(targets_.client, "Client"); !e.empty()) return e;
+  }
+  return {};
+}
+
+std::string NetworkDriver::Send(const Event& event, const ServerInfo* info) {
+  if (event.ms >= conns_.size()) conns_.resize(event.ms + 1);
+  MsConnection& c = conns_[event.ms];
+  if (event.kind == EventKind::kClose) {
+    if (c.fd < 0) return {};
+    std::string err = WritePending(event.ms);
+    close(c.fd);
+    c.fd = -1;
+    c.out.clear();
+    return err;
+  }
+  if (c.fd < 0) {
+    std::string error;
+    c.fd = Connect(targets_.msg_server, error);
+    if (c.fd < 0) return "the MsgServer port is unreachable: " + error;
+  }
+  switch (event.kind) {
+    case EventKind::kRegister: {
+      IM::Server::IMMsgServInfo msg;
+      msg.set_ip1(info->ip1);
+      msg.set_ip2(info->ip2);
+      msg.set_port(info->port);
+      msg.set_max_conn_cnt(info->max);
+      msg.set_cur_conn_cnt(info->cur);
+      msg.set_host_name(info->host);
+      common::AppendPdu(c.out, common::kSidOther, common::kCidOtherMsgServInfo, 0, msg);
+      break;
+    }
+    case EventKind::kInc:
+    case EventKind::kDec: {
+      IM::Server::IMUserCntUpdate msg;
+      msg.set_user_action(event.kind == EventKind::kInc ? common::kUserActionInc
+                                                        : common::kUserActionDec);
+      for (std::uint32_t i = 0; i < event.n; ++i) {
+        msg.set_user_id(c.next_user++);
+        common::AppendPdu(c.out, common::kSidOther, common::kCidOtherUserCntUpdate, 0, msg);
+      }
+      break;
+    }
+    case EventKind::kHeartbeat:
+      common::AppendPdu(c.out, common::kSidOther, common::kCidOtherHeartbeat, 0,
+                        IM::Other::IMHeartBeat{});
+      break;
+    case EventKind::kClose:
+    case EventKind::kQuery:
+      break;
+  }
+  if (c.out.size() >= kWriteBatch) return WritePending(event.ms);
+  if (!c.dirty) {
+    c.dirty = true;
+    dirty_.push_back(event.ms);
+  }
+  return {};
+}
+
+std::string NetworkDriver::WritePending(MsId ms) {
+  MsConnection& c = conns_[ms];
+  c.dirty = false;
+  if (c.out.empty() || c.fd < 0) {
+    c.out.clear();
+    return {};
+  }
+  std::string err = WriteAll(c.fd, c.out);
+  c.out.clear();
+  if (!err.empty()) return fmt::format("msg_server \"{}\": {}", trace_.names[ms], err);
+  return {};
+}
+
+std::string NetworkDriver::Flush() {
+  for (MsId ms : dirty_) {
+    if (!conns_[ms].dirty) continue;  // written (or closed) since it was queued
+    if (std::string err = WritePending(ms); !err.empty()) {
+      dirty_.clear();
+      return err;
+    }
+  }
+  dirty_.clear();
+  if (Clock::now() >= next_drain_) {
+    DrainIncoming();
+    next_drain_ = Clock::now() + kDrainInterval;
+  }
+  return {};
+}
+
+void NetworkDriver::DrainIncoming() {
+  char buf[4096];
+  for (MsId ms = 0; ms < conns_.size(); ++ms) {
+    MsConnection& c = conns_[ms];
+    if (c.fd < 0) continue;
+    while (true) {
+      const ssize_t n = recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) continue;  // heartbeats from the server: nothing to act on
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        // The model keeps this msg_server; the queries that follow will show the difference.
+        warnings_.push_back(
+            fmt::format("the server closed the connection of msg_server \"{}\"", trace_.names[ms]));
+        close(c.fd);
+        c.fd = -1;
+        c.out.clear();
+      }
+      break;
+    }
+  }
+}
+
+std::string NetworkDriver::Query(QueryVia via, ServerAnswer& answer) {
+  return via == QueryVia::kHttp ? QueryHttp(answer) : QueryPdu(answer);
+}
+
+std::string NetworkDriver::QueryHttp(ServerAnswer& answer) {
+  if (!targets_.has_http) return "a query via http needs --http";
+  // A kept-alive connection may have been closed by the server (idle timeout) since the last
+  // query; then ask once more on a fresh one.
+  bool retry_on_fresh = http_fd_ >= 0;
+  std::string err = HttpExchange(answer, retry_on_fresh);
+  if (!err.empty() && retry_on_fresh) {
+    answer = ServerAnswer{};
+    bool no_more = false;
+    err = HttpExchange(answer, no_more);
+  }
+  return err;
+}
+
+std::string NetworkDriver::HttpExchange(ServerAnswer& answer, bool& retry_on_fresh) {
+  if (http_fd_ < 0) {
+    retry_on_fresh = false;
+    std::string error;
+    http_fd_ = Connect(targets_.http, error);
+    if (http_fd_ < 0) return "the HTTP port is unreachable: " + error;
+  }
+  auto fail = [&](std::string why) {
+    close(http_fd_);
+    http_fd_ = -1;
+    return "HTTP query to " + targets_.http.text + ": " + why;
+  };
+  const std::string request = "GET /msg_server HTTP/1.1\r\nHost: " + targets_.http.host +
+                              "\r\nUser-Agent: load_replay\r\n\r\n";
+  if (std::string err = WriteAll(http_fd_, request); !err.empty()) return fail(err);
+
+  const auto deadline = Clock::now() + kIoTimeout;
+  std::string in;
+  std::size_t head_end = std::string::npos;
+  std::size_t body_len = 0;
+  bool close_after = false;
+  char buf[4096];
+  while (true) {
+    if (head_end == std::string::npos) {
+      head_end = in.find("\r\n\r\n");
+      if (head_end != std::string::npos) {
+        const std::string head = Lower(std::string_view(in).substr(0, head_end));
+        int status = 0;
+        if (std::sscanf(head.c_str(), "http/1.%*d %d", &status) != 1) {
+          return fail("not an HTTP reply");
+        }
+        const auto cl = head.find("\r\ncontent-length:");
+        if (cl == std::string::npos) return fail("the reply has no Content-Length");
+        body_len = std::strtoul(head.c_str() + cl + 17, nullptr, 10);
+        close_after = head.find("\r\nconnection: close") != std::string::npos;
+        if (status != 200) answer.problem = fmt::format("HTTP status {}", status);
+        if (body_len > kMaxHttpReply) return fail("the reply body is too large");
+      }
+    }
+    if (head_end != std::string::npos && in.size() >= head_end + 4 + body_len) break;
+    if (in.size() > kMaxHttpReply) return fail("the reply is too large");
+    std::string error;
+    const ssize_t n = ReadSome(http_fd_, buf, sizeof buf, deadline, error);
+    if (n == 0) return fail("the server closed the connection before replying in full");
+    if (n < 0) return fail(error);
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+  retry_on_fresh = false;  // a reply arrived: whatever it says, it is the answer
+  if (answer.problem.empty()) {
+    ParseHttpAnswer(std::string_view(in).substr(head_end + 4, body_len), answer);
+  }
+  if (close_after) {
+    close(http_fd_);
+    http_fd_ = -1;
+  }
+  return {};
+}
+
+std::string NetworkDriver::QueryPdu(ServerAnswer& answer) {
+  if (!targets_.has_client) return "a query via pdu needs --client";
+  std::string error;
+  const int fd = Connect(targets_.client, error);
+  if (fd < 0) return "the Client port is unreachable: " + error;
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+
+  const std::uint16_t seq = next_seq_;
+  next_seq_ = static_cast<std::uint16_t>(next_seq_ == 0xffff ? 1 : next_seq_ + 1);
+  const std::string request = common::MakePdu(common::kSidLogin, common::kCidLoginReqMsgServer, seq,
+                                              IM::Login::IMMsgServReq{});
+  if (std::string err = WriteAll(fd, request); !err.empty()) return "PDU query: " + err;
+
+  const auto deadline = Clock::now() + kIoTimeout;
+  std::string in;
+  char buf[4096];
+  while (true) {
+    const auto r =
+        common::DecodeFrame(std::span(reinterpret_cast<const std::uint8_t*>(in.data()), in.size()),
+                            common::kDefaultMaxPduSize);
+    if (r.status == common::DecodeStatus::kError) return "PDU query: bad reply: " + r.error;
+    if (r.status == common::DecodeStatus::kFrame) {
+      const auto& h = r.frame.header;
+      if (h.service_id != common::kSidLogin || h.command_id != common::kCidLoginResMsgServer) {
+        answer.problem =
+            fmt::format("the reply is service {} command {:#06x}", h.service_id, h.command_id);
+        return {};
+      }
+      if (h.seq_num != seq) {
+        answer.problem =
+            fmt::format("the reply carries seq {} for a request with seq {}", h.seq_num, seq);
+        return {};
+      }
+      IM::Login::IMMsgServRsp rsp;
+      if (!rsp.ParseFromArray(r.frame.body.data(), static_cast<int>(r.frame.body.size()))) {
+        answer.problem = "the IMMsgServRsp body does not parse";
+        return {};
+      }
+      answer.code = static_cast<std::uint32_t>(rsp.result_code());
+      answer.ip1 = rsp.prior_ip();
+      answer.ip2 = rsp.backip_ip();
+      answer.port = rsp.port();
+      return {};
+    }
+    const ssize_t n = ReadSome(fd, buf, sizeof buf, deadline, error);
+    if (n == 0) return "PDU query: the server closed the connection without replying";
+    if (n < 0) return "PDU query: " + error;
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+DriverNotes NetworkDriver::Finish(const ChoiceModel&, const Trace&) {
+  DrainIncoming();
+  for (MsConnection& c : conns_) {
+    if (c.fd >= 0) close(c.fd);
+    c.fd = -1;
+  }
+  if (http_fd_ >= 0) close(http_fd_);
+  http_fd_ = -1;
+  DriverNotes notes;
+  notes.warnings = std::move(warnings_);
+  return notes;
+}
+
+}  // namespace ttlogin::tools::replay
