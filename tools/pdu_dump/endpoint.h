@@ -1,0 +1,28 @@
+// An IPv4 or IPv6 address with a TCP port: the identity of one side of a captured connection.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace ttlogin::tools::pdu_dump {
+
+struct Endpoint {
+  // IPv4 addresses use the first 4 bytes; the rest stay zero so equality and hashing need no
+  // special case per family.
+  std::array<std::uint8_t, 16> address{};
+  bool ipv6 = false;
+  std::uint16_t port = 0;
+
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// "10.0.0.1:8100" or "[2001:db8::1]:8100" (the bracket form every tool and URL parser accepts).
+std::string FormatEndpoint(const Endpoint& endpoint);
+
+struct EndpointHash {
+  std::size_t operator()(const Endpoint& e) const noexcept;
+};
+
+}  // namespace ttlogin::tools::pdu_dump
