@@ -156,6 +156,8 @@ bool IsSupportedLinkType(int link_type) {
     case kLinkTypeNull:
     case kLinkTypeEthernet:
     case kLinkTypeRaw:
+    case kDltRaw:
+    case kDltRawOpenBsd:
     case kLinkTypeLoop:
     case kLinkTypeLinuxSll:
     case kLinkTypeLinuxSll2:
@@ -201,6 +203,8 @@ ParsedFrame ParseFrame(int link_type, std::span<const std::uint8_t> frame,
       return ParseByVersion(frame.subspan(kNullHeaderSize),
                             WireRemainder(wire_length, kNullHeaderSize));
     case kLinkTypeRaw:
+    case kDltRaw:
+    case kDltRawOpenBsd:
       return ParseByVersion(frame, wire_length);
     default:
       return Malformed("unsupported link type");

@@ -14,7 +14,11 @@ namespace ttlogin::tools::pdu_dump {
 // libpcap link-layer type numbers (LINKTYPE_* of the pcap spec) this parser understands.
 inline constexpr int kLinkTypeNull = 0;  // BSD loopback: 4-byte host-order family
 inline constexpr int kLinkTypeEthernet = 1;
-inline constexpr int kLinkTypeRaw = 101;        // bare IPv4/IPv6
+inline constexpr int kLinkTypeRaw = 101;        // bare IPv4/IPv6, as written in files
+// libpcap hands raw-IP captures back as the platform's DLT_RAW (12, or 14 on OpenBSD) rather than
+// LINKTYPE_RAW, so the parser accepts those numbers too.
+inline constexpr int kDltRaw = 12;
+inline constexpr int kDltRawOpenBsd = 14;
 inline constexpr int kLinkTypeLoop = 108;       // OpenBSD loopback: 4-byte network-order family
 inline constexpr int kLinkTypeLinuxSll = 113;   // `tcpdump -i any` before libpcap 1.10
 inline constexpr int kLinkTypeLinuxSll2 = 276;  // `tcpdump -i any` since libpcap 1.10
