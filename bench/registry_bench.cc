@@ -17,8 +17,12 @@ std::vector<ServerHandle> Fill(MsgServerRegistry& registry, int servers) {
   std::vector<ServerHandle> handles;
   std::mt19937 rng(42);
   for (int i = 0; i < servers; ++i) {
-    MsgServerInfo info{"10.0.0.1", "10.0.1.1", static_cast<std::uint32_t>(8000 + i % 1000),
-                       100000, static_cast<std::uint32_t>(rng() % 50000), "msg"};
+    MsgServerInfo info{"10.0.0.1",
+                       "10.0.1.1",
+                       static_cast<std::uint32_t>(8000 + i % 1000),
+                       100000,
+                       static_cast<std::uint32_t>(rng() % 50000),
+                       "msg"};
     handles.push_back(registry.Register(info));
   }
   return handles;
@@ -42,7 +46,8 @@ void BM_UpdateCount(benchmark::State& state) {
 void BM_Choose(benchmark::State& state) {
   MsgServerRegistry registry;
   Fill(registry, static_cast<int>(state.range(0)));
-  for (auto _ : state) benchmark::DoNotOptimize(registry.Choose());
+  for (auto _ : state)
+    benchmark::DoNotOptimize(registry.Choose());
   state.SetItemsProcessed(state.iterations());
 }
 

@@ -8,12 +8,16 @@ namespace {
 
 std::string_view Trim(std::string_view s) {
   const auto is_blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_blank(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && is_blank(s.back()))
+    s.remove_suffix(1);
   return s;
 }
 
-std::string Where(const std::string& path, int line) { return path + ":" + std::to_string(line); }
+std::string Where(const std::string& path, int line) {
+  return path + ":" + std::to_string(line);
+}
 
 }  // namespace
 

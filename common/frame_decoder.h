@@ -32,7 +32,7 @@ struct DecodedFrame {
 
 struct DecodeResult {
   DecodeStatus status = DecodeStatus::kNeedMore;
-  DecodedFrame frame;       // valid when status == kFrame
+  DecodedFrame frame;        // valid when status == kFrame
   std::size_t consumed = 0;  // bytes the frame occupies (kFrame only)
   std::string error;         // reason (kError only)
 };

@@ -11,11 +11,24 @@ namespace {
 // Keys we know; anything else gets a warning (a typo would otherwise silently do nothing).
 const std::set<std::string, std::less<>>& KnownKeys() {
   static const std::set<std::string, std::less<>> keys = {
-      "ClientListenIP",    "ClientPort",   "HttpListenIP",      "HttpPort",
-      "MsgServerListenIP", "MsgServerPort", "msfs",             "discovery",
-      "IoThreads",         "MaxPduSize",   "HeartbeatInterval", "MsgServerTimeout",
-      "ClientTimeout",     "HttpTimeout",  "MaxHttpHeadSize",   "MaxHttpBodySize",
-      "LogLevel",          "LogFile",
+      "ClientListenIP",
+      "ClientPort",
+      "HttpListenIP",
+      "HttpPort",
+      "MsgServerListenIP",
+      "MsgServerPort",
+      "msfs",
+      "discovery",
+      "IoThreads",
+      "MaxPduSize",
+      "HeartbeatInterval",
+      "MsgServerTimeout",
+      "ClientTimeout",
+      "HttpTimeout",
+      "MaxHttpHeadSize",
+      "MaxHttpBodySize",
+      "LogLevel",
+      "LogFile",
   };
   return keys;
 }
@@ -52,8 +65,9 @@ class Builder {
       return false;
     }
     if (n < lo || n > hi) {
-      Error(key, v, std::to_string(n) + " is out of range (" + std::to_string(lo) + "-" +
-                        std::to_string(hi) + ")");
+      Error(key, v,
+            std::to_string(n) + " is out of range (" + std::to_string(lo) + "-" +
+                std::to_string(hi) + ")");
       return false;
     }
     out = n;
@@ -82,8 +96,10 @@ class Builder {
       while (true) {
         const std::size_t semi = rest.find(';');
         std::string item(rest.substr(0, semi));
-        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.erase(0, 1);
-        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.pop_back();
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+          item.erase(0, 1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+          item.pop_back();
         if (!item.empty()) {
           if (IsIpAddress(item)) {
             out.addresses.push_back(item);
@@ -164,8 +180,8 @@ class Builder {
     }
     for (const auto& [key, value] : file_.values) {
       if (KnownKeys().count(key) == 0) {
-        warnings_.push_back(file_.path + ":" + std::to_string(value.line) + ": unknown key " +
-                            key + " is ignored");
+        warnings_.push_back(file_.path + ":" + std::to_string(value.line) + ": unknown key " + key +
+                            " is ignored");
       }
     }
     r.errors = std::move(errors_);
@@ -181,7 +197,9 @@ class Builder {
 
 }  // namespace
 
-ConfigLoadResult BuildLoginServerConfig(const ConfigFile& file) { return Builder(file).Build(); }
+ConfigLoadResult BuildLoginServerConfig(const ConfigFile& file) {
+  return Builder(file).Build();
+}
 
 ConfigLoadResult LoadLoginServerConfig(const std::string& path) {
   return BuildLoginServerConfig(LoadConfigFile(path));

@@ -14,14 +14,15 @@ struct CommandEntry {
 };
 
 constexpr std::array kCommands = {
-    CommandEntry{kSidLogin, kCidLoginReqMsgServer,
-                 {"CID_LOGIN_REQ_MSGSERVER", "IM.Login.IMMsgServReq"}},
-    CommandEntry{kSidLogin, kCidLoginResMsgServer,
-                 {"CID_LOGIN_RES_MSGSERVER", "IM.Login.IMMsgServRsp"}},
+    CommandEntry{
+        kSidLogin, kCidLoginReqMsgServer, {"CID_LOGIN_REQ_MSGSERVER", "IM.Login.IMMsgServReq"}},
+    CommandEntry{
+        kSidLogin, kCidLoginResMsgServer, {"CID_LOGIN_RES_MSGSERVER", "IM.Login.IMMsgServRsp"}},
     CommandEntry{kSidOther, kCidOtherHeartbeat, {"CID_OTHER_HEARTBEAT", "IM.Other.IMHeartBeat"}},
-    CommandEntry{kSidOther, kCidOtherMsgServInfo,
-                 {"CID_OTHER_MSG_SERV_INFO", "IM.Server.IMMsgServInfo"}},
-    CommandEntry{kSidOther, kCidOtherUserCntUpdate,
+    CommandEntry{
+        kSidOther, kCidOtherMsgServInfo, {"CID_OTHER_MSG_SERV_INFO", "IM.Server.IMMsgServInfo"}},
+    CommandEntry{kSidOther,
+                 kCidOtherUserCntUpdate,
                  {"CID_OTHER_USER_CNT_UPDATE", "IM.Server.IMUserCntUpdate"}},
 };
 

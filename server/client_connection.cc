@@ -22,7 +22,9 @@ ClientConnection::~ClientConnection() {
   context_.counters.client_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void ClientConnection::OnStart() { ArmTimer(last_received() + context_.config.client_timeout); }
+void ClientConnection::OnStart() {
+  ArmTimer(last_received() + context_.config.client_timeout);
+}
 
 void ClientConnection::OnTimer(Clock::time_point now) {
   const auto deadline = last_received() + context_.config.client_timeout;

@@ -62,10 +62,9 @@ void Connection::Close(std::string_view reason) {
 
 void Connection::WaitReadable() {
   if (closed_ || reading_stopped_) return;
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                     [self = shared_from_this()](const asio::error_code& ec) {
-                       self->OnReadable(ec);
-                     });
+  socket_.async_wait(
+      asio::ip::tcp::socket::wait_read,
+      [self = shared_from_this()](const asio::error_code& ec) { self->OnReadable(ec); });
 }
 
 void Connection::OnReadable(const asio::error_code& ec) {
@@ -122,8 +121,8 @@ void Connection::FlushOutput() {
   if (write_in_flight_ || closed_) return;
   while (output_sent_ < output_.size()) {
     asio::error_code ec;
-    const std::size_t n =
-        socket_.write_some(asio::buffer(output_.data() + output_sent_, output_.size() - output_sent_), ec);
+    const std::size_t n = socket_.write_some(
+        asio::buffer(output_.data() + output_sent_, output_.size() - output_sent_), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       write_in_flight_ = true;
       socket_.async_wait(asio::ip::tcp::socket::wait_write,
@@ -165,9 +164,8 @@ void Connection::OnWritten(const asio::error_code& ec, std::size_t /*n*/) {
 void Connection::ArmTimer(Clock::time_point deadline) {
   if (closed_) return;
   timer_.expires_at(deadline);
-  timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
-    self->OnTimerFired(ec);
-  });
+  timer_.async_wait(
+      [self = shared_from_this()](const asio::error_code& ec) { self->OnTimerFired(ec); });
 }
 
 void Connection::OnTimerFired(const asio::error_code& ec) {

@@ -66,7 +66,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer timer_;
   std::string_view listener_name_;
   std::string peer_;
-  std::string output_;          // bytes not yet accepted by the kernel
+  std::string output_;           // bytes not yet accepted by the kernel
   std::size_t output_sent_ = 0;  // prefix of output_ already written
   bool write_in_flight_ = false;
   bool close_after_write_ = false;

@@ -12,10 +12,13 @@ IoThreadPool::IoThreadPool(std::size_t threads) {
   }
 }
 
-IoThreadPool::~IoThreadPool() { Stop(); }
+IoThreadPool::~IoThreadPool() {
+  Stop();
+}
 
 void IoThreadPool::Start() {
-  for (auto& ctx : contexts_) guards_.push_back(asio::make_work_guard(*ctx));
+  for (auto& ctx : contexts_)
+    guards_.push_back(asio::make_work_guard(*ctx));
   for (auto& ctx : contexts_) {
     threads_.emplace_back([&io = *ctx] {
       for (;;) {
@@ -33,7 +36,8 @@ void IoThreadPool::Start() {
 
 void IoThreadPool::Stop() {
   guards_.clear();
-  for (auto& ctx : contexts_) ctx->stop();
+  for (auto& ctx : contexts_)
+    ctx->stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }

@@ -57,7 +57,8 @@ std::string Listener::Bind(const common::ListenerConfig& config) {
 
 std::vector<asio::ip::tcp::endpoint> Listener::endpoints() const {
   std::vector<asio::ip::tcp::endpoint> out;
-  for (const auto& a : acceptors_) out.push_back(a->endpoint);
+  for (const auto& a : acceptors_)
+    out.push_back(a->endpoint);
   return out;
 }
 
@@ -70,21 +71,21 @@ void Listener::StartAccepting() {
 
 void Listener::Accept(Acceptor& a) {
   if (a.stopped) return;
-  a.acceptor.async_accept(pool_.Next(), [this, &a](const asio::error_code& ec,
-                                                   asio::ip::tcp::socket socket) {
-    if (a.stopped || ec == asio::error::operation_aborted) return;
-    if (ec) {
-      spdlog::error("{} listener on {}: accept failed: {}; retrying in {} ms", name_,
-                    FormatEndpoint(a.endpoint), ec.message(), kAcceptErrorBackoff.count());
-      a.backoff.expires_after(kAcceptErrorBackoff);
-      a.backoff.async_wait([this, &a](const asio::error_code& wait_ec) {
-        if (!wait_ec) Accept(a);
+  a.acceptor.async_accept(
+      pool_.Next(), [this, &a](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+        if (a.stopped || ec == asio::error::operation_aborted) return;
+        if (ec) {
+          spdlog::error("{} listener on {}: accept failed: {}; retrying in {} ms", name_,
+                        FormatEndpoint(a.endpoint), ec.message(), kAcceptErrorBackoff.count());
+          a.backoff.expires_after(kAcceptErrorBackoff);
+          a.backoff.async_wait([this, &a](const asio::error_code& wait_ec) {
+            if (!wait_ec) Accept(a);
+          });
+          return;
+        }
+        factory_(std::move(socket));
+        Accept(a);
       });
-      return;
-    }
-    factory_(std::move(socket));
-    Accept(a);
-  });
 }
 
 void Listener::Stop() {

@@ -22,8 +22,7 @@ class Listener {
   // Makes the connection object for an accepted socket; it is then Start()ed on its loop.
   using Factory = std::function<void(asio::ip::tcp::socket)>;
 
-  Listener(std::string name, asio::io_context& accept_context, IoThreadPool& pool,
-           Factory factory);
+  Listener(std::string name, asio::io_context& accept_context, IoThreadPool& pool, Factory factory);
   ~Listener();
 
   // Opens, binds and listens on every address. Returns an empty string or the reason it failed.

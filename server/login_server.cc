@@ -44,8 +44,19 @@ LoginServer::LoginServer(common::LoginServerConfig config)
 }
 
 LoginServer::~LoginServer() {
-  for (auto& l : listeners_) l->Stop();
+  DrainAcceptLoop();
   pool_.Stop();
+}
+
+void LoginServer::DrainAcceptLoop() {
+  // A pending accept holds a socket that belongs to an io loop of the pool. Close the acceptors
+  // and run their aborted handlers now, while the pool's loops still exist; otherwise destroying
+  // the accept loop later would destroy those sockets after their loops.
+  for (auto& l : listeners_) {
+    l->Stop();
+  }
+  accept_io_.restart();
+  accept_io_.poll();
 }
 
 std::string LoginServer::Bind() {
@@ -62,7 +73,8 @@ std::string LoginServer::Bind() {
 std::vector<std::pair<std::string, std::vector<asio::ip::tcp::endpoint>>> LoginServer::Endpoints()
     const {
   std::vector<std::pair<std::string, std::vector<asio::ip::tcp::endpoint>>> out;
-  for (const auto& l : listeners_) out.emplace_back(l->name(), l->endpoints());
+  for (const auto& l : listeners_)
+    out.emplace_back(l->name(), l->endpoints());
   return out;
 }
 
@@ -72,12 +84,15 @@ void LoginServer::Run() {
     Shutdown(signo == SIGINT ? "SIGINT" : "SIGTERM");
   });
   pool_.Start();
-  for (auto& l : listeners_) l->StartAccepting();
-  spdlog::info("login server running: {} io threads, MaxPduSize {} bytes, heartbeat {} s, "
-               "msg_server timeout {} s",
-               pool_.size(), config_.max_pdu_size, config_.heartbeat_interval.count(),
-               config_.msg_server_timeout.count());
+  for (auto& l : listeners_)
+    l->StartAccepting();
+  spdlog::info(
+      "login server running: {} io threads, MaxPduSize {} bytes, heartbeat {} s, "
+      "msg_server timeout {} s",
+      pool_.size(), config_.max_pdu_size, config_.heartbeat_interval.count(),
+      config_.msg_server_timeout.count());
   accept_io_.run();
+  DrainAcceptLoop();
   pool_.Stop();
   spdlog::info("login server stopped");
 }
@@ -90,10 +105,12 @@ void LoginServer::Shutdown(const std::string& why) {
   if (stopping_) return;
   stopping_ = true;
   const auto stats = registry_.Stats();
-  spdlog::info("shutting down ({}): closing listeners and {} msg_server connection(s) holding {} "
-               "users",
-               why, stats.registered, stats.users);
-  for (auto& l : listeners_) l->Stop();
+  spdlog::info(
+      "shutting down ({}): closing listeners and {} msg_server connection(s) holding {} "
+      "users",
+      why, stats.registered, stats.users);
+  for (auto& l : listeners_)
+    l->Stop();
   signals_.cancel();
   accept_io_.stop();
 }

@@ -41,6 +41,7 @@ class LoginServer {
 
  private:
   void Shutdown(const std::string& why);
+  void DrainAcceptLoop();
 
   common::LoginServerConfig config_;
   registry::MsgServerRegistry registry_;

@@ -5,8 +5,8 @@
 
 #include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -48,8 +48,8 @@ Exit codes:
   2  bad command line or bad config (each error names the key and line)
 )";
 
-// Every connection is a file descriptor, and the default soft limit (often 1024) is far below what a
-// login tier holds. Raise it to the hard limit and say what we got.
+// Every connection is a file descriptor, and the default soft limit (often 1024) is far below what
+// a login tier holds. Raise it to the hard limit and say what we got.
 void RaiseOpenFilesLimit() {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
@@ -121,7 +121,8 @@ int main(int argc, char** argv) {
 
   const ttlogin::common::ConfigLoadResult loaded =
       ttlogin::common::LoadLoginServerConfig(config_path);
-  for (const std::string& w : loaded.warnings) std::cerr << "login_server: warning: " << w << "\n";
+  for (const std::string& w : loaded.warnings)
+    std::cerr << "login_server: warning: " << w << "\n";
   if (!loaded.ok()) {
     for (const std::string& e : loaded.errors) {
       std::cerr << "login_server: config error: " << e << "\n";
@@ -145,7 +146,8 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   RaiseOpenFilesLimit();
   spdlog::info("login_server {} starting with config {}", TTLOGIN_VERSION, config_path);
-  for (const std::string& w : loaded.warnings) spdlog::warn("config: {}", w);
+  for (const std::string& w : loaded.warnings)
+    spdlog::warn("config: {}", w);
 
   try {
     ttlogin::server::LoginServer server(loaded.config);

@@ -73,7 +73,9 @@ HttpConnection::~HttpConnection() {
   context_.counters.http_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void HttpConnection::OnStart() { ArmTimer(last_received() + context_.config.http_timeout); }
+void HttpConnection::OnStart() {
+  ArmTimer(last_received() + context_.config.http_timeout);
+}
 
 void HttpConnection::OnTimer(Clock::time_point now) {
   const auto deadline = last_received() + context_.config.http_timeout;
@@ -92,9 +94,9 @@ void HttpConnection::OnTimer(Clock::time_point now) {
 
 void HttpConnection::OnData(std::span<const std::uint8_t> data) {
   std::string out;
-  const HttpParseError error = parser_.Feed(
-      std::span<const char>(reinterpret_cast<const char*>(data.data()), data.size()),
-      [&](const HttpRequest& request) { return HandleRequest(request, out); });
+  const HttpParseError error =
+      parser_.Feed(std::span<const char>(reinterpret_cast<const char*>(data.data()), data.size()),
+                   [&](const HttpRequest& request) { return HandleRequest(request, out); });
   if (error) {
     context_.counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
     spdlog::debug("http {}: bad request: {}", peer(), error.reason);

@@ -33,8 +33,8 @@ HttpRequestParser::HttpRequestParser(std::size_t max_head_size, std::size_t max_
 int HttpRequestParser::CountHead(std::size_t len) {
   head_size_ += len;
   if (head_size_ > max_head_size_) {
-    limit_error_ = HttpParseError{431, "request head larger than " +
-                                           std::to_string(max_head_size_) + " bytes"};
+    limit_error_ = HttpParseError{
+        431, "request head larger than " + std::to_string(max_head_size_) + " bytes"};
     return -1;
   }
   return 0;
@@ -67,8 +67,8 @@ int HttpRequestParser::OnHeaderValueComplete(llhttp_t* p) {
 int HttpRequestParser::OnHeadersComplete(llhttp_t* p) {
   HttpRequestParser& self = Self(p);
   if (p->content_length > self.max_body_size_ && p->content_length != ULLONG_MAX) {
-    self.limit_error_ = HttpParseError{413, "request body larger than " +
-                                                std::to_string(self.max_body_size_) + " bytes"};
+    self.limit_error_ = HttpParseError{
+        413, "request body larger than " + std::to_string(self.max_body_size_) + " bytes"};
     return -1;
   }
   return 0;
@@ -78,8 +78,8 @@ int HttpRequestParser::OnBody(llhttp_t* p, const char* /*at*/, std::size_t len) 
   HttpRequestParser& self = Self(p);
   self.request_.body_size += len;
   if (self.request_.body_size > self.max_body_size_) {
-    self.limit_error_ = HttpParseError{413, "request body larger than " +
-                                                std::to_string(self.max_body_size_) + " bytes"};
+    self.limit_error_ = HttpParseError{
+        413, "request body larger than " + std::to_string(self.max_body_size_) + " bytes"};
     return -1;
   }
   return 0;

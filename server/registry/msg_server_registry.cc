@@ -161,8 +161,7 @@ bool MsgServerRegistry::Remove(ServerHandle handle) {
   return true;
 }
 
-std::optional<CountChange> MsgServerRegistry::AdjustCount(ServerHandle handle,
-                                                          std::int64_t delta) {
+std::optional<CountChange> MsgServerRegistry::AdjustCount(ServerHandle handle, std::int64_t delta) {
   Shard& shard = ShardOf(handle);
   std::lock_guard lock(shard.mu);
   if (!shard.Live(handle)) return std::nullopt;
@@ -290,8 +289,8 @@ std::vector<ServerSnapshot> MsgServerRegistry::Snapshot() const {
     for (std::uint32_t s = 0; s < shard.slots.size(); ++s) {
       const Shard::Slot& slot = shard.slots[s];
       if (slot.generation == 0) continue;
-      out.push_back(
-          ServerSnapshot{ServerHandle{static_cast<std::uint32_t>(i), s, slot.generation}, slot.info});
+      out.push_back(ServerSnapshot{ServerHandle{static_cast<std::uint32_t>(i), s, slot.generation},
+                                   slot.info});
     }
   }
   return out;

@@ -59,7 +59,8 @@ TEST(ConfigFileTest, HugeFileIsRefused) {
   {
     std::ofstream out(path);
     std::string line(1000, 'x');
-    for (int i = 0; i < 1100; ++i) out << "k" << i << "=" << line << "\n";
+    for (int i = 0; i < 1100; ++i)
+      out << "k" << i << "=" << line << "\n";
   }
   const ConfigFile f = LoadConfigFile(path);
   ASSERT_EQ(f.errors.size(), 1u);

@@ -83,7 +83,8 @@ TEST(DecodeFrameTest, AcceptsAnEmptyBody) {
 
 TEST(FrameDecoderTest, ManyPdusInOneRead) {
   std::string stream;
-  for (int i = 0; i < 100; ++i) stream += UpdatePdu(1000 + i, static_cast<std::uint16_t>(i));
+  for (int i = 0; i < 100; ++i)
+    stream += UpdatePdu(1000 + i, static_cast<std::uint16_t>(i));
   FrameDecoder d;
   Collected c;
   EXPECT_EQ(FeedAll(d, stream, c), "");
@@ -114,7 +115,8 @@ TEST(FrameDecoderTest, OneByteAtATime) {
   const std::string stream = UpdatePdu(7, 9) + UpdatePdu(8, 10);
   FrameDecoder d;
   Collected c;
-  for (char ch : stream) ASSERT_EQ(FeedAll(d, std::string(1, ch), c), "");
+  for (char ch : stream)
+    ASSERT_EQ(FeedAll(d, std::string(1, ch), c), "");
   ASSERT_EQ(c.headers.size(), 2u);
   EXPECT_EQ(c.headers[1].seq_num, 10);
 }

@@ -114,9 +114,9 @@ TEST(LoginServerConfigTest, PortZeroIsAllowedWithAWarning) {
 }
 
 TEST(LoginServerConfigTest, UnknownKeysAndMissingMsfsWarnOnly) {
-  const ConfigLoadResult r =
-      Build("ClientListenIP=0.0.0.0\nClientPort=1\nHttpListenIP=0.0.0.0\nHttpPort=2\n"
-            "MsgServerListenIP=0.0.0.0\nMsgServerPort=3\nClinetPort=4\n");
+  const ConfigLoadResult r = Build(
+      "ClientListenIP=0.0.0.0\nClientPort=1\nHttpListenIP=0.0.0.0\nHttpPort=2\n"
+      "MsgServerListenIP=0.0.0.0\nMsgServerPort=3\nClinetPort=4\n");
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(AnyContains(r.warnings, "unknown key ClinetPort"));
   EXPECT_TRUE(AnyContains(r.warnings, "msfs is not set"));

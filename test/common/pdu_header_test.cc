@@ -18,9 +18,9 @@ TEST(PduHeaderTest, EncodesBigEndianAtTheDocumentedOffsets) {
   h.reserved = 0;
   std::array<std::uint8_t, kPduHeaderSize> bytes{};
   EncodePduHeader(h, bytes);
-  const std::array<std::uint8_t, kPduHeaderSize> expected = {
-      0x01, 0x02, 0x03, 0x04, 0x00, 0x01, 0x00, 0x00,
-      0x00, 0x07, 0x07, 0x0b, 0xbe, 0xef, 0x00, 0x00};
+  const std::array<std::uint8_t, kPduHeaderSize> expected = {0x01, 0x02, 0x03, 0x04, 0x00, 0x01,
+                                                             0x00, 0x00, 0x00, 0x07, 0x07, 0x0b,
+                                                             0xbe, 0xef, 0x00, 0x00};
   EXPECT_EQ(bytes, expected);
 }
 

@@ -77,9 +77,9 @@ TEST_F(CliTest, UnknownOptionAndMissingValueExitTwo) {
 
 TEST_F(CliTest, CheckConfigAcceptsTheShippedConfig) {
   std::string out;
-  EXPECT_EQ(RunLoginServer({"--check-config", "-c", std::string(TTLOGIN_SOURCE_DIR) +
-                                                        "/etc/loginserver.conf"},
-                           &out),
+  EXPECT_EQ(RunLoginServer(
+                {"--check-config", "-c", std::string(TTLOGIN_SOURCE_DIR) + "/etc/loginserver.conf"},
+                &out),
             0)
       << out;
   EXPECT_NE(out.find("config OK"), std::string::npos);
@@ -134,10 +134,10 @@ TEST_F(CliTest, PortInUseExitsOneWithAClearMessage) {
 TEST_F(CliTest, UnwritableLogFileExitsOne) {
   std::string out;
   WriteFile(dir_ + "/not-a-dir", "x");  // a file where the log's directory should be
-  EXPECT_EQ(RunLoginServer(
-                {"-c", WriteConfig(Config(0, 0, 0) + "LogFile=" + dir_ + "/not-a-dir/y.log\n")},
-                &out),
-            1);
+  EXPECT_EQ(
+      RunLoginServer(
+          {"-c", WriteConfig(Config(0, 0, 0) + "LogFile=" + dir_ + "/not-a-dir/y.log\n")}, &out),
+      1);
   EXPECT_NE(out.find("cannot set up logging"), std::string::npos) << out;
 }
 

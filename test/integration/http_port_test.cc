@@ -85,8 +85,7 @@ TEST_F(HttpPortTest, OtherPathIs404WithJson) {
 }
 
 TEST_F(HttpPortTest, OtherMethodIs405WithAllow) {
-  const auto r =
-      HttpRequest(port(), "DELETE /msg_server HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const auto r = HttpRequest(port(), "DELETE /msg_server HTTP/1.1\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
   EXPECT_EQ(r->headers.at("allow"), "GET, HEAD, POST");
@@ -107,8 +106,8 @@ TEST_F(HttpPortTest, MalformedRequestIs400AndClosed) {
 
 TEST_F(HttpPortTest, HundredKibHeaderIs431AndClosed) {
   TcpClient c(port());
-  const std::string big = "GET /msg_server HTTP/1.1\r\nX-Fill: " + std::string(100 * 1024, 'a') +
-                          "\r\n\r\n";
+  const std::string big =
+      "GET /msg_server HTTP/1.1\r\nX-Fill: " + std::string(100 * 1024, 'a') + "\r\n\r\n";
   c.Send(big);  // the server may close before taking it all
   bool closed = false;
   const std::string raw = c.ReadUntilClose(std::chrono::seconds(3), &closed);
@@ -133,9 +132,9 @@ TEST_F(HttpPortTest, KeepAliveServesManyRequestsOnOneConnection) {
 
 TEST_F(HttpPortTest, PipelinedRequestsGetTheirRepliesInOrder) {
   TcpClient c(port());
-  ASSERT_TRUE(c.Send(
-      "GET /msg_server HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n"
-      "GET /msg_server HTTP/1.1\r\nConnection: close\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("GET /msg_server HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n"
+             "GET /msg_server HTTP/1.1\r\nConnection: close\r\n\r\n"));
   bool closed = false;
   const std::string raw = c.ReadUntilClose(std::chrono::seconds(3), &closed);
   EXPECT_TRUE(closed);

@@ -49,7 +49,8 @@ std::string RawHeader(std::uint32_t length, std::uint16_t service = 7,
   h.service_id = service;
   h.command_id = command;
   std::string s(common::kPduHeaderSize, '\0');
-  common::EncodePduHeader(h, std::span<std::uint8_t, 16>(reinterpret_cast<std::uint8_t*>(s.data()), 16));
+  common::EncodePduHeader(
+      h, std::span<std::uint8_t, 16>(reinterpret_cast<std::uint8_t*>(s.data()), 16));
   return s;
 }
 
@@ -77,7 +78,8 @@ TEST_F(MsgServerPortTest, RegistrationMakesTheServerChoosable) {
   f.ip2 = "192.168.1.151";
   ASSERT_TRUE(ms.Register(f));
   json j;
-  ASSERT_TRUE(AnswerBecomes(server_, [](const json& a) { return a.value("code", -1) == 0; }, &j));
+  ASSERT_TRUE(AnswerBecomes(
+      server_, [](const json& a) { return a.value("code", -1) == 0; }, &j));
   EXPECT_EQ(j["priorIP"], "192.168.1.150");
   EXPECT_EQ(j["backupIP"], "192.168.1.151");
   EXPECT_EQ(j["port"], "8000");
@@ -115,7 +117,8 @@ TEST_F(MsgServerPortTest, ClosedConnectionLeavesTheRegistryAtOnce) {
   }
   EXPECT_TRUE(AnswersCode(server_, 1));
   EXPECT_TRUE(Eventually([&] {
-    return server_.log().find("removed (peer closed): host_name=msg1001 port=1001 users dropped=5") !=
+    return server_.log().find(
+               "removed (peer closed): host_name=msg1001 port=1001 users dropped=5") !=
            std::string::npos;
   })) << server_.log();
 }
@@ -220,7 +223,8 @@ TEST_F(MsgServerPortTest, UnknownCommandsAreSkipped) {
             std::string::npos);
 }
 
-class BadLengthTest : public MsgServerPortTest, public testing::WithParamInterface<std::uint32_t> {};
+class BadLengthTest : public MsgServerPortTest,
+                      public testing::WithParamInterface<std::uint32_t> {};
 
 TEST_P(BadLengthTest, ClosesThatConnectionWithALogLineAndKeepsServing) {
   FakeMsgServer good(server_.ports().msg_server);

@@ -27,7 +27,9 @@ int RemainingMs(Clock::time_point deadline) {
 
 }  // namespace
 
-TcpClient::~TcpClient() { Close(); }
+TcpClient::~TcpClient() {
+  Close();
+}
 
 TcpClient& TcpClient::operator=(TcpClient&& other) noexcept {
   if (this != &other) {
@@ -217,9 +219,11 @@ std::optional<HttpResponse> ParseHttpResponse(std::string_view raw, std::size_t*
     const std::size_t colon = line.find(':');
     if (colon != std::string_view::npos) {
       std::string name(line.substr(0, colon));
-      for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      for (char& ch : name)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      while (!value.empty() && value.front() == ' ')
+        value.remove_prefix(1);
       r.headers[name] = std::string(value);
     }
     if (eol == std::string_view::npos) break;

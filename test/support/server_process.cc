@@ -54,7 +54,8 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& output_path
   std::string bin = LOGIN_SERVER_BIN;
   argv.push_back(bin.data());
   std::vector<std::string> copy = args;
-  for (auto& a : copy) argv.push_back(a.data());
+  for (auto& a : copy)
+    argv.push_back(a.data());
   argv.push_back(nullptr);
   execv(bin.c_str(), argv.data());
   _exit(127);
@@ -118,7 +119,9 @@ ServerProcess::~ServerProcess() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-std::string ServerProcess::log() const { return ReadFile(dir_ + "/server.log"); }
+std::string ServerProcess::log() const {
+  return ReadFile(dir_ + "/server.log");
+}
 
 int ServerProcess::Stop(int signo, std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;

@@ -52,7 +52,8 @@ class ServerProcess {
 int RunLoginServer(const std::vector<std::string>& args, std::string* output,
                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-// A fresh temporary directory, removed by the caller (or left in /tmp on failure for a post-mortem).
+// A fresh temporary directory, removed by the caller (or left in /tmp on failure for a
+// post-mortem).
 std::string MakeTempDir();
 void WriteFile(const std::string& path, const std::string& text);
 

@@ -74,7 +74,8 @@ TEST(HttpRequestParserTest, OversizedHeadIsA431EvenWhenItArrivesInPieces) {
   ASSERT_FALSE(o.error);
   EXPECT_TRUE(p.in_request());
   const std::string chunk(300, 'a');
-  for (int i = 0; i < 10 && !o.error; ++i) o = Parse(p, chunk);
+  for (int i = 0; i < 10 && !o.error; ++i)
+    o = Parse(p, chunk);
   EXPECT_EQ(o.error.status, 431);
 }
 
@@ -86,8 +87,7 @@ TEST(HttpRequestParserTest, OversizedUrlIsA431) {
 
 TEST(HttpRequestParserTest, OversizedBodyIsA413ByLengthOrByChunks) {
   HttpRequestParser a(8192, 10);
-  EXPECT_EQ(Parse(a, "POST /msg_server HTTP/1.1\r\nContent-Length: 11\r\n\r\n").error.status,
-            413);
+  EXPECT_EQ(Parse(a, "POST /msg_server HTTP/1.1\r\nContent-Length: 11\r\n\r\n").error.status, 413);
   HttpRequestParser b(8192, 10);
   EXPECT_EQ(Parse(b,
                   "POST /msg_server HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"

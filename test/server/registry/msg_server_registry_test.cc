@@ -165,7 +165,8 @@ TEST(MsgServerRegistryTest, RandomOperationsMatchABruteForceModel) {
     }
   }
   std::uint64_t users = 0;
-  for (const Model& m : live) users += m.cur;
+  for (const Model& m : live)
+    users += m.cur;
   EXPECT_EQ(r.Stats().users, users);
   EXPECT_EQ(r.Stats().registered, live.size());
 }
@@ -186,9 +187,11 @@ TEST(MsgServerRegistryTest, ConcurrentUpdatesAndChoicesKeepExactCounts) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kRounds; ++i) {
-        for (const ServerHandle& h : handles[t]) r.AdjustCount(h, 1);
+        for (const ServerHandle& h : handles[t])
+          r.AdjustCount(h, 1);
         if (i % 2 == 0) {
-          for (const ServerHandle& h : handles[t]) r.AdjustCount(h, -1);
+          for (const ServerHandle& h : handles[t])
+            r.AdjustCount(h, -1);
         }
       }
     });
@@ -199,10 +202,12 @@ TEST(MsgServerRegistryTest, ConcurrentUpdatesAndChoicesKeepExactCounts) {
       ASSERT_EQ(c.code, ChooseCode::kOk);
     }
   });
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   chooser.join();
   for (const auto& per_thread : handles) {
-    for (const ServerHandle& h : per_thread) EXPECT_EQ(r.Get(h)->cur_conn_cnt, kRounds / 2u);
+    for (const ServerHandle& h : per_thread)
+      EXPECT_EQ(r.Get(h)->cur_conn_cnt, kRounds / 2u);
   }
   EXPECT_EQ(r.Stats().users,
             static_cast<std::uint64_t>(kThreads) * kServersPerThread * (kRounds / 2));
