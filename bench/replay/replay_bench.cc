@@ -43,38 +43,53 @@ Trace WithoutQueries(const Trace& trace) {
   return out;
 }
 
-// Appends a barrier: every open connection re-registers with max 0, then one query must see
-// code 2. Reports are written to the socket long before the server has applied them, so without
-// this a reports-only replay would measure the kernel's buffers; with it, the replay ends only
-// when the server has applied every report (each connection is processed in order, so its last
-// PDU being applied means all of them were).
+// Appends a barrier that ends only when the server has applied every report of every connection.
+// Reports are written to sockets long before the server applies them, so without it a
+// reports-only replay would measure the kernel's buffers. Each connection processes its bytes in
+// order, so it is enough to see each connection's last PDU take effect:
+//  1. every open connection re-registers with cur 1, max 2 (all tied);
+//  2. one at a time, a connection re-registers with cur 0: the model's only answer is that one
+//     (the ones before it are out, see 3), and the query is asked until the server agrees, which
+//     it can only do once that connection's whole stream is applied;
+//  3. that connection re-registers with max 0 and leaves the choice.
 void AppendBarrier(Trace& trace) {
   ChoiceModel model(trace.names.size());
   for (const Event& e : trace.events)
     model.Apply(e, trace);
   const std::uint64_t t = trace.events.empty() ? 0 : trace.events.back().t_ms;
-  bool any = false;
+  std::vector<MsId> open;
+  std::vector<ServerInfo> address;
   for (MsId id = 0; id < model.servers().size(); ++id) {
     if (!model.servers()[id].connected) continue;
+    open.push_back(id);
     ServerInfo info = model.servers()[id].info;
     if (!model.servers()[id].registered) {
-      info = ServerInfo{"barrier", "barrier", 1, 0, 0, "barrier"};
+      info = ServerInfo{"barrier-" + std::to_string(id), "barrier", 1, 0, 0, "barrier"};
     }
-    info.max = 0;
-    trace.infos.push_back(info);
-    trace.events.push_back(Event{t, ++trace.lines, EventKind::kRegister, QueryVia::kHttp, id, 1,
-                                 static_cast<std::uint32_t>(trace.infos.size() - 1)});
-    any = true;
+    address.push_back(info);
   }
-  if (!any) return;
-  trace.events.push_back(
-      Event{t, ++trace.lines, EventKind::kQuery, QueryVia::kHttp, kNone, 1, kNone});
+  auto reg = [&](std::size_t k, std::uint32_t cur, std::uint32_t max) {
+    ServerInfo info = address[k];
+    info.cur = cur;
+    info.max = max;
+    trace.infos.push_back(info);
+    trace.events.push_back(Event{t, ++trace.lines, EventKind::kRegister, QueryVia::kHttp, open[k],
+                                 1, static_cast<std::uint32_t>(trace.infos.size() - 1)});
+  };
+  for (std::size_t k = 0; k < open.size(); ++k)
+    reg(k, 1, 2);
+  for (std::size_t k = 0; k < open.size(); ++k) {
+    reg(k, 0, 2);
+    trace.events.push_back(
+        Event{t, ++trace.lines, EventKind::kQuery, QueryVia::kHttp, kNone, 1, kNone});
+    reg(k, 0, 0);
+  }
 }
 
 bool Report(const std::string& what, const Trace& trace, const ReplayReport& r) {
   const double eps = r.elapsed_s > 0 ? static_cast<double>(r.events) / r.elapsed_s : 0;
   std::cout << fmt::format(
-      "{:<32} {:>8} events {:>7.3f} s {:>10.0f} events/s  ({} queries incl. the barrier, {} "
+      "{:<32} {:>8} events {:>7.3f} s {:>10.0f} events/s  ({} queries incl. the barrier's, {} "
       "re-asked, {} mismatches{})\n",
       what, r.events, r.elapsed_s, eps, r.queries, r.retried_queries,
       r.mismatches.size() + r.contradictions.size() + r.notes.failures.size(),
