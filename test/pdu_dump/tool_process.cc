@@ -32,12 +32,24 @@ int Decode(int status) {
 
 ToolProcess::ToolProcess(const std::vector<std::string>& args, const std::string& stdin_path,
                          int run_as_uid, int run_as_gid) {
+  std::vector<std::string> argv = {PDU_DUMP_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Start(argv, stdin_path, run_as_uid, run_as_gid);
+}
+
+ToolProcess::ToolProcess(const OtherProgram& program, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {program.name};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Start(argv, "", -1, -1);
+}
+
+void ToolProcess::Start(const std::vector<std::string>& argv_in, const std::string& stdin_path,
+                        int run_as_uid, int run_as_gid) {
   dir_ = (std::filesystem::temp_directory_path() / "pdu_dump_run-XXXXXX").string();
   if (mkdtemp(dir_.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   const std::string out = dir_ + "/stdout";
   const std::string err = dir_ + "/stderr";
-  std::vector<std::string> argv_store = {PDU_DUMP_BIN};
-  argv_store.insert(argv_store.end(), args.begin(), args.end());
+  std::vector<std::string> argv_store = argv_in;
   std::vector<char*> argv;
   for (auto& a : argv_store)
     argv.push_back(a.data());
@@ -53,7 +65,7 @@ ToolProcess::ToolProcess(const std::vector<std::string>& args, const std::string
   dup2(err_fd, 2);
   if (run_as_gid >= 0 && (setgroups(0, nullptr) != 0 || setgid(run_as_gid) != 0)) _exit(125);
   if (run_as_uid >= 0 && setuid(run_as_uid) != 0) _exit(125);
-  execv(argv[0], argv.data());
+  execvp(argv[0], argv.data());
   _exit(127);
 }
 
@@ -124,6 +136,20 @@ ToolRun RunPduDump(const std::vector<std::string>& args, const std::string& stdi
     std::error_code ignored;
     std::filesystem::remove_all(tmp_dir, ignored);
   }
+  return run;
+}
+
+}  // namespace ttlogin::tools::pdu_dump::testing
+
+namespace ttlogin::tools::pdu_dump::testing {
+
+ToolRun RunProgram(const OtherProgram& program, const std::vector<std::string>& args,
+                   milliseconds timeout) {
+  ToolProcess p(program, args);
+  ToolRun run;
+  run.code = p.Wait(timeout);
+  run.out = p.out();
+  run.err = p.err();
   return run;
 }
 

@@ -12,8 +12,14 @@ namespace ttlogin::tools::pdu_dump::testing {
 
 using std::chrono::milliseconds;
 
+// Names a program other than pdu_dump (tshark), looked up in PATH.
+struct OtherProgram {
+  std::string name;
+};
+
 class ToolProcess {
  public:
+  ToolProcess(const OtherProgram& program, const std::vector<std::string>& args);
   // `run_as_uid`/`gid` other than -1 drop privileges in the child before exec (capture-rights
   // tests).
   explicit ToolProcess(const std::vector<std::string>& args, const std::string& stdin_path = "",
@@ -31,6 +37,9 @@ class ToolProcess {
   std::string err() const;
 
  private:
+  void Start(const std::vector<std::string>& argv, const std::string& stdin_path, int run_as_uid,
+             int run_as_gid);
+
   std::string dir_;
   pid_t pid_ = -1;
   int exit_code_ = -1;
@@ -41,6 +50,10 @@ struct ToolRun {
   std::string out;
   std::string err;
 };
+
+// Runs `program` to completion (bounded), for tools the tests compare against.
+ToolRun RunProgram(const OtherProgram& program, const std::vector<std::string>& args,
+                   milliseconds timeout = milliseconds(20000));
 
 // Runs pdu_dump to completion (bounded by `timeout`, then killed) with `stdin_bytes` as stdin.
 ToolRun RunPduDump(const std::vector<std::string>& args, const std::string& stdin_bytes = "",
