@@ -1,0 +1,61 @@
+// Live capture (-i): the permission error path, and decoding real loopback traffic of the login
+// server when the test may capture.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include "test/pdu_dump/decode_helpers.h"
+#include "test/pdu_dump/tool_process.h"
+#include "test/support/fake_peers.h"
+#include "test/support/server_process.h"
+
+namespace ttlogin::tools::pdu_dump {
+namespace {
+
+using namespace testing;  // NOLINT: the fixture helpers
+using std::chrono::seconds;
+
+// The conventional unprivileged account.
+constexpr int kNobody = 65534;
+
+TEST(Live, WithoutCaptureRightsExitsWith4AndSaysWhy) {
+  // As root, drop to nobody in the child; otherwise the test user has no rights to begin with.
+  const bool root = geteuid() == 0;
+  ToolProcess p({"-i", "lo"}, "", root ? kNobody : -1, root ? kNobody : -1);
+  EXPECT_EQ(p.Wait(seconds(10)), 4) << p.err();
+  EXPECT_NE(p.err().find("no permission to capture on lo"), std::string::npos) << p.err();
+  EXPECT_NE(p.err().find("setcap"), std::string::npos) << "the message says how to fix it";
+}
+
+TEST(Live, BadBpfFilterIsAUsageError) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs capture rights to get as far as the filter";
+  const ToolRun r = RunPduDump({"-i", "lo", "this", "is", "not", "bpf"});
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("BPF filter 'this is not bpf'"), std::string::npos) << r.err;
+}
+
+TEST(Live, DecodesTheLoginServersLoopbackTraffic) {
+  if (geteuid() != 0) GTEST_SKIP() << "live capture needs root or CAP_NET_RAW";
+  test::ServerProcess server;
+  ASSERT_TRUE(server.started()) << server.log();
+  const std::string port = std::to_string(server.ports().msg_server);
+  ToolProcess dump({"--json", "-i", "lo", "--port", port, "-c", "4"});
+  ASSERT_TRUE(dump.WaitForStderr("listening on lo", seconds(10))) << dump.err();
+  test::FakeMsgServer ms(server.ports().msg_server);
+  test::MsgServerFields fields;
+  fields.host_name = "live";
+  ASSERT_TRUE(ms.Register(fields));
+  ASSERT_TRUE(ms.Inc(3, 100));
+  ASSERT_EQ(dump.Wait(seconds(10)), 0) << dump.err();
+  const auto lines = ParseLines(dump.out());
+  ASSERT_EQ(lines.size(), 4u) << dump.out();
+  EXPECT_EQ(lines[0]["name"], "IM.Server.IMMsgServInfo");
+  EXPECT_EQ(lines[0]["body"]["host_name"], "live");
+  for (int i = 1; i < 4; ++i) {
+    EXPECT_EQ(lines[i]["body"]["user_id"], 99 + i);
+    EXPECT_EQ(lines[i]["dst"], "127.0.0.1:" + port);
+  }
+}
+
+}  // namespace
+}  // namespace ttlogin::tools::pdu_dump
