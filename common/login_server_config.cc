@@ -161,6 +161,14 @@ class Builder {
     Seconds("HttpTimeout", 1, 86400, c.http_timeout);
     Optional("MaxHttpHeadSize", 256, 1024 * 1024, c.max_http_head_size);
     Optional("MaxHttpBodySize", 0, 1024 * 1024, c.max_http_body_size);
+    Seconds("HttpRequestTimeout", 1, 3600, c.http_request_timeout);
+    Optional("MaxMsgServers", 1, 10'000'000, c.max_msg_servers);
+    c.msg_server.max_connections = kDefaultMaxMsgServerConnections;
+    c.client.max_connections = kDefaultMaxClientConnections;
+    c.http.max_connections = kDefaultMaxHttpConnections;
+    Optional("MaxMsgServerConnections", 1, 10'000'000, c.msg_server.max_connections);
+    Optional("MaxClientConnections", 1, 10'000'000, c.client.max_connections);
+    Optional("MaxHttpConnections", 1, 10'000'000, c.http.max_connections);
     if (const ConfigValue* v = file_.Find("LogLevel")) {
       static const std::set<std::string, std::less<>> levels = {
           "trace", "debug", "info", "warn", "warning", "error", "critical", "off"};

@@ -17,6 +17,7 @@ namespace ttlogin::common {
 struct ListenerConfig {
   std::vector<std::string> addresses;  // from the ';'-separated list
   std::uint16_t port = 0;              // 0 picks a free port (tests only; logged loudly)
+  std::size_t max_connections = 0;     // open connections beyond this are refused at accept
 };
 
 struct LoginServerConfig {
@@ -28,16 +29,18 @@ struct LoginServerConfig {
   std::string discovery;      // discovery: echoed in the HTTP reply
 
   // Keys this server adds, with their defaults.
-  unsigned io_threads = 0;                      // IoThreads: 0 means one per core
-  std::uint32_t max_pdu_size = 64 * 1024;       // MaxPduSize, bytes
-  std::chrono::seconds heartbeat_interval{5};   // HeartbeatInterval
-  std::chrono::seconds msg_server_timeout{30};  // MsgServerTimeout
-  std::chrono::seconds client_timeout{120};     // ClientTimeout
-  std::chrono::seconds http_timeout{60};        // HttpTimeout
-  std::size_t max_http_head_size = 8 * 1024;    // MaxHttpHeadSize, bytes
-  std::size_t max_http_body_size = 16 * 1024;   // MaxHttpBodySize, bytes
-  std::string log_level = "info";               // LogLevel
-  std::string log_file;                         // LogFile: empty means stderr
+  unsigned io_threads = 0;                        // IoThreads: 0 means one per core
+  std::uint32_t max_pdu_size = 64 * 1024;         // MaxPduSize, bytes
+  std::chrono::seconds heartbeat_interval{5};     // HeartbeatInterval
+  std::chrono::seconds msg_server_timeout{30};    // MsgServerTimeout
+  std::chrono::seconds client_timeout{120};       // ClientTimeout
+  std::chrono::seconds http_timeout{60};          // HttpTimeout
+  std::size_t max_http_head_size = 8 * 1024;      // MaxHttpHeadSize, bytes
+  std::size_t max_http_body_size = 16 * 1024;     // MaxHttpBodySize, bytes
+  std::chrono::seconds http_request_timeout{10};  // HttpRequestTimeout
+  std::size_t max_msg_servers = 10000;            // MaxMsgServers
+  std::string log_level = "info";                 // LogLevel
+  std::string log_file;                           // LogFile: empty means stderr
 };
 
 struct ConfigLoadResult {
@@ -53,6 +56,12 @@ ConfigLoadResult BuildLoginServerConfig(const ConfigFile& file);
 
 // Loads, parses and validates in one step.
 ConfigLoadResult LoadLoginServerConfig(const std::string& path);
+
+// Defaults of the per-listener connection limits (MaxMsgServerConnections, MaxClientConnections,
+// MaxHttpConnections). Each connection costs a file descriptor and about a kilobyte.
+inline constexpr std::size_t kDefaultMaxMsgServerConnections = 10000;
+inline constexpr std::size_t kDefaultMaxClientConnections = 20000;
+inline constexpr std::size_t kDefaultMaxHttpConnections = 20000;
 
 // Bounds on the optional keys: outside them a value is a mistake, not a tuning.
 inline constexpr std::uint32_t kMinMaxPduSize = 1024;

@@ -1,11 +1,8 @@
-// ClientConnection: a client on the Client port asking, by PDU, where to log in.
-//
-// One CID_LOGIN_REQ_MSGSERVER gets one CID_LOGIN_RES_MSGSERVER carrying the request's seq_num,
-// then the server closes. (The classic server never answered here: it lost track of client
-// connections. We answer.) Heartbeats are accepted; other PDUs are logged and skipped.
+// ClientConnection: a client on the Client port asking, by PDU, where to log in. The protocol is
+// ClientSession's; this class adds the idle timeout (ClientTimeout) and answer latency.
 #pragma once
 
-#include "common/frame_decoder.h"
+#include "server/client_session.h"
 #include "server/connection.h"
 #include "server/server_context.h"
 
@@ -21,11 +18,8 @@ class ClientConnection final : public Connection {
   void OnData(std::span<const std::uint8_t> data) override;
   void OnTimer(Clock::time_point now) override;
 
-  bool Dispatch(const common::DecodedFrame& frame);
-
   ServerContext& context_;
-  common::FrameDecoder decoder_;
-  int unknown_pdus_ = 0;
+  ClientSession session_;
 };
 
 }  // namespace ttlogin::server

@@ -18,12 +18,56 @@ struct Listener::Acceptor {
   bool stopped = false;
 };
 
-Listener::Listener(std::string name, asio::io_context& accept_context, IoThreadPool& pool,
-                   Factory factory)
-    : name_(std::move(name)),
+Listener::Listener(ListenerKind kind, asio::io_context& accept_context, IoThreadPool& pool,
+                   Metrics& metrics, Factory factory)
+    : kind_(kind),
       accept_context_(accept_context),
       pool_(pool),
+      metrics_(metrics),
       factory_(std::move(factory)) {}
+
+namespace {
+Counter AcceptedCounter(ListenerKind kind) {
+  switch (kind) {
+    case ListenerKind::kMsgServer:
+      return Counter::kAcceptedMsgServer;
+    case ListenerKind::kClient:
+      return Counter::kAcceptedClient;
+    case ListenerKind::kHttp:
+      return Counter::kAcceptedHttp;
+    default:
+      return Counter::kAcceptedAdmin;
+  }
+}
+Counter RefusedCounter(ListenerKind kind) {
+  switch (kind) {
+    case ListenerKind::kMsgServer:
+      return Counter::kRefusedMsgServer;
+    case ListenerKind::kClient:
+      return Counter::kRefusedClient;
+    case ListenerKind::kHttp:
+      return Counter::kRefusedHttp;
+    default:
+      return Counter::kRefusedAdmin;
+  }
+}
+// Log the first refusals, then one in this many, so a connection flood does not flood the log.
+constexpr std::uint64_t kRefusalLogEvery = 1000;
+}  // namespace
+
+void Listener::Refuse(Acceptor& a, asio::ip::tcp::socket socket) {
+  metrics_.Add(RefusedCounter(kind_));
+  ++refused_;
+  if (refused_ <= 3 || refused_ % kRefusalLogEvery == 0) {
+    spdlog::warn(
+        "{} listener on {}: {} connections open, the limit; refusing new ones ({} "
+        "refused so far)",
+        name(), FormatEndpoint(a.endpoint), max_connections_, refused_);
+  }
+  asio::error_code ec;
+  socket.set_option(asio::socket_base::linger(true, 0), ec);  // RST: no TIME_WAIT pile-up
+  socket.close(ec);
+}
 
 Listener::~Listener() = default;
 
@@ -31,23 +75,23 @@ std::string Listener::Bind(const common::ListenerConfig& config) {
   for (const std::string& address : config.addresses) {
     asio::error_code ec;
     const asio::ip::address ip = asio::ip::make_address(address, ec);
-    if (ec) return name_ + ": bad address '" + address + "': " + ec.message();
+    if (ec) return std::string(name()) + ": bad address '" + address + "': " + ec.message();
     auto a = std::make_unique<Acceptor>(accept_context_);
     const asio::ip::tcp::endpoint endpoint(ip, config.port);
     const std::string where = FormatEndpoint(endpoint);
     a->acceptor.open(endpoint.protocol(), ec);
     if (ec) {
-      return name_ + ": cannot open a socket for " + where + ": " + ec.message();
+      return std::string(name()) + ": cannot open a socket for " + where + ": " + ec.message();
     }
     a->acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
     if (ip.is_v6()) a->acceptor.set_option(asio::ip::v6_only(true), ec);
     a->acceptor.bind(endpoint, ec);
     if (ec) {
-      return name_ + ": cannot listen on " + where + ": " + ec.message();
+      return std::string(name()) + ": cannot listen on " + where + ": " + ec.message();
     }
     a->acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return name_ + ": cannot listen on " + where + ": " + ec.message();
+      return std::string(name()) + ": cannot listen on " + where + ": " + ec.message();
     }
     a->endpoint = a->acceptor.local_endpoint(ec);
     acceptors_.push_back(std::move(a));
@@ -64,7 +108,7 @@ std::vector<asio::ip::tcp::endpoint> Listener::endpoints() const {
 
 void Listener::StartAccepting() {
   for (auto& a : acceptors_) {
-    spdlog::info("{} listener on {}", name_, FormatEndpoint(a->endpoint));
+    spdlog::info("{} listener on {}", name(), FormatEndpoint(a->endpoint));
     Accept(*a);
   }
 }
@@ -75,7 +119,7 @@ void Listener::Accept(Acceptor& a) {
       pool_.Next(), [this, &a](const asio::error_code& ec, asio::ip::tcp::socket socket) {
         if (a.stopped || ec == asio::error::operation_aborted) return;
         if (ec) {
-          spdlog::error("{} listener on {}: accept failed: {}; retrying in {} ms", name_,
+          spdlog::error("{} listener on {}: accept failed: {}; retrying in {} ms", name(),
                         FormatEndpoint(a.endpoint), ec.message(), kAcceptErrorBackoff.count());
           a.backoff.expires_after(kAcceptErrorBackoff);
           a.backoff.async_wait([this, &a](const asio::error_code& wait_ec) {
@@ -83,7 +127,13 @@ void Listener::Accept(Acceptor& a) {
           });
           return;
         }
-        factory_(std::move(socket));
+        if (max_connections_ != 0 &&
+            metrics_.Open(kind_) >= static_cast<std::int64_t>(max_connections_)) {
+          Refuse(a, std::move(socket));
+        } else {
+          metrics_.Add(AcceptedCounter(kind_));
+          factory_(std::move(socket));
+        }
         Accept(a);
       });
 }

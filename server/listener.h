@@ -5,6 +5,7 @@
 // spinning.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "common/login_server_config.h"
 #include "server/io_thread_pool.h"
+#include "server/metrics.h"
 
 namespace ttlogin::server {
 
@@ -22,15 +24,18 @@ class Listener {
   // Makes the connection object for an accepted socket; it is then Start()ed on its loop.
   using Factory = std::function<void(asio::ip::tcp::socket)>;
 
-  Listener(std::string name, asio::io_context& accept_context, IoThreadPool& pool, Factory factory);
+  Listener(ListenerKind kind, asio::io_context& accept_context, IoThreadPool& pool,
+           Metrics& metrics, Factory factory);
   ~Listener();
 
   // Opens, binds and listens on every address. Returns an empty string or the reason it failed.
   std::string Bind(const common::ListenerConfig& config);
+  // Open connections beyond this are closed at accept and counted (0 = no limit).
+  void set_max_connections(std::size_t n) { max_connections_ = n; }
   void StartAccepting();
   void Stop();
 
-  const std::string& name() const { return name_; }
+  std::string_view name() const { return ListenerName(kind_); }
   // The bound endpoints (the real port when the config said 0).
   std::vector<asio::ip::tcp::endpoint> endpoints() const;
 
@@ -38,10 +43,15 @@ class Listener {
   struct Acceptor;
   void Accept(Acceptor& acceptor);
 
-  std::string name_;
+  void Refuse(Acceptor& acceptor, asio::ip::tcp::socket socket);
+
+  ListenerKind kind_;
   asio::io_context& accept_context_;
   IoThreadPool& pool_;
+  Metrics& metrics_;
   Factory factory_;
+  std::size_t max_connections_ = 0;
+  std::uint64_t refused_ = 0;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
 };
 

@@ -32,14 +32,16 @@ Listener::Factory MakeFactory(ServerContext& context) {
 
 LoginServer::LoginServer(common::LoginServerConfig config)
     : config_(std::move(config)),
-      context_{config_, registry_, counters_},
+      registry_(registry::MsgServerRegistry::kDefaultShardCount, config_.max_msg_servers),
+      context_{config_, registry_, metrics_},
       signals_(accept_io_, SIGINT, SIGTERM),
       pool_(ThreadCount(config_.io_threads)) {
-  listeners_.push_back(std::make_unique<Listener>("msg_server", accept_io_, pool_,
+  listeners_.push_back(std::make_unique<Listener>(ListenerKind::kMsgServer, accept_io_, pool_,
+                                                  metrics_,
                                                   MakeFactory<MsgServerConnection>(context_)));
-  listeners_.push_back(std::make_unique<Listener>("client", accept_io_, pool_,
-                                                  MakeFactory<ClientConnection>(context_)));
-  listeners_.push_back(std::make_unique<Listener>("http", accept_io_, pool_,
+  listeners_.push_back(std::make_unique<Listener>(
+      ListenerKind::kClient, accept_io_, pool_, metrics_, MakeFactory<ClientConnection>(context_)));
+  listeners_.push_back(std::make_unique<Listener>(ListenerKind::kHttp, accept_io_, pool_, metrics_,
                                                   MakeFactory<http::HttpConnection>(context_)));
 }
 
@@ -64,6 +66,7 @@ std::string LoginServer::Bind() {
   const char* keys[] = {"MsgServerListenIP/MsgServerPort", "ClientListenIP/ClientPort",
                         "HttpListenIP/HttpPort"};
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    listeners_[i]->set_max_connections(configs[i]->max_connections);
     std::string error = listeners_[i]->Bind(*configs[i]);
     if (!error.empty()) return error + " (" + keys[i] + ")";
   }

@@ -37,7 +37,7 @@ class LoginServer {
   std::vector<std::pair<std::string, std::vector<asio::ip::tcp::endpoint>>> Endpoints() const;
 
   registry::MsgServerRegistry& registry() { return registry_; }
-  const ServerCounters& counters() const { return counters_; }
+  const Metrics& metrics() const { return metrics_; }
 
  private:
   void Shutdown(const std::string& why);
@@ -45,7 +45,7 @@ class LoginServer {
 
   common::LoginServerConfig config_;
   registry::MsgServerRegistry registry_;
-  ServerCounters counters_;
+  Metrics metrics_;
   ServerContext context_;
   asio::io_context accept_io_{1};
   asio::signal_set signals_;

@@ -1,14 +1,9 @@
-// HttpConnection: a client on the HTTP port asking `GET /msg_server`.
-//
-// Keep-alive and pipelining follow the client (llhttp applies the HTTP/1.0 and 1.1 rules); every
-// reply of one read goes out in one write. Errors answer with a status and a small JSON body,
-// then close: 400 malformed, 404 other paths, 405 other methods, 413 large body, 431 large head.
+// HttpConnection: a client on the HTTP port. The protocol is HttpSession's; this class adds the
+// socket's part: the idle timeout (HttpTimeout) and answer latency.
 #pragma once
 
-#include <string>
-
 #include "server/connection.h"
-#include "server/http/http_request_parser.h"
+#include "server/http/http_session.h"
 #include "server/server_context.h"
 
 namespace ttlogin::server::http {
@@ -22,20 +17,13 @@ class HttpConnection final : public Connection {
   void OnStart() override;
   void OnData(std::span<const std::uint8_t> data) override;
   void OnTimer(Clock::time_point now) override;
-
-  // Appends the reply to `out`; returns false when the connection must close after it.
-  bool HandleRequest(const HttpRequest& request, std::string& out);
+  Clock::time_point Deadline() const;
 
   ServerContext& context_;
-  HttpRequestParser parser_;
+  // When the request now half-received began: it must be complete by HttpRequestTimeout after,
+  // however slowly its bytes trickle in (slowloris).
+  Clock::time_point request_started_{};
+  HttpSession session_;
 };
-
-// Builds a whole HTTP/1.1 response. `body` is JSON.
-void AppendHttpResponse(std::string& out, int status, std::string_view body, bool keep_alive,
-                        bool head_only = false, std::string_view extra_headers = {});
-
-// True when `url` names the msg_server resource: "/msg_server", optionally followed by a query
-// string or a further path segment (the classic server matched by prefix).
-bool IsMsgServerPath(std::string_view url);
 
 }  // namespace ttlogin::server::http

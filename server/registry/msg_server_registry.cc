@@ -101,8 +101,9 @@ struct MsgServerRegistry::Shard {
   }
 };
 
-MsgServerRegistry::MsgServerRegistry(std::size_t shard_count)
+MsgServerRegistry::MsgServerRegistry(std::size_t shard_count, std::size_t max_servers)
     : shard_count_(shard_count == 0 ? 1 : shard_count),
+      max_servers_(max_servers),
       shards_(std::make_unique<Shard[]>(shard_count_)) {}
 
 MsgServerRegistry::~MsgServerRegistry() = default;
@@ -112,6 +113,13 @@ MsgServerRegistry::Shard& MsgServerRegistry::ShardOf(ServerHandle handle) const 
 }
 
 ServerHandle MsgServerRegistry::Register(MsgServerInfo info) {
+  // Reserve a place first, so concurrent registrations cannot overshoot the bound. (Meanwhile a
+  // Choose() may see one more registration than entries and answer "all full" rather than "none
+  // registered": both are refusals, and the window is one insert long.)
+  if (registered_.fetch_add(1, std::memory_order_relaxed) >= max_servers_ && max_servers_ != 0) {
+    registered_.fetch_sub(1, std::memory_order_relaxed);
+    return ServerHandle{};
+  }
   const std::size_t shard_index =
       next_shard_.fetch_add(1, std::memory_order_relaxed) % shard_count_;
   Shard& shard = shards_[shard_index];
@@ -131,7 +139,6 @@ ServerHandle MsgServerRegistry::Register(MsgServerInfo info) {
   shard.LinkAnywhere(index);
   shard.Publish();
   ++shard.registered;
-  registered_.fetch_add(1, std::memory_order_relaxed);
   return ServerHandle{static_cast<std::uint32_t>(shard_index), index, slot.generation};
 }
 

@@ -80,11 +80,15 @@ class MsgServerRegistry {
  public:
   static constexpr std::size_t kDefaultShardCount = 32;
 
-  explicit MsgServerRegistry(std::size_t shard_count = kDefaultShardCount);
+  // `max_servers` bounds the number of registrations (0 = no bound): a flood of fake
+  // registrations must not grow memory without limit.
+  explicit MsgServerRegistry(std::size_t shard_count = kDefaultShardCount,
+                             std::size_t max_servers = 0);
   ~MsgServerRegistry();
   MsgServerRegistry(const MsgServerRegistry&) = delete;
   MsgServerRegistry& operator=(const MsgServerRegistry&) = delete;
 
+  // Returns an invalid handle when the registry already holds max_servers entries.
   ServerHandle Register(MsgServerInfo info);
   // Replaces the info of a live entry (a second IMMsgServInfo). False if the handle is stale.
   bool Replace(ServerHandle handle, MsgServerInfo info);
@@ -106,6 +110,7 @@ class MsgServerRegistry {
   Shard& ShardOf(ServerHandle handle) const;
 
   std::size_t shard_count_;
+  std::size_t max_servers_;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<std::size_t> next_shard_{0};
   std::atomic<std::size_t> registered_{0};

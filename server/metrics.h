@@ -1,0 +1,124 @@
+// Metrics: the server's counters and latency histograms, cheap enough for the hot path.
+//
+// Each thread writes its own cache-line-aligned block (picked once per thread), so the io threads
+// never contend on a counter; a scrape sums the blocks. Gauges that are state, not events
+// (registered msg_servers, users), are read from the registry at scrape time instead.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace ttlogin::server {
+
+enum class ListenerKind : std::uint8_t { kMsgServer, kClient, kHttp, kAdmin, kCount };
+std::string_view ListenerName(ListenerKind l);
+
+enum class Counter : std::uint16_t {
+  // answers to "which msg_server?", by listener and result code
+  kHttpAnswerOk,
+  kHttpAnswerNoMsgServer,
+  kHttpAnswerAllFull,
+  kPduAnswerOk,
+  kPduAnswerNoMsgServer,
+  kPduAnswerAllFull,
+  // HTTP error responses
+  kHttp400,
+  kHttp404,
+  kHttp405,
+  kHttp408,
+  kHttp413,
+  kHttp431,
+  // PDUs received, by command
+  kPduHeartbeat,
+  kPduMsgServInfo,
+  kPduUserCntUpdate,
+  kPduLoginReq,
+  kPduOther,
+  // protocol errors, by kind
+  kErrorBadLength,
+  kErrorBadBody,
+  kErrorHttpMalformed,
+  // msg_server events
+  kMsgServerRegistered,
+  kMsgServerReplaced,
+  kMsgServerRemoved,
+  kMsgServerTimedOut,
+  kMsgServerRefused,  // over MaxMsgServers
+  kUpdateClamped,
+  kUpdateBeforeRegistration,
+  kUpdateBadAction,
+  kRegistryUpdates,
+  // connections, by listener (accepted / refused over the limit)
+  kAcceptedMsgServer,
+  kAcceptedClient,
+  kAcceptedHttp,
+  kAcceptedAdmin,
+  kRefusedMsgServer,
+  kRefusedClient,
+  kRefusedHttp,
+  kRefusedAdmin,
+  kReloads,
+  kReloadFailures,
+  kCount
+};
+
+enum class Histogram : std::uint8_t { kHttpAnswer, kPduAnswer, kCount };
+
+// Upper bounds of the latency buckets, in microseconds (the last bucket is +Inf).
+inline constexpr std::array<std::uint32_t, 12> kLatencyBucketsUs = {
+    10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000};
+
+class Metrics {
+ public:
+  static constexpr std::size_t kBlocks = 16;  // more threads than this share blocks (still exact)
+
+  Metrics() = default;
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  void Add(Counter c, std::uint64_t n = 1) {
+    Mine().counters[static_cast<std::size_t>(c)].fetch_add(n, std::memory_order_relaxed);
+  }
+  void Observe(Histogram h, std::chrono::nanoseconds latency);
+  // Open connections per listener: a gauge, so kept in one shared word per listener.
+  void ConnectionOpened(ListenerKind l) {
+    open_[static_cast<std::size_t>(l)].fetch_add(1, std::memory_order_relaxed);
+  }
+  void ConnectionClosed(ListenerKind l) {
+    open_[static_cast<std::size_t>(l)].fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  std::uint64_t Get(Counter c) const;
+  std::int64_t Open(ListenerKind l) const {
+    return open_[static_cast<std::size_t>(l)].load(std::memory_order_relaxed);
+  }
+  // Cumulative bucket counts (Prometheus style), then the count and the sum in microseconds.
+  struct HistogramSnapshot {
+    std::array<std::uint64_t, kLatencyBucketsUs.size() + 1> cumulative{};
+    std::uint64_t count = 0;
+    std::uint64_t sum_us = 0;
+  };
+  HistogramSnapshot Get(Histogram h) const;
+
+ private:
+  static constexpr std::size_t kCounters = static_cast<std::size_t>(Counter::kCount);
+  static constexpr std::size_t kHistograms = static_cast<std::size_t>(Histogram::kCount);
+  static constexpr std::size_t kBuckets = kLatencyBucketsUs.size() + 1;
+
+  struct alignas(64) Block {
+    std::array<std::atomic<std::uint64_t>, kCounters> counters{};
+    std::array<std::array<std::atomic<std::uint64_t>, kBuckets>, kHistograms> buckets{};
+    std::array<std::atomic<std::uint64_t>, kHistograms> sum_us{};
+  };
+  Block& Mine();
+
+  std::array<Block, kBlocks> blocks_{};
+  std::atomic<std::size_t> next_block_{0};
+  std::array<std::atomic<std::int64_t>, static_cast<std::size_t>(ListenerKind::kCount)> open_{};
+};
+
+}  // namespace ttlogin::server
