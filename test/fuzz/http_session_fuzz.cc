@@ -1,0 +1,167 @@
+// Fuzz target: the HTTP port's request path, bytes -> HttpSession (llhttp + limits) ->
+// MsgServerHandler -> response bytes.
+//
+// Input: [limits][msg_servers to register][n][n chunk sizes][request bytes]. The bytes are fed in
+// the chosen chunks; after every feed the output so far must be a sequence of whole, well-formed
+// HTTP/1.1 responses with JSON bodies (no partial response, whatever the split), one per request
+// the session counted plus at most one closing error. Once the session says close, it stays closed
+// and writes nothing more; its last response says "Connection: close". Feeding the same bytes in
+// one piece must give byte-identical output. A timeout at the end answers 408 exactly when a
+// request was half-received.
+#include <array>
+#include <charconv>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/pdu_header.h"
+#include "server/http/http_session.h"
+#include "server/http/msg_server_handler.h"
+#include "test/fuzz/fuzz_support.h"
+
+namespace ttlogin::fuzz {
+namespace {
+
+constexpr std::array<std::size_t, 3> kHeadSizes = {256, 1024, 8 * 1024};
+constexpr std::array<std::size_t, 3> kBodySizes = {0, 16, 16 * 1024};
+
+struct Response {
+  int status = 0;
+  bool close = false;
+  bool has_body = false;
+};
+
+bool IsErrorStatus(int s) {
+  return s == 400 || s == 413 || s == 431 || s == 408;
+}
+
+// Parses `out` as back-to-back responses; aborts on anything malformed or incomplete.
+std::vector<Response> ParseResponses(std::string_view out) {
+  std::vector<Response> all;
+  while (!out.empty()) {
+    Response r;
+    const std::size_t head_end = out.find("\r\n\r\n");
+    FUZZ_CHECK(head_end != std::string_view::npos);
+    std::string_view head = out.substr(0, head_end + 2);
+    out.remove_prefix(head_end + 4);
+    FUZZ_CHECK(head.substr(0, 9) == "HTTP/1.1 ");
+    FUZZ_CHECK(std::from_chars(head.data() + 9, head.data() + 12, r.status).ec == std::errc{});
+    FUZZ_CHECK(r.status == 200 || r.status == 404 || r.status == 405 || IsErrorStatus(r.status));
+    std::optional<std::size_t> length;
+    bool json_type = false;
+    std::optional<bool> close;
+    head.remove_prefix(head.find("\r\n") + 2);
+    while (!head.empty()) {
+      const std::size_t eol = head.find("\r\n");
+      const std::string_view line = head.substr(0, eol);
+      head.remove_prefix(eol + 2);
+      // Only fixed header values: nothing from the request may reach a header.
+      if (line == "Content-Type: application/json; charset=utf-8") {
+        json_type = true;
+      } else if (line == "Connection: close") {
+        close = true;
+      } else if (line == "Connection: keep-alive") {
+        close = false;
+      } else if (line.substr(0, 16) == "Content-Length: ") {
+        std::size_t n = 0;
+        const auto [end, ec] = std::from_chars(line.data() + 16, line.data() + line.size(), n);
+        FUZZ_CHECK(ec == std::errc{} && end == line.data() + line.size());
+        length = n;
+      } else {
+        FUZZ_CHECK(line == "Allow: GET, HEAD, POST" && r.status == 405);
+      }
+    }
+    FUZZ_CHECK(json_type && length.has_value() && close.has_value());
+    r.close = *close;
+    // A body is JSON, so it starts with '{'; only a HEAD answer (a 200) carries none.
+    r.has_body = !out.empty() && out.front() == '{';
+    if (r.has_body) {
+      FUZZ_CHECK(out.size() >= *length);
+      const auto body = nlohmann::json::parse(out.substr(0, *length), nullptr, false);
+      out.remove_prefix(*length);
+      FUZZ_CHECK(body.is_object() && body.contains("code") && body["code"].is_number());
+      const int code = body["code"].get<int>();
+      if (r.status == 200) {
+        FUZZ_CHECK(code == 0 || code == 1 || code == 2);
+        if (code == 0) FUZZ_CHECK(body["port"].is_string());
+      } else {
+        FUZZ_CHECK(code == r.status);
+      }
+    } else {
+      FUZZ_CHECK(r.status == 200);
+    }
+    all.push_back(r);
+  }
+  return all;
+}
+
+// The responses are one per counted request, plus at most one closing error; only the last may
+// close, and a closed session's last response closes.
+void CheckSequence(const std::vector<Response>& rs, std::uint64_t answered, bool closed) {
+  std::size_t errors = 0;
+  for (std::size_t k = 0; k < rs.size(); ++k) {
+    if (k + 1 < rs.size()) FUZZ_CHECK(!rs[k].close);
+    if (IsErrorStatus(rs[k].status)) {
+      ++errors;
+      FUZZ_CHECK(k + 1 == rs.size() && rs[k].close);
+    }
+  }
+  FUZZ_CHECK(rs.size() == answered + errors);
+  if (closed) FUZZ_CHECK(!rs.empty() && rs.back().close);
+  if (!closed && !rs.empty()) FUZZ_CHECK(!rs.back().close);
+}
+
+}  // namespace
+}  // namespace ttlogin::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace ttlogin;
+  using namespace ttlogin::fuzz;
+  UseSilentLogger();
+  FuzzInput in(data, size);
+  const std::uint8_t limits = in.U8();
+  const std::size_t max_head = kHeadSizes[limits % 3];
+  const std::size_t max_body = kBodySizes[(limits / 3) % 3];
+  Harness h(common::kDefaultMaxPduSize);
+  RegisterFromInput(in, h.registry);
+  std::vector<std::size_t> chunks(in.U8() % 8);
+  for (auto& c : chunks)
+    c = in.U8() + 1;
+  const std::span<const std::uint8_t> stream = in.Rest();
+
+  server::http::MsgServerHandler handler(h.context);
+  server::http::HttpSession session(handler, max_head, max_body);
+  std::string out;
+  bool closed = false;
+  std::size_t pos = 0;
+  std::size_t turn = 0;
+  while (pos < stream.size()) {
+    std::size_t n = chunks.empty() ? stream.size() : chunks[turn++ % chunks.size()];
+    if (n > stream.size() - pos) n = stream.size() - pos;
+    const std::size_t before = out.size();
+    const bool now_closed = session.OnBytes(stream.subspan(pos, n), out);
+    pos += n;
+    if (closed) FUZZ_CHECK(now_closed && out.size() == before);
+    closed = now_closed;
+    CheckSequence(ParseResponses(out), session.answered(), closed);
+  }
+
+  // The split must not matter.
+  server::http::HttpSession whole(handler, max_head, max_body);
+  std::string whole_out;
+  const bool whole_closed = whole.OnBytes(stream, whole_out);
+  FUZZ_CHECK(whole_closed == closed);
+  FUZZ_CHECK(whole_out == out);
+
+  if (!closed) {
+    const bool half = session.in_request();
+    const std::size_t before = out.size();
+    session.OnTimeout(out);
+    const auto rs = ParseResponses(out);
+    FUZZ_CHECK((out.size() > before) == half);
+    if (half) FUZZ_CHECK(rs.back().status == 408 && rs.back().close);
+  }
+  return 0;
+}
