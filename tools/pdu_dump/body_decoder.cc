@@ -33,7 +33,13 @@ BodyDecoder::~BodyDecoder() = default;
 
 BodyDecoder::Entry& BodyDecoder::Lookup(std::uint16_t service_id, std::uint16_t command_id) {
   const std::uint32_t key = (std::uint32_t{service_id} << 16) | command_id;
+  // Traffic is dominated by one kind of PDU; a repeat skips the hash lookup.
+  if (key == last_key_) return *last_;
   auto it = entries_.find(key);
+  if (it != entries_.end()) {
+    last_key_ = key;
+    last_ = &it->second;
+  }
   if (it != entries_.end()) return it->second;
   Entry entry;
   if (const auto info = common::FindCommand(service_id, command_id)) {
@@ -41,9 +47,13 @@ BodyDecoder::Entry& BodyDecoder::Lookup(std::uint16_t service_id, std::uint16_t 
     entry.message_name = info->message_name;
     if (const google::protobuf::Message* proto = PrototypeByName(info->message_name)) {
       entry.message.reset(proto->New());
+      entry.descriptor = proto->GetDescriptor();
+      entry.reflection = proto->GetReflection();
     }
   }
-  return entries_.emplace(key, std::move(entry)).first->second;
+  last_key_ = key;
+  last_ = &entries_.emplace(key, std::move(entry)).first->second;
+  return *last_;
 }
 
 const DecodedBody& BodyDecoder::Decode(std::uint16_t service_id, std::uint16_t command_id,
@@ -53,6 +63,8 @@ const DecodedBody& BodyDecoder::Decode(std::uint16_t service_id, std::uint16_t c
   result_.command_name = entry.command_name;
   result_.message_name = entry.message_name;
   result_.error.clear();
+  result_.descriptor = entry.descriptor;
+  result_.reflection = entry.reflection;
   if (!entry.message) return result_;
   google::protobuf::Message& m = *entry.message;
   // ParsePartial keeps going past missing required fields, so a report that lacks one is still

@@ -18,6 +18,9 @@ namespace ttlogin::tools::pdu_dump {
 struct DecodedBody {
   // Null for an unknown (service, command), or when the body is not a valid encoding.
   const google::protobuf::Message* message = nullptr;
+  // The message type's descriptor and reflection, cached (set whenever the type is known).
+  const google::protobuf::Descriptor* descriptor = nullptr;
+  const google::protobuf::Reflection* reflection = nullptr;
   std::string_view command_name;  // empty when unknown
   std::string_view message_name;  // empty when unknown
   // Set when the body does not parse, or parses but lacks required fields (then `message` holds
@@ -41,10 +44,14 @@ class BodyDecoder {
     std::string_view command_name;
     std::string_view message_name;
     std::unique_ptr<google::protobuf::Message> message;  // null when the pair is unknown
+    const google::protobuf::Descriptor* descriptor = nullptr;
+    const google::protobuf::Reflection* reflection = nullptr;
   };
   Entry& Lookup(std::uint16_t service_id, std::uint16_t command_id);
 
-  std::unordered_map<std::uint32_t, Entry> entries_;
+  std::unordered_map<std::uint32_t, Entry> entries_;  // node-based: pointers stay valid
+  std::uint32_t last_key_ = 0xffffffff;
+  Entry* last_ = nullptr;
   DecodedBody result_;
 };
 

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 namespace ttlogin::tools::pdu_dump {
 namespace {
@@ -15,6 +16,7 @@ namespace {
 constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int64_t>::max() / 1000000 - 1;
 // Large enough for any frame on a 64 KiB-MTU loopback, so live PDUs are never cut short.
 constexpr int kLiveSnaplen = 262144;
+constexpr std::size_t kReadBufferSize = 1 << 20;
 // pcap_dispatch returns at least this often, so a stop request is seen promptly.
 constexpr int kLiveReadTimeoutMs = 100;
 
@@ -99,6 +101,12 @@ InputResult ReadCaptureFile(const std::string& path, CaptureDecoder& decoder, Pd
 InputResult ReadCaptureStream(std::FILE* file, const std::string& name, CaptureDecoder& decoder,
                               PduDumper& dumper) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
+  // libpcap reads each record with two small freads; a large stdio buffer turns them into a few
+  // big read(2)s, which matters on gigabyte captures (and more so under virtualisation). glibc
+  // ignores the size unless it is given the buffer, which must outlive the FILE: pcap_close()
+  // below closes it before this function returns.
+  std::vector<char> buffer(kReadBufferSize);
+  std::setvbuf(file, buffer.data(), _IOFBF, buffer.size());
   pcap_t* p = pcap_fopen_offline_with_tstamp_precision(file, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
   if (p == nullptr) {
     if (file != stdin) std::fclose(file);

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace ttlogin::tools::pdu_dump {
@@ -15,7 +16,14 @@ struct Endpoint {
   bool ipv6 = false;
   std::uint16_t port = 0;
 
-  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+  // Compared as two words rather than byte by byte: the connection table does this per segment.
+  friend bool operator==(const Endpoint& x, const Endpoint& y) {
+    std::uint64_t a[2];
+    std::uint64_t b[2];
+    std::memcpy(a, x.address.data(), sizeof a);
+    std::memcpy(b, y.address.data(), sizeof b);
+    return a[0] == b[0] && a[1] == b[1] && x.port == y.port && x.ipv6 == y.ipv6;
+  }
 };
 
 // "10.0.0.1:8100" or "[2001:db8::1]:8100" (the bracket form every tool and URL parser accepts).

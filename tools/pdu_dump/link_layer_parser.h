@@ -14,7 +14,7 @@ namespace ttlogin::tools::pdu_dump {
 // libpcap link-layer type numbers (LINKTYPE_* of the pcap spec) this parser understands.
 inline constexpr int kLinkTypeNull = 0;  // BSD loopback: 4-byte host-order family
 inline constexpr int kLinkTypeEthernet = 1;
-inline constexpr int kLinkTypeRaw = 101;        // bare IPv4/IPv6, as written in files
+inline constexpr int kLinkTypeRaw = 101;  // bare IPv4/IPv6, as written in files
 // libpcap hands raw-IP captures back as the platform's DLT_RAW (12, or 14 on OpenBSD) rather than
 // LINKTYPE_RAW, so the parser accepts those numbers too.
 inline constexpr int kDltRaw = 12;

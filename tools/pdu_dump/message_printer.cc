@@ -1,5 +1,6 @@
 #include "tools/pdu_dump/message_printer.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -10,6 +11,7 @@
 
 namespace ttlogin::tools::pdu_dump {
 
+using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
@@ -272,23 +274,56 @@ void AppendCEscaped(std::string_view text, std::string& out) {
   out += '"';
 }
 
+const MessagePrinter::Layout& MessagePrinter::LayoutFor(const Descriptor* descriptor,
+                                                        const Reflection* reflection) {
+  if (descriptor == last_descriptor_) return *last_layout_;
+  auto it = layouts_.find(descriptor);
+  if (it != layouts_.end()) {
+    last_descriptor_ = descriptor;
+    last_layout_ = &it->second;
+    return it->second;
+  }
+  Layout layout;
+  layout.reflection = reflection;
+  for (int i = 0; i < descriptor->field_count(); ++i)
+    layout.fields.push_back(descriptor->field(i));
+  std::sort(
+      layout.fields.begin(), layout.fields.end(),
+      [](const FieldDescriptor* a, const FieldDescriptor* b) { return a->number() < b->number(); });
+  last_descriptor_ = descriptor;
+  last_layout_ = &layouts_.emplace(descriptor, std::move(layout)).first->second;
+  return *last_layout_;
+}
+
 void MessagePrinter::AppendText(const Message& message, std::string& out) {
-  AppendTextMessage(message, out, 0);
+  AppendText(message, message.GetDescriptor(), message.GetReflection(), out);
 }
 
 void MessagePrinter::AppendJson(const Message& message, std::string& out) {
-  AppendJsonMessage(message, out, 0);
+  AppendJson(message, message.GetDescriptor(), message.GetReflection(), out);
 }
 
-void MessagePrinter::AppendTextMessage(const Message& m, std::string& out, int depth) {
-  if (fields_.size() <= static_cast<std::size_t>(depth)) fields_.resize(depth + 1);
-  const Reflection* r = m.GetReflection();
-  // A deque keeps this reference valid while nested calls grow fields_.
-  std::vector<const FieldDescriptor*>& fields = fields_[depth];
-  r->ListFields(m, &fields);
+void MessagePrinter::AppendText(const Message& message, const Descriptor* descriptor,
+                                const Reflection* reflection, std::string& out) {
+  AppendTextMessage(message, LayoutFor(descriptor, reflection), out, 0);
+}
+
+void MessagePrinter::AppendJson(const Message& message, const Descriptor* descriptor,
+                                const Reflection* reflection, std::string& out) {
+  AppendJsonMessage(message, LayoutFor(descriptor, reflection), out, 0);
+}
+
+void MessagePrinter::AppendTextMessage(const Message& m, const Layout& layout, std::string& out,
+                                       int depth) {
+  const Reflection* r = layout.reflection;
   bool first = true;
-  for (const FieldDescriptor* f : fields) {
-    const int count = f->is_repeated() ? r->FieldSize(m, f) : 1;
+  for (const FieldDescriptor* f : layout.fields) {
+    int count = 1;
+    if (f->is_repeated()) {
+      count = r->FieldSize(m, f);
+    } else if (!r->HasField(m, f)) {
+      continue;
+    }
     for (int i = 0; i < count; ++i) {
       if (!first) out += ' ';
       first = false;
@@ -297,12 +332,12 @@ void MessagePrinter::AppendTextMessage(const Message& m, std::string& out, int d
         out += " {";
         const std::size_t before = out.size();
         out += ' ';
-        AppendTextField(m, f, f->is_repeated() ? i : -1, out, depth);
+        AppendTextField(m, r, f, f->is_repeated() ? i : -1, out, depth);
         if (out.size() == before + 1) out.pop_back();  // `name { }`, as TextFormat prints it
         out += " }";
       } else {
         out += ": ";
-        AppendTextField(m, f, f->is_repeated() ? i : -1, out, depth);
+        AppendTextField(m, r, f, f->is_repeated() ? i : -1, out, depth);
       }
     }
   }
@@ -313,9 +348,9 @@ void MessagePrinter::AppendTextMessage(const Message& m, std::string& out, int d
   }
 }
 
-void MessagePrinter::AppendTextField(const Message& m, const FieldDescriptor* f, int index,
-                                     std::string& out, int depth) {
-  const Reflection* r = m.GetReflection();
+void MessagePrinter::AppendTextField(const Message& m, const Reflection* r,
+                                     const FieldDescriptor* f, int index, std::string& out,
+                                     int depth) {
   const bool rep = index >= 0;
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32:
@@ -356,22 +391,20 @@ void MessagePrinter::AppendTextField(const Message& m, const FieldDescriptor* f,
       AppendCEscaped(s, out);
       break;
     }
-    case FieldDescriptor::CPPTYPE_MESSAGE:
-      AppendTextMessage(rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f), out,
-                        depth + 1);
-      break;
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      const Message& sub = rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f);
+      AppendTextMessage(sub, LayoutFor(sub.GetDescriptor(), sub.GetReflection()), out, depth + 1);
+    } break;
   }
 }
 
-void MessagePrinter::AppendJsonMessage(const Message& m, std::string& out, int depth) {
-  if (fields_.size() <= static_cast<std::size_t>(depth)) fields_.resize(depth + 1);
-  const Reflection* r = m.GetReflection();
-  // A deque keeps this reference valid while nested calls grow fields_.
-  std::vector<const FieldDescriptor*>& fields = fields_[depth];
-  r->ListFields(m, &fields);
+void MessagePrinter::AppendJsonMessage(const Message& m, const Layout& layout, std::string& out,
+                                       int depth) {
+  const Reflection* r = layout.reflection;
   out += '{';
   bool first = true;
-  for (const FieldDescriptor* f : fields) {
+  for (const FieldDescriptor* f : layout.fields) {
+    if (f->is_repeated() ? r->FieldSize(m, f) == 0 : !r->HasField(m, f)) continue;
     if (!first) out += ',';
     first = false;
     out += '"';
@@ -382,11 +415,11 @@ void MessagePrinter::AppendJsonMessage(const Message& m, std::string& out, int d
       const int count = r->FieldSize(m, f);
       for (int i = 0; i < count; ++i) {
         if (i != 0) out += ',';
-        AppendJsonValue(m, f, i, out, depth);
+        AppendJsonValue(m, r, f, i, out, depth);
       }
       out += ']';
     } else {
-      AppendJsonValue(m, f, -1, out, depth);
+      AppendJsonValue(m, r, f, -1, out, depth);
     }
   }
   const UnknownFieldSet& unknown = r->GetUnknownFields(m);
@@ -394,9 +427,9 @@ void MessagePrinter::AppendJsonMessage(const Message& m, std::string& out, int d
   out += '}';
 }
 
-void MessagePrinter::AppendJsonValue(const Message& m, const FieldDescriptor* f, int index,
-                                     std::string& out, int depth) {
-  const Reflection* r = m.GetReflection();
+void MessagePrinter::AppendJsonValue(const Message& m, const Reflection* r,
+                                     const FieldDescriptor* f, int index, std::string& out,
+                                     int depth) {
   const bool rep = index >= 0;
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_DOUBLE:
@@ -434,13 +467,13 @@ void MessagePrinter::AppendJsonValue(const Message& m, const FieldDescriptor* f,
       }
       break;
     }
-    case FieldDescriptor::CPPTYPE_MESSAGE:
-      AppendJsonMessage(rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f), out,
-                        depth + 1);
-      break;
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      const Message& sub = rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f);
+      AppendJsonMessage(sub, LayoutFor(sub.GetDescriptor(), sub.GetReflection()), out, depth + 1);
+    } break;
     default:
       // Integers and bools print the same in both forms.
-      AppendTextField(m, f, index, out, depth);
+      AppendTextField(m, r, f, index, out, depth);
       break;
   }
 }

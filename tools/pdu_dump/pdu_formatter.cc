@@ -65,10 +65,10 @@ void PduFormatter::AppendTextPrefix(const StreamInfo& stream, std::uint64_t offs
                                     std::string& out) {
   if (stream.has_endpoints) {
     AppendIsoTime(ts, out);
-    out += ' ';
-    out += stream.src_label;
-    out += " -> ";
-    out += stream.dst_label;
+    if (stream.text_cache.empty()) {
+      stream.text_cache = " " + stream.src_label + " -> " + stream.dst_label;
+    }
+    out += stream.text_cache;
   } else {
     // A raw stream has no time or addresses; its byte offset is what locates a PDU in it.
     out += stream.src_label;
@@ -79,66 +79,117 @@ void PduFormatter::AppendTextPrefix(const StreamInfo& stream, std::uint64_t offs
 
 void PduFormatter::AppendJsonPrefix(const StreamInfo& stream, std::uint64_t offset, TimestampUs ts,
                                     std::string& out) {
+  if (stream.json_cache.empty()) {
+    if (stream.has_endpoints) {
+      stream.json_cache = ",\"src\":";
+      AppendJsonString(stream.src_label, stream.json_cache);
+      stream.json_cache += ",\"dst\":";
+      AppendJsonString(stream.dst_label, stream.json_cache);
+    } else {
+      stream.json_cache = ",\"src\":null,\"dst\":null,\"input\":";
+      AppendJsonString(stream.src_label, stream.json_cache);
+    }
+    stream.json_cache += ",\"offset\":";
+  }
+  out += "{\"ts\":";
   if (stream.has_endpoints) {
     std::int64_t sec = 0;
     std::int64_t usec = 0;
     SplitTime(ts, sec, usec);
-    out += "{\"ts\":";
     AppendSigned(sec, out);
     out += '.';
     AppendFraction(usec, out);
-    out += ",\"src\":";
-    AppendJsonString(stream.src_label, out);
-    out += ",\"dst\":";
-    AppendJsonString(stream.dst_label, out);
   } else {
-    out += "{\"ts\":null,\"src\":null,\"dst\":null,\"input\":";
-    AppendJsonString(stream.src_label, out);
+    out += "null";
   }
-  out += ",\"offset\":";
+  out += stream.json_cache;
   AppendUnsigned(offset, out);
+}
+
+const PduFormatter::CommandText& PduFormatter::CommandTextFor(const common::PduHeader& h,
+                                                              const DecodedBody& body) {
+  const std::uint32_t key = (std::uint32_t{h.service_id} << 16) | h.command_id;
+  // Consecutive PDUs are mostly of one kind; skip the hash lookup for a repeat.
+  if (key == last_key_) return *last_;
+  auto it = commands_.find(key);
+  if (it == commands_.end()) {
+    CommandText c;
+    const std::string_view service_name = common::ServiceName(h.service_id);
+    c.text = " ";
+    if (!service_name.empty()) {
+      c.text += service_name;
+      c.text += '(';
+      AppendHex16(h.service_id, c.text);
+      c.text += ')';
+    } else {
+      AppendHex16(h.service_id, c.text);
+    }
+    c.text += ' ';
+    if (!body.command_name.empty()) {
+      c.text += body.command_name;
+      c.text += '(';
+      AppendHex16(h.command_id, c.text);
+      c.text += ')';
+    } else {
+      AppendHex16(h.command_id, c.text);
+    }
+    c.text += " seq=";
+    c.json_ids = ",\"service\":";
+    AppendUnsigned(h.service_id, c.json_ids);
+    c.json_ids += ",\"command\":";
+    AppendUnsigned(h.command_id, c.json_ids);
+    c.json_ids += ",\"seq\":";
+    auto name_or_null = [&c](std::string_view v) {
+      if (v.empty()) {
+        c.json_names += "null";
+      } else {
+        AppendJsonString(v, c.json_names);
+      }
+    };
+    c.json_names = ",\"service_name\":";
+    name_or_null(service_name);
+    c.json_names += ",\"command_name\":";
+    name_or_null(body.command_name);
+    c.json_names += ",\"name\":";
+    name_or_null(body.message_name);
+    c.json_names += ",\"body\":";
+    it = commands_.emplace(key, std::move(c)).first;
+  }
+  last_key_ = key;
+  last_ = &it->second;
+  return it->second;
 }
 
 void PduFormatter::AppendPdu(const StreamInfo& stream, const PduEvent& pdu, const DecodedBody& body,
                              std::string& out) {
   const common::PduHeader& h = pdu.header;
-  const std::string_view service_name = common::ServiceName(h.service_id);
+  const CommandText& names = CommandTextFor(h, body);
   if (format_ == OutputFormat::kText) {
     AppendTextPrefix(stream, pdu.offset, pdu.ts, out);
     out += " len=";
     AppendUnsigned(h.length, out);
-    out += ' ';
-    if (!service_name.empty()) {
-      out += service_name;
-      out += '(';
-      AppendHex16(h.service_id, out);
-      out += ')';
-    } else {
-      AppendHex16(h.service_id, out);
-    }
-    out += ' ';
-    if (!body.command_name.empty()) {
-      out += body.command_name;
-      out += '(';
-      AppendHex16(h.command_id, out);
-      out += ')';
-    } else {
-      AppendHex16(h.command_id, out);
-    }
-    out += " seq=";
+    out += names.text;
     AppendUnsigned(h.seq_num, out);
     // Header words that a well-behaved peer leaves at their defaults are shown only when not.
-    if (h.version != common::kPduVersion)
-      fmt::format_to(std::back_inserter(out), " version={}", h.version);
-    if (h.flag != 0) fmt::format_to(std::back_inserter(out), " flag={}", h.flag);
-    if (h.reserved != 0) fmt::format_to(std::back_inserter(out), " reserved={}", h.reserved);
+    if (h.version != common::kPduVersion) {
+      out += " version=";
+      AppendUnsigned(h.version, out);
+    }
+    if (h.flag != 0) {
+      out += " flag=";
+      AppendUnsigned(h.flag, out);
+    }
+    if (h.reserved != 0) {
+      out += " reserved=";
+      AppendUnsigned(h.reserved, out);
+    }
     out += ' ';
     if (body.message != nullptr) {
       out += body.message_name;
       out += " {";
       const std::size_t before = out.size();
       out += ' ';
-      printer_.AppendText(*body.message, out);
+      printer_.AppendText(*body.message, body.descriptor, body.reflection, out);
       if (out.size() == before + 1) out.pop_back();
       out += " }";
     } else {
@@ -161,11 +212,7 @@ void PduFormatter::AppendPdu(const StreamInfo& stream, const PduEvent& pdu, cons
   AppendJsonPrefix(stream, pdu.offset, pdu.ts, out);
   out += ",\"length\":";
   AppendUnsigned(h.length, out);
-  out += ",\"service\":";
-  AppendUnsigned(h.service_id, out);
-  out += ",\"command\":";
-  AppendUnsigned(h.command_id, out);
-  out += ",\"seq\":";
+  out += names.json_ids;
   AppendUnsigned(h.seq_num, out);
   if (h.version != common::kPduVersion) {
     out += ",\"version\":";
@@ -179,33 +226,12 @@ void PduFormatter::AppendPdu(const StreamInfo& stream, const PduEvent& pdu, cons
     out += ",\"reserved\":";
     AppendUnsigned(h.reserved, out);
   }
-  out += ",\"service_name\":";
-  if (service_name.empty()) {
-    out += "null";
-  } else {
-    AppendJsonString(service_name, out);
-  }
-  out += ",\"command_name\":";
-  if (body.command_name.empty()) {
-    out += "null";
-  } else {
-    AppendJsonString(body.command_name, out);
-  }
-  out += ",\"name\":";
-  if (body.message_name.empty()) {
-    out += "null";
-  } else {
-    AppendJsonString(body.message_name, out);
-  }
-  out += ",\"body\":";
+  out += names.json_names;
   if (body.message != nullptr) {
-    printer_.AppendJson(*body.message, out);
+    printer_.AppendJson(*body.message, body.descriptor, body.reflection, out);
   } else {
-    out += "null";
-  }
-  if (body.message == nullptr) {
     // Whatever we could not decode is still there for the reader, as bytes.
-    out += ",\"body_base64\":\"";
+    out += "null,\"body_base64\":\"";
     AppendBase64(pdu.body, out);
     out += '"';
   }

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "tools/pdu_dump/body_decoder.h"
 #include "tools/pdu_dump/message_printer.h"
@@ -36,7 +37,18 @@ class PduFormatter {
                         std::string& out);
   void AppendIsoTime(TimestampUs ts, std::string& out);
 
+  // The parts of a line fixed by (service, command): names and numbers in both forms.
+  struct CommandText {
+    std::string text;        // " SID_OTHER(0x0007) CID_OTHER_USER_CNT_UPDATE(0x070b) seq="
+    std::string json_ids;    // ",\"service\":7,\"command\":1803,\"seq\":"
+    std::string json_names;  // ",\"service_name\":...,\"command_name\":...,\"name\":...,\"body\":"
+  };
+  const CommandText& CommandTextFor(const common::PduHeader& h, const DecodedBody& body);
+
   OutputFormat format_;
+  std::unordered_map<std::uint32_t, CommandText> commands_;
+  std::uint32_t last_key_ = 0xffffffff;
+  const CommandText* last_ = nullptr;
   MessagePrinter printer_;
   // gmtime() per line would dominate the text output; lines share their second with neighbours.
   std::int64_t cached_second_ = INT64_MIN;

@@ -26,6 +26,10 @@ struct StreamInfo {
   // True when the stream's start was seen (a SYN, a raw file, a proxied connection); false when
   // the capture began mid-connection and the first PDU header has to be found.
   bool from_start = true;
+  // The formatter's per-stream pieces of output, built on the stream's first line and reused for
+  // every PDU after it (the labels never change).
+  mutable std::string text_cache;
+  mutable std::string json_cache;
 };
 
 class StreamConsumer {
