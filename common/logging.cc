@@ -1,23 +1,71 @@
 #include "common/logging.h"
 
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/details/fmt_helper.h>
+#include <spdlog/formatter.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-namespace ttlogin::common {
+#include <chrono>
+#include <ctime>
 
-std::string SetupLogging(const std::string& level, const std::string& file) {
+namespace ttlogin::common {
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+// One JSON object per line: {"ts":"...","level":"info","thread":N,"msg":"..."}. spdlog's pattern
+// formatter cannot escape the message, so this one does.
+class JsonFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const auto time = spdlog::log_clock::to_time_t(msg.time);
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count() %
+        1000;
+    std::tm tm{};
+    gmtime_r(&time, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::string line = "{\"ts\":\"";
+    line += stamp;
+    line += '.';
+    line += static_cast<char>('0' + ms / 100);
+    line += static_cast<char>('0' + ms / 10 % 10);
+    line += static_cast<char>('0' + ms % 10);
+    line += "Z\",\"level\":\"";
+    const auto level = spdlog::level::to_string_view(msg.level);
+    line.append(level.data(), level.size());
+    line += "\",\"thread\":";
+    line += std::to_string(msg.thread_id);
+    line += ",\"msg\":\"";
+    AppendJsonEscaped(line, std::string_view(msg.payload.data(), msg.payload.size()));
+    line += "\"}\n";
+    dest.append(line.data(), line.data() + line.size());
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonFormatter>();
+  }
+};
+
+}  // namespace
+
+std::string SetupLogging(const LogOptions& options) {
   try {
-    std::shared_ptr<spdlog::logger> logger;
-    if (file.empty()) {
-      logger = std::make_shared<spdlog::logger>("ttlogin",
-                                                std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    spdlog::sink_ptr sink;
+    if (options.file.empty()) {
+      sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     } else {
-      logger = std::make_shared<spdlog::logger>(
-          "ttlogin", std::make_shared<spdlog::sinks::basic_file_sink_mt>(file));
+      sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+          options.file, options.max_size_mb * 1024 * 1024, options.max_files);
     }
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ [%t] %v");
-    logger->set_level(spdlog::level::from_str(level));
+    auto logger = std::make_shared<spdlog::logger>("ttlogin", sink);
+    if (options.format == "json") {
+      logger->set_formatter(std::make_unique<JsonFormatter>());
+    } else {
+      logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ [%t] %v");
+    }
+    logger->set_level(spdlog::level::from_str(options.level));
     logger->flush_on(spdlog::level::info);
     spdlog::set_default_logger(logger);
   } catch (const spdlog::spdlog_ex& e) {
@@ -26,8 +74,11 @@ std::string SetupLogging(const std::string& level, const std::string& file) {
   return {};
 }
 
+void SetLogLevel(const std::string& level) {
+  spdlog::default_logger()->set_level(spdlog::level::from_str(level));
+}
+
 std::string EscapeForLog(std::string_view text, std::size_t max_len) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(std::min(text.size(), max_len) + 8);
   for (const char ch : text) {
@@ -45,6 +96,37 @@ std::string EscapeForLog(std::string_view text, std::size_t max_len) {
     }
   }
   return out;
+}
+
+void AppendJsonEscaped(std::string& out, std::string_view text) {
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xf];
+        } else {
+          out += ch;  // log text is already escaped to ASCII where it came from a peer
+        }
+    }
+  }
 }
 
 }  // namespace ttlogin::common

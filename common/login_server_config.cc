@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 
@@ -180,6 +181,33 @@ class Builder {
       }
     }
     if (const ConfigValue* v = file_.Find("LogFile")) c.log_file = v->value;
+    if (const ConfigValue* v = file_.Find("LogFormat")) {
+      if (v->value != "text" && v->value != "json") {
+        Error("LogFormat", v, "'" + v->value + "' is not text or json");
+      } else {
+        c.log_format = v->value;
+      }
+    }
+    Optional("LogMaxSizeMB", 1, 1024 * 1024, c.log_max_size_mb);
+    Optional("LogMaxFiles", 1, 1000, c.log_max_files);
+    if (file_.Find("AdminPort") != nullptr) {
+      c.admin_enabled = true;
+      if (file_.Find("AdminListenIP") == nullptr) {
+        c.admin.addresses = {"127.0.0.1"};
+        if (const ConfigValue* v = Required("AdminPort")) {
+          std::uint64_t port = 0;
+          if (Number("AdminPort", v, 0, 65535, port))
+            c.admin.port = static_cast<std::uint16_t>(port);
+        }
+      } else {
+        Listener("AdminListenIP", "AdminPort", c.admin);
+      }
+      c.admin.max_connections = kMaxAdminConnections;
+    } else if (const ConfigValue* v = file_.Find("AdminListenIP")) {
+      warnings_.push_back(file_.path + ":" + std::to_string(v->line) +
+                          ": AdminListenIP is set but AdminPort is not: no admin listener");
+    }
+    if (const ConfigValue* v = file_.Find("AdminToken")) c.admin_token = v->value;
     if (c.heartbeat_interval >= c.msg_server_timeout) {
       const ConfigValue* v = file_.Find("HeartbeatInterval");
       if (v == nullptr) v = file_.Find("MsgServerTimeout");
@@ -204,6 +232,36 @@ class Builder {
 };
 
 }  // namespace
+
+bool IsLoopbackOrUnspecified(std::string_view address) {
+  const std::string text(address);
+  unsigned char v4[4];
+  unsigned char v6[16];
+  if (inet_pton(AF_INET, text.c_str(), v4) == 1) {
+    return v4[0] == 127 || (v4[0] == 0 && v4[1] == 0 && v4[2] == 0 && v4[3] == 0);
+  }
+  if (inet_pton(AF_INET6, text.c_str(), v6) != 1) return false;
+  static constexpr unsigned char kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(v6, v6 + 12, kMappedPrefix)) {
+    return v6[12] == 127 || (v6[12] == 0 && v6[13] == 0 && v6[14] == 0 && v6[15] == 0);
+  }
+  for (int i = 0; i < 15; ++i) {
+    if (v6[i] != 0) return false;
+  }
+  return v6[15] == 0 || v6[15] == 1;  // :: or ::1
+}
+
+bool ListensBeyondLoopback(const LoginServerConfig& config) {
+  for (const ListenerConfig* l : {&config.client, &config.http}) {
+    for (const std::string& a : l->addresses) {
+      unsigned char v4[4];
+      const bool loopback_only =
+          (inet_pton(AF_INET, a.c_str(), v4) == 1 && v4[0] == 127) || a == "::1";
+      if (!loopback_only) return true;
+    }
+  }
+  return false;
+}
 
 ConfigLoadResult BuildLoginServerConfig(const ConfigFile& file) {
   return Builder(file).Build();

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config_file.h"
@@ -41,6 +42,14 @@ struct LoginServerConfig {
   std::size_t max_msg_servers = 10000;            // MaxMsgServers
   std::string log_level = "info";                 // LogLevel
   std::string log_file;                           // LogFile: empty means stderr
+  std::string log_format = "text";    // LogFormat: text or json (one JSON object per line)
+  std::size_t log_max_size_mb = 100;  // LogMaxSizeMB: a LogFile rotates at this size
+  std::size_t log_max_files = 5;      // LogMaxFiles: rotated files kept
+
+  // Admin listener: off unless AdminPort is set.
+  bool admin_enabled = false;
+  ListenerConfig admin;     // AdminListenIP (default 127.0.0.1) / AdminPort
+  std::string admin_token;  // AdminToken: when set, admin routes need "Bearer <token>"
 };
 
 struct ConfigLoadResult {
@@ -54,6 +63,14 @@ struct ConfigLoadResult {
 // the line.
 ConfigLoadResult BuildLoginServerConfig(const ConfigFile& file);
 
+// True for an address a client elsewhere cannot reach: 127.0.0.0/8, ::1, 0.0.0.0, ::, and
+// IPv4-mapped forms of those. Text that is not an address counts as false.
+bool IsLoopbackOrUnspecified(std::string_view address);
+
+// True when a client listener (Client or HTTP port) binds beyond loopback, i.e. clients on other
+// hosts are expected.
+bool ListensBeyondLoopback(const LoginServerConfig& config);
+
 // Loads, parses and validates in one step.
 ConfigLoadResult LoadLoginServerConfig(const std::string& path);
 
@@ -62,6 +79,8 @@ ConfigLoadResult LoadLoginServerConfig(const std::string& path);
 inline constexpr std::size_t kDefaultMaxMsgServerConnections = 10000;
 inline constexpr std::size_t kDefaultMaxClientConnections = 20000;
 inline constexpr std::size_t kDefaultMaxHttpConnections = 20000;
+// The admin port serves operators and scrapers, never clients.
+inline constexpr std::size_t kMaxAdminConnections = 64;
 
 // Bounds on the optional keys: outside them a value is a mistake, not a tuning.
 inline constexpr std::uint32_t kMinMaxPduSize = 1024;

@@ -14,14 +14,14 @@ ClientConnection::~ClientConnection() {
 }
 
 void ClientConnection::OnStart() {
-  ArmTimer(last_received() + context_.config.client_timeout);
+  ArmTimer(last_received() + context_.config().client_timeout);
 }
 
 void ClientConnection::OnTimer(Clock::time_point now) {
-  const auto deadline = last_received() + context_.config.client_timeout;
+  const auto deadline = last_received() + context_.config().client_timeout;
   if (now >= deadline) {
     spdlog::debug("client {}: idle for {} s; closing", peer(),
-                  context_.config.client_timeout.count());
+                  context_.config().client_timeout.count());
     Close("idle timeout");
     return;
   }

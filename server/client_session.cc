@@ -24,7 +24,7 @@ Counter PduAnswerCounter(registry::ChooseCode code) {
 }  // namespace
 
 ClientSession::ClientSession(ServerContext& context, std::string peer)
-    : context_(context), peer_(std::move(peer)), decoder_(context.config.max_pdu_size) {}
+    : context_(context), peer_(std::move(peer)), decoder_(context.config().max_pdu_size) {}
 
 ClientSession::Result ClientSession::OnBytes(std::span<const std::uint8_t> bytes,
                                              std::string& reply) {

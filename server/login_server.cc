@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/logging.h"
 #include "server/client_connection.h"
 #include "server/http/http_connection.h"
 #include "server/msg_server_connection.h"
@@ -18,7 +19,7 @@ std::size_t ThreadCount(unsigned configured) {
   return cores == 0 ? 1 : cores;
 }
 
-// Makes a connection of type T for an accepted socket and starts it on the socket's own loop.
+// Makes a connection for an accepted socket and starts it on the socket's own loop.
 template <typename T>
 Listener::Factory MakeFactory(ServerContext& context) {
   return [&context](asio::ip::tcp::socket socket) {
@@ -28,21 +29,51 @@ Listener::Factory MakeFactory(ServerContext& context) {
   };
 }
 
+std::string Describe(const common::ListenerConfig& l) {
+  std::string out;
+  for (const auto& a : l.addresses)
+    out += (out.empty() ? "" : ";") + a;
+  return out + " port " + std::to_string(l.port);
+}
+
 }  // namespace
 
-LoginServer::LoginServer(common::LoginServerConfig config)
-    : config_(std::move(config)),
-      registry_(registry::MsgServerRegistry::kDefaultShardCount, config_.max_msg_servers),
-      context_{config_, registry_, metrics_},
+LoginServer::LoginServer(common::LoginServerConfig config, std::string config_path,
+                         std::string version)
+    : startup_(config),
+      config_path_(std::move(config_path)),
+      version_(std::move(version)),
+      live_config_(std::move(config)),
+      registry_(registry::MsgServerRegistry::kDefaultShardCount, startup_.max_msg_servers),
+      context_{live_config_, registry_, metrics_},
+      msg_server_handler_(context_),
+      admin_handler_(context_, *this),
       signals_(accept_io_, SIGINT, SIGTERM),
-      pool_(ThreadCount(config_.io_threads)) {
+      pool_(ThreadCount(startup_.io_threads)) {
+  signals_.add(SIGHUP);
   listeners_.push_back(std::make_unique<Listener>(ListenerKind::kMsgServer, accept_io_, pool_,
                                                   metrics_,
                                                   MakeFactory<MsgServerConnection>(context_)));
   listeners_.push_back(std::make_unique<Listener>(
       ListenerKind::kClient, accept_io_, pool_, metrics_, MakeFactory<ClientConnection>(context_)));
-  listeners_.push_back(std::make_unique<Listener>(ListenerKind::kHttp, accept_io_, pool_, metrics_,
-                                                  MakeFactory<http::HttpConnection>(context_)));
+  static constexpr ListenerKind kHttpKind = ListenerKind::kHttp;
+  static constexpr ListenerKind kAdminKind = ListenerKind::kAdmin;
+  listeners_.push_back(std::make_unique<Listener>(
+      ListenerKind::kHttp, accept_io_, pool_, metrics_, [this](asio::ip::tcp::socket socket) {
+        auto executor = socket.get_executor();
+        auto c = std::make_shared<http::HttpConnection>(std::move(socket), context_,
+                                                        msg_server_handler_, kHttpKind);
+        asio::post(executor, [c] { c->Start(); });
+      }));
+  if (startup_.admin_enabled) {
+    listeners_.push_back(std::make_unique<Listener>(
+        ListenerKind::kAdmin, accept_io_, pool_, metrics_, [this](asio::ip::tcp::socket socket) {
+          auto executor = socket.get_executor();
+          auto c = std::make_shared<http::HttpConnection>(std::move(socket), context_,
+                                                          admin_handler_, kAdminKind);
+          asio::post(executor, [c] { c->Start(); });
+        }));
+  }
 }
 
 LoginServer::~LoginServer() {
@@ -62,13 +93,18 @@ void LoginServer::DrainAcceptLoop() {
 }
 
 std::string LoginServer::Bind() {
-  const common::ListenerConfig* configs[] = {&config_.msg_server, &config_.client, &config_.http};
-  const char* keys[] = {"MsgServerListenIP/MsgServerPort", "ClientListenIP/ClientPort",
-                        "HttpListenIP/HttpPort"};
+  struct Spec {
+    const common::ListenerConfig* config;
+    const char* keys;
+  };
+  std::vector<Spec> specs = {{&startup_.msg_server, "MsgServerListenIP/MsgServerPort"},
+                             {&startup_.client, "ClientListenIP/ClientPort"},
+                             {&startup_.http, "HttpListenIP/HttpPort"}};
+  if (startup_.admin_enabled) specs.push_back({&startup_.admin, "AdminListenIP/AdminPort"});
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
-    listeners_[i]->set_max_connections(configs[i]->max_connections);
-    std::string error = listeners_[i]->Bind(*configs[i]);
-    if (!error.empty()) return error + " (" + keys[i] + ")";
+    listeners_[i]->set_max_connections(specs[i].config->max_connections);
+    std::string error = listeners_[i]->Bind(*specs[i].config);
+    if (!error.empty()) return error + " (" + specs[i].keys + ")";
   }
   return {};
 }
@@ -77,23 +113,33 @@ std::vector<std::pair<std::string, std::vector<asio::ip::tcp::endpoint>>> LoginS
     const {
   std::vector<std::pair<std::string, std::vector<asio::ip::tcp::endpoint>>> out;
   for (const auto& l : listeners_)
-    out.emplace_back(l->name(), l->endpoints());
+    out.emplace_back(std::string(l->name()), l->endpoints());
   return out;
 }
 
-void LoginServer::Run() {
+void LoginServer::WaitForSignal() {
   signals_.async_wait([this](const asio::error_code& ec, int signo) {
     if (ec) return;
+    if (signo == SIGHUP) {
+      Reload("SIGHUP");
+      WaitForSignal();
+      return;
+    }
     Shutdown(signo == SIGINT ? "SIGINT" : "SIGTERM");
   });
+}
+
+void LoginServer::Run() {
+  WaitForSignal();
   pool_.Start();
   for (auto& l : listeners_)
     l->StartAccepting();
   spdlog::info(
-      "login server running: {} io threads, MaxPduSize {} bytes, heartbeat {} s, "
-      "msg_server timeout {} s",
-      pool_.size(), config_.max_pdu_size, config_.heartbeat_interval.count(),
-      config_.msg_server_timeout.count());
+      "login server running: {} io threads, MaxPduSize {} bytes, heartbeat {} s, msg_server "
+      "timeout {} s{}",
+      pool_.size(), startup_.max_pdu_size, startup_.heartbeat_interval.count(),
+      startup_.msg_server_timeout.count(),
+      startup_.admin_enabled ? "" : ", no admin listener (AdminPort not set)");
   accept_io_.run();
   DrainAcceptLoop();
   pool_.Stop();
@@ -109,13 +155,94 @@ void LoginServer::Shutdown(const std::string& why) {
   stopping_ = true;
   const auto stats = registry_.Stats();
   spdlog::info(
-      "shutting down ({}): closing listeners and {} msg_server connection(s) holding {} "
-      "users",
-      why, stats.registered, stats.users);
+      "shutting down ({}): closing listeners and {} msg_server connection(s) holding {} users", why,
+      stats.registered, stats.users);
   for (auto& l : listeners_)
     l->Stop();
   signals_.cancel();
   accept_io_.stop();
+}
+
+admin::ReloadOutcome LoginServer::Reload(std::string_view trigger) {
+  std::lock_guard lock(reload_mu_);
+  admin::ReloadOutcome out;
+  if (config_path_.empty()) {
+    out.errors.push_back("no config file to reload");
+    return out;
+  }
+  common::ConfigLoadResult loaded = common::LoadLoginServerConfig(config_path_);
+  if (!loaded.ok()) {
+    metrics_.Add(Counter::kReloadFailures);
+    out.errors = loaded.errors;
+    for (const auto& e : out.errors) {
+      spdlog::error("reload ({}) refused, the running config stays in force: {}", trigger, e);
+    }
+    return out;
+  }
+  common::LoginServerConfig next = std::move(loaded.config);
+  const auto current = live_config_.Snapshot();
+  // What only a restart can change: keep the running value and say so.
+  auto keep = [&](const char* what, bool changed, auto&& restore) {
+    if (!changed) return;
+    restore();
+    out.notes.push_back(std::string(what) + " changed: needs a restart; keeping the running value");
+  };
+  keep("listen addresses or ports",
+       Describe(next.client) != Describe(startup_.client) ||
+           Describe(next.http) != Describe(startup_.http) ||
+           Describe(next.msg_server) != Describe(startup_.msg_server) ||
+           next.admin_enabled != startup_.admin_enabled ||
+           (next.admin_enabled && Describe(next.admin) != Describe(startup_.admin)),
+       [&] {
+         const auto limits = std::make_tuple(next.client.max_connections, next.http.max_connections,
+                                             next.msg_server.max_connections);
+         next.client = startup_.client;
+         next.http = startup_.http;
+         next.msg_server = startup_.msg_server;
+         next.admin = startup_.admin;
+         next.admin_enabled = startup_.admin_enabled;
+         std::tie(next.client.max_connections, next.http.max_connections,
+                  next.msg_server.max_connections) = limits;
+       });
+  keep("IoThreads", next.io_threads != startup_.io_threads,
+       [&] { next.io_threads = startup_.io_threads; });
+  keep("LogFile/LogFormat/LogMaxSizeMB/LogMaxFiles",
+       next.log_file != current->log_file || next.log_format != current->log_format ||
+           next.log_max_size_mb != current->log_max_size_mb ||
+           next.log_max_files != current->log_max_files,
+       [&] {
+         next.log_file = current->log_file;
+         next.log_format = current->log_format;
+         next.log_max_size_mb = current->log_max_size_mb;
+         next.log_max_files = current->log_max_files;
+       });
+  if (next.msfs != current->msfs) out.notes.push_back("msfs: " + next.msfs);
+  if (next.discovery != current->discovery) out.notes.push_back("discovery: " + next.discovery);
+  if (next.log_level != current->log_level) {
+    common::SetLogLevel(next.log_level);
+    out.notes.push_back("LogLevel: " + next.log_level);
+  }
+  if (next.max_pdu_size != current->max_pdu_size) {
+    out.notes.push_back("MaxPduSize: " + std::to_string(next.max_pdu_size) + " (new connections)");
+  }
+  registry_.set_max_servers(next.max_msg_servers);
+  const std::size_t limits[] = {next.msg_server.max_connections, next.client.max_connections,
+                                next.http.max_connections};
+  asio::post(accept_io_, [this, msg = limits[0], client = limits[1], http = limits[2]] {
+    listeners_[0]->set_max_connections(msg);
+    listeners_[1]->set_max_connections(client);
+    listeners_[2]->set_max_connections(http);
+  });
+  for (const auto& w : loaded.warnings)
+    spdlog::warn("reload: config: {}", w);
+  live_config_.Set(std::move(next));
+  metrics_.Add(Counter::kReloads);
+  out.ok = true;
+  spdlog::info("reload ({}) applied from {}{}", trigger, config_path_,
+               out.notes.empty() ? ": nothing changed" : "");
+  for (const auto& n : out.notes)
+    spdlog::info("reload: {}", n);
+  return out;
 }
 
 }  // namespace ttlogin::server

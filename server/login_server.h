@@ -1,28 +1,37 @@
-// LoginServer: wires the three listeners, the io loops and the registry together.
+// LoginServer: wires the listeners, the io loops, the registry and the live config together.
 //
 // Threads: the main thread runs the accept loop and the signal handling; IoThreads loops run the
-// connections. Shutdown (SIGINT/SIGTERM or Stop()) closes the acceptors, stops the loops and
-// destroys every connection, which removes its msg_server from the registry.
+// connections. SIGINT/SIGTERM (or Stop()) close the acceptors, stop the loops and destroy every
+// connection, which removes its msg_server from the registry. SIGHUP (or POST /reload on the
+// admin port) re-reads the config file and applies what can change live.
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <asio.hpp>
 
 #include "common/login_server_config.h"
+#include "server/admin/admin_backend.h"
+#include "server/admin/admin_handler.h"
+#include "server/http/msg_server_handler.h"
 #include "server/io_thread_pool.h"
 #include "server/listener.h"
+#include "server/live_config.h"
+#include "server/metrics.h"
 #include "server/registry/msg_server_registry.h"
 #include "server/server_context.h"
 
 namespace ttlogin::server {
 
-class LoginServer {
+class LoginServer final : public admin::AdminBackend {
  public:
-  explicit LoginServer(common::LoginServerConfig config);
-  ~LoginServer();
+  // `config_path` is what SIGHUP re-reads; empty disables reloading.
+  LoginServer(common::LoginServerConfig config, std::string config_path,
+              std::string version = "unknown");
+  ~LoginServer() override;
   LoginServer(const LoginServer&) = delete;
   LoginServer& operator=(const LoginServer&) = delete;
 
@@ -33,7 +42,11 @@ class LoginServer {
   // Asks Run() to return; safe from any thread.
   void Stop();
 
-  // "client" / "http" / "msg_server" and their bound endpoints, for --ready-file and tests.
+  // admin::AdminBackend
+  admin::ReloadOutcome Reload(std::string_view trigger) override;
+  std::string BuildVersion() const override { return version_; }
+
+  // Listener names ("msg_server", "client", "http", "admin") and their bound endpoints.
   std::vector<std::pair<std::string, std::vector<asio::ip::tcp::endpoint>>> Endpoints() const;
 
   registry::MsgServerRegistry& registry() { return registry_; }
@@ -42,15 +55,22 @@ class LoginServer {
  private:
   void Shutdown(const std::string& why);
   void DrainAcceptLoop();
+  void WaitForSignal();
 
-  common::LoginServerConfig config_;
+  const common::LoginServerConfig startup_;  // what Bind() used; listeners need a restart
+  const std::string config_path_;
+  const std::string version_;
+  LiveConfig live_config_;
   registry::MsgServerRegistry registry_;
   Metrics metrics_;
   ServerContext context_;
+  http::MsgServerHandler msg_server_handler_;
+  admin::AdminHandler admin_handler_;
   asio::io_context accept_io_{1};
   asio::signal_set signals_;
   IoThreadPool pool_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::mutex reload_mu_;
   bool stopping_ = false;
 };
 

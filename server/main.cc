@@ -136,8 +136,9 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
 
-  const std::string log_error =
-      ttlogin::common::SetupLogging(loaded.config.log_level, loaded.config.log_file);
+  const auto& c = loaded.config;
+  const std::string log_error = ttlogin::common::SetupLogging(
+      {c.log_level, c.log_file, c.log_format, c.log_max_size_mb, c.log_max_files});
   if (!log_error.empty()) {
     std::cerr << "login_server: cannot set up logging (LogFile=" << loaded.config.log_file
               << "): " << log_error << "\n";
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
     spdlog::warn("config: {}", w);
 
   try {
-    ttlogin::server::LoginServer server(loaded.config);
+    ttlogin::server::LoginServer server(loaded.config, config_path, TTLOGIN_VERSION);
     if (const std::string error = server.Bind(); !error.empty()) {
       spdlog::critical("cannot start: {}", error);
       std::cerr << "login_server: cannot start: " << error << "\n";

@@ -31,26 +31,30 @@ void MsgServerConnection::OnStart() {
 }
 
 void MsgServerConnection::ScheduleTimer() {
-  const auto heartbeat_due = last_sent() + context_.config.heartbeat_interval;
-  const auto silence_due = last_received() + context_.config.msg_server_timeout;
+  const auto heartbeat_due = last_sent() + context_.config().heartbeat_interval;
+  const auto silence_due = last_received() + context_.config().msg_server_timeout;
   ArmTimer(std::min(heartbeat_due, silence_due));
 }
 
 void MsgServerConnection::OnTimer(Clock::time_point now) {
-  if (now >= last_received() + context_.config.msg_server_timeout) {
+  if (now >= last_received() + context_.config().msg_server_timeout) {
     context_.metrics.Add(Counter::kMsgServerTimedOut);
     spdlog::warn("msg_server {} ({}) timed out: nothing received for {} s; dropping it", peer(),
                  session_.registered() ? session_.host_name() : "unregistered",
-                 context_.config.msg_server_timeout.count());
+                 context_.config().msg_server_timeout.count());
     Close("timeout");
     return;
   }
-  if (now >= last_sent() + context_.config.heartbeat_interval) Send(HeartbeatPdu());
+  if (now >= last_sent() + context_.config().heartbeat_interval) Send(HeartbeatPdu());
   ScheduleTimer();
 }
 
 void MsgServerConnection::OnData(std::span<const std::uint8_t> data) {
-  if (auto reason = session_.OnBytes(data)) Close(*reason);
+  if (auto reason = session_.OnBytes(data)) {
+    Close(*reason);
+    return;
+  }
+  session_.Heard(last_received());
 }
 
 void MsgServerConnection::OnClose(std::string_view reason) {

@@ -10,10 +10,35 @@ namespace ttlogin::server {
 namespace {
 constexpr std::uint64_t kWarnFirst = 5;
 constexpr std::uint64_t kWarnEvery = 1000;
+// How often the registry's last-heard time is refreshed: operators read it in seconds.
+constexpr auto kTouchInterval = std::chrono::seconds(1);
+
+std::int64_t UnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 }  // namespace
 
+void MsgServerSession::Heard(std::chrono::steady_clock::time_point now) {
+  if (!handle_.valid() || now - last_touch_ < kTouchInterval) return;
+  last_touch_ = now;
+  context_.registry.Touch(handle_, UnixMs());
+}
+
+std::string MsgServerSession::AddressWarning(const std::string& ip1, const std::string& ip2) const {
+  if (!common::ListensBeyondLoopback(context_.config())) return {};
+  const bool bad1 = common::IsLoopbackOrUnspecified(ip1);
+  const bool bad2 = common::IsLoopbackOrUnspecified(ip2);
+  if (!bad1 && !bad2) return {};
+  std::string which = bad1 && bad2 ? "ip1 and ip2 are" : bad1 ? "ip1 is" : "ip2 is";
+  return which +
+         " a loopback or unspecified address, but clients connect from elsewhere: each "
+         "would be told to connect to itself (check the msg_server's IpAddr1/IpAddr2)";
+}
+
 MsgServerSession::MsgServerSession(ServerContext& context, std::string peer)
-    : context_(context), peer_(std::move(peer)), decoder_(context.config.max_pdu_size) {}
+    : context_(context), peer_(std::move(peer)), decoder_(context.config().max_pdu_size) {}
 
 MsgServerSession::~MsgServerSession() {
   if (handle_.valid()) {
@@ -71,11 +96,18 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
   const bool again = handle_.valid();
   registry::MsgServerInfo info{msg.ip1(),          msg.ip2(),          msg.port(),
                                msg.max_conn_cnt(), msg.cur_conn_cnt(), msg.host_name()};
+  std::string warning = AddressWarning(msg.ip1(), msg.ip2());
+  if (!warning.empty()) {
+    spdlog::warn("msg_server {} (host_name={}): {}", peer_, common::EscapeForLog(msg.host_name()),
+                 warning);
+  }
   if (again) {
-    context_.registry.Replace(handle_, std::move(info));
+    context_.registry.Replace(handle_, std::move(info), std::move(warning));
     context_.metrics.Add(Counter::kMsgServerReplaced);
   } else {
-    handle_ = context_.registry.Register(std::move(info));
+    const std::int64_t now = UnixMs();
+    handle_ = context_.registry.Register(std::move(info),
+                                         registry::EntryMeta{peer_, now, now, std::move(warning)});
     if (!handle_.valid()) {
       context_.metrics.Add(Counter::kMsgServerRefused);
       spdlog::error(

@@ -6,6 +6,7 @@
 // commands are skipped; a body that does not parse ends only this link.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -27,6 +28,8 @@ class MsgServerSession {
 
   // Feeds bytes from the peer. Returns the reason the link must close, or nullopt to go on.
   std::optional<std::string> OnBytes(std::span<const std::uint8_t> bytes);
+  // The connection heard from the peer (any bytes); tells the registry at most once a second.
+  void Heard(std::chrono::steady_clock::time_point now);
   // The link ended: removes the entry and its users from the registry, with a log line.
   void OnClosed(std::string_view reason);
 
@@ -39,6 +42,8 @@ class MsgServerSession {
   bool Dispatch(const common::DecodedFrame& frame);
   bool HandleServInfo(const common::DecodedFrame& frame);
   bool HandleUserCntUpdate(const common::DecodedFrame& frame);
+  // A warning when the msg_server advertises an address no remote client can reach.
+  std::string AddressWarning(const std::string& ip1, const std::string& ip2) const;
   // Logs the first few of a kind of warning per link, then every 1000th, so a broken peer
   // cannot flood the log.
   static bool ShouldWarn(std::uint64_t& counter);
@@ -49,6 +54,7 @@ class MsgServerSession {
   registry::ServerHandle handle_;
   std::string host_name_;  // escaped, for log lines
   std::optional<std::string> close_reason_;
+  std::chrono::steady_clock::time_point last_touch_{};
   std::uint64_t unregistered_updates_ = 0;
   std::uint64_t clamped_updates_ = 0;
   std::uint64_t unknown_commands_ = 0;

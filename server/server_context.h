@@ -1,16 +1,19 @@
 // What every connection of the login server shares: config, registry, metrics.
 #pragma once
 
-#include "common/login_server_config.h"
+#include "server/live_config.h"
 #include "server/metrics.h"
 #include "server/registry/msg_server_registry.h"
 
 namespace ttlogin::server {
 
 struct ServerContext {
-  const common::LoginServerConfig& config;
+  LiveConfig& live_config;
   registry::MsgServerRegistry& registry;
   Metrics& metrics;
+
+  // The config in force for this event (see LiveConfig::Get: do not keep the reference).
+  const common::LoginServerConfig& config() const { return live_config.Get(); }
 };
 
 }  // namespace ttlogin::server

@@ -1,14 +1,20 @@
 #include "server/http/http_connection.h"
 
+#include <spdlog/spdlog.h>
+
 namespace ttlogin::server::http {
 
-HttpConnection::HttpConnection(asio::ip::tcp::socket socket, ServerContext& context)
-    : Connection(std::move(socket), "http"), context_(context), session_(context, peer()) {
-  context_.metrics.ConnectionOpened(ListenerKind::kHttp);
+HttpConnection::HttpConnection(asio::ip::tcp::socket socket, ServerContext& context,
+                               HttpHandler& handler, ListenerKind kind)
+    : Connection(std::move(socket), ListenerName(kind)),
+      context_(context),
+      kind_(kind),
+      session_(handler, context.config().max_http_head_size, context.config().max_http_body_size) {
+  context_.metrics.ConnectionOpened(kind_);
 }
 
 HttpConnection::~HttpConnection() {
-  context_.metrics.ConnectionClosed(ListenerKind::kHttp);
+  context_.metrics.ConnectionClosed(kind_);
 }
 
 void HttpConnection::OnStart() {
@@ -16,9 +22,10 @@ void HttpConnection::OnStart() {
 }
 
 Clock::time_point HttpConnection::Deadline() const {
-  const auto idle = last_received() + context_.config.http_timeout;
+  const auto& config = context_.config();
+  const auto idle = last_received() + config.http_timeout;
   if (!session_.in_request()) return idle;
-  return std::min(idle, request_started_ + context_.config.http_request_timeout);
+  return std::min(idle, request_started_ + config.http_request_timeout);
 }
 
 void HttpConnection::OnTimer(Clock::time_point now) {
@@ -41,19 +48,22 @@ void HttpConnection::OnData(std::span<const std::uint8_t> data) {
   const std::uint64_t before = session_.answered();
   const bool was_in_request = session_.in_request();
   const bool close = session_.OnBytes(data, out);
+  if (session_.answered() != before && kind_ == ListenerKind::kHttp) {
+    context_.metrics.Observe(Histogram::kHttpAnswer, Clock::now() - last_received());
+  }
+  if (!session_.last_error().empty()) {
+    spdlog::debug("{} {}: bad request: {}", ListenerName(kind_), peer(), session_.last_error());
+  }
+  if (close) {
+    SendAndClose(out);
+    return;
+  }
   if (session_.in_request() && (!was_in_request || session_.answered() != before)) {
     // A new request began and is not complete yet: bring the timer forward to its deadline.
     request_started_ = last_received();
     ArmTimer(Deadline());
   }
-  if (session_.answered() != before) {
-    context_.metrics.Observe(Histogram::kHttpAnswer, Clock::now() - last_received());
-  }
-  if (close) {
-    SendAndClose(out);
-  } else if (!out.empty()) {
-    Send(out);
-  }
+  if (!out.empty()) Send(out);
 }
 
 }  // namespace ttlogin::server::http

@@ -1,5 +1,6 @@
-// HttpConnection: a client on the HTTP port. The protocol is HttpSession's; this class adds the
-// socket's part: the idle timeout (HttpTimeout) and answer latency.
+// HttpConnection: one socket of an HTTP listener (public or admin). The protocol is HttpSession's
+// with the listener's HttpHandler; this class adds the socket's part: the idle timeout
+// (HttpTimeout), the request deadline (HttpRequestTimeout, against slowloris) and answer latency.
 #pragma once
 
 #include "server/connection.h"
@@ -10,7 +11,8 @@ namespace ttlogin::server::http {
 
 class HttpConnection final : public Connection {
  public:
-  HttpConnection(asio::ip::tcp::socket socket, ServerContext& context);
+  HttpConnection(asio::ip::tcp::socket socket, ServerContext& context, HttpHandler& handler,
+                 ListenerKind kind);
   ~HttpConnection() override;
 
  private:
@@ -20,10 +22,11 @@ class HttpConnection final : public Connection {
   Clock::time_point Deadline() const;
 
   ServerContext& context_;
+  ListenerKind kind_;
+  HttpSession session_;
   // When the request now half-received began: it must be complete by HttpRequestTimeout after,
   // however slowly its bytes trickle in (slowloris).
   Clock::time_point request_started_{};
-  HttpSession session_;
 };
 
 }  // namespace ttlogin::server::http

@@ -1,6 +1,9 @@
 #include "server/http/http_request_parser.h"
 
+#include <algorithm>
+#include <cctype>
 #include <climits>
+#include <string_view>
 
 namespace ttlogin::server::http {
 
@@ -13,8 +16,8 @@ const llhttp_settings_t& HttpRequestParser::Settings() {
     llhttp_settings_init(&s);
     s.on_message_begin = &HttpRequestParser::OnMessageBegin;
     s.on_url = &HttpRequestParser::OnUrl;
-    s.on_header_field = &HttpRequestParser::OnHeaderPart;
-    s.on_header_value = &HttpRequestParser::OnHeaderPart;
+    s.on_header_field = &HttpRequestParser::OnHeaderField;
+    s.on_header_value = &HttpRequestParser::OnHeaderValue;
     s.on_header_value_complete = &HttpRequestParser::OnHeaderValueComplete;
     s.on_headers_complete = &HttpRequestParser::OnHeadersComplete;
     s.on_body = &HttpRequestParser::OnBody;
@@ -45,7 +48,10 @@ int HttpRequestParser::OnMessageBegin(llhttp_t* p) {
   self.in_message_ = true;
   self.head_size_ = 0;
   self.request_.url.clear();
+  self.request_.authorization.clear();
   self.request_.body_size = 0;
+  self.field_.clear();
+  self.field_done_ = false;
   return 0;
 }
 
@@ -56,12 +62,35 @@ int HttpRequestParser::OnUrl(llhttp_t* p, const char* at, std::size_t len) {
   return 0;
 }
 
-int HttpRequestParser::OnHeaderPart(llhttp_t* p, const char* /*at*/, std::size_t len) {
-  return Self(p).CountHead(len);
+int HttpRequestParser::OnHeaderField(llhttp_t* p, const char* at, std::size_t len) {
+  HttpRequestParser& self = Self(p);
+  if (self.CountHead(len) != 0) return -1;
+  if (self.field_done_) {
+    self.field_.clear();
+    self.field_done_ = false;
+  }
+  self.field_.append(at, len);
+  return 0;
+}
+
+int HttpRequestParser::OnHeaderValue(llhttp_t* p, const char* at, std::size_t len) {
+  HttpRequestParser& self = Self(p);
+  if (self.CountHead(len) != 0) return -1;
+  self.field_done_ = true;
+  constexpr std::string_view kAuthorization = "authorization";
+  if (self.field_.size() == kAuthorization.size() &&
+      std::equal(self.field_.begin(), self.field_.end(), kAuthorization.begin(),
+                 [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; })) {
+    self.request_.authorization.append(at, len);
+  }
+  return 0;
 }
 
 int HttpRequestParser::OnHeaderValueComplete(llhttp_t* p) {
-  return Self(p).CountHead(kHeaderLineOverhead);
+  HttpRequestParser& self = Self(p);
+  self.field_.clear();
+  self.field_done_ = false;
+  return self.CountHead(kHeaderLineOverhead);
 }
 
 int HttpRequestParser::OnHeadersComplete(llhttp_t* p) {

@@ -21,6 +21,7 @@ struct HttpRequest {
   std::uint8_t http_major = 1;
   std::uint8_t http_minor = 1;
   std::size_t body_size = 0;
+  std::string authorization;  // the Authorization header's value (the admin listener checks it)
 };
 
 struct HttpParseError {
@@ -48,7 +49,8 @@ class HttpRequestParser {
  private:
   static int OnMessageBegin(llhttp_t* p);
   static int OnUrl(llhttp_t* p, const char* at, std::size_t len);
-  static int OnHeaderPart(llhttp_t* p, const char* at, std::size_t len);
+  static int OnHeaderField(llhttp_t* p, const char* at, std::size_t len);
+  static int OnHeaderValue(llhttp_t* p, const char* at, std::size_t len);
   static int OnHeaderValueComplete(llhttp_t* p);
   static int OnHeadersComplete(llhttp_t* p);
   static int OnBody(llhttp_t* p, const char* at, std::size_t len);
@@ -64,6 +66,8 @@ class HttpRequestParser {
   std::size_t head_size_ = 0;
   bool in_message_ = false;
   bool complete_ = false;
+  std::string field_;        // name of the header being parsed (bounded by max_head_size)
+  bool field_done_ = false;  // the name is complete; value bytes follow
   HttpRequest request_;
   HttpParseError limit_error_;
 };

@@ -23,6 +23,8 @@ struct MsgServerRegistry::Shard {
 
   struct Slot {
     MsgServerInfo info;
+    EntryMeta meta;
+    bool draining = false;
     std::uint32_t generation = 0;  // 0 while free
     bool in_bucket = false;
     Buckets::iterator bucket;  // valid while in_bucket (map iterators are stable)
@@ -40,7 +42,9 @@ struct MsgServerRegistry::Shard {
   std::size_t registered = 0;
   std::uint32_t next_generation = 1;
 
-  static bool Eligible(const MsgServerInfo& info) { return info.cur_conn_cnt < info.max_conn_cnt; }
+  static bool Eligible(const Slot& s) {
+    return s.info.cur_conn_cnt < s.info.max_conn_cnt && !s.draining;
+  }
 
   bool Live(ServerHandle h) const {
     return h.generation != 0 && h.slot < slots.size() && slots[h.slot].generation == h.generation;
@@ -67,7 +71,7 @@ struct MsgServerRegistry::Shard {
   // or the bucket right after where it belongs; with a right hint this is O(1) amortised.
   void Link(std::uint32_t index, Buckets::iterator hint) {
     Slot& s = slots[index];
-    if (!Eligible(s.info)) return;
+    if (!Eligible(s)) return;
     const std::uint32_t count = s.info.cur_conn_cnt;
     Buckets::iterator it = hint;
     if (it == buckets.end() || it->first != count) {
@@ -112,11 +116,74 @@ MsgServerRegistry::Shard& MsgServerRegistry::ShardOf(ServerHandle handle) const 
   return shards_[handle.shard < shard_count_ ? handle.shard : 0];
 }
 
-ServerHandle MsgServerRegistry::Register(MsgServerInfo info) {
+static std::string DrainKey(std::string_view host, std::uint32_t port) {
+  std::string key(host);
+  key += ':';
+  key += std::to_string(port);
+  return key;
+}
+
+bool MsgServerRegistry::MatchesDrainKeyLocked(const MsgServerInfo& info) const {
+  if (drain_keys_.empty()) return false;
+  return drain_keys_.count(DrainKey(info.host_name, info.port)) != 0 ||
+         drain_keys_.count(DrainKey(info.ip1, info.port)) != 0;
+}
+
+bool MsgServerRegistry::IsDrainKey(std::string_view key) const {
+  std::lock_guard lock(drain_mu_);
+  return drain_keys_.count(key) != 0;
+}
+
+std::size_t MsgServerRegistry::SetDraining(std::string_view key, bool draining) {
+  {
+    std::lock_guard lock(drain_mu_);
+    if (draining) {
+      drain_keys_.emplace(key);
+    } else if (auto it = drain_keys_.find(key); it != drain_keys_.end()) {
+      drain_keys_.erase(it);
+    }
+  }
+  std::size_t matched = 0;
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    Shard& shard = shards_[i];
+    std::lock_guard lock(shard.mu);
+    bool changed = false;
+    for (std::uint32_t s = 0; s < shard.slots.size(); ++s) {
+      Shard::Slot& slot = shard.slots[s];
+      if (slot.generation == 0) continue;
+      if (DrainKey(slot.info.host_name, slot.info.port) != key &&
+          DrainKey(slot.info.ip1, slot.info.port) != key) {
+        continue;
+      }
+      ++matched;
+      if (slot.draining == draining) continue;
+      shard.Unlink(s);
+      slot.draining = draining;
+      shard.LinkAnywhere(s);
+      changed = true;
+    }
+    if (changed) shard.Publish();
+  }
+  return matched;
+}
+
+void MsgServerRegistry::Touch(ServerHandle handle, std::int64_t unix_ms) {
+  Shard& shard = ShardOf(handle);
+  std::lock_guard lock(shard.mu);
+  if (shard.Live(handle)) shard.slots[handle.slot].meta.last_heard_ms = unix_ms;
+}
+
+ServerHandle MsgServerRegistry::Register(MsgServerInfo info, EntryMeta meta) {
+  bool draining = false;
+  {
+    std::lock_guard lock(drain_mu_);
+    draining = MatchesDrainKeyLocked(info);
+  }
   // Reserve a place first, so concurrent registrations cannot overshoot the bound. (Meanwhile a
   // Choose() may see one more registration than entries and answer "all full" rather than "none
   // registered": both are refusals, and the window is one insert long.)
-  if (registered_.fetch_add(1, std::memory_order_relaxed) >= max_servers_ && max_servers_ != 0) {
+  const std::size_t max_servers = max_servers_.load(std::memory_order_relaxed);
+  if (registered_.fetch_add(1, std::memory_order_relaxed) >= max_servers && max_servers != 0) {
     registered_.fetch_sub(1, std::memory_order_relaxed);
     return ServerHandle{};
   }
@@ -134,6 +201,8 @@ ServerHandle MsgServerRegistry::Register(MsgServerInfo info) {
   }
   Shard::Slot& slot = shard.slots[index];
   slot.info = std::move(info);
+  slot.meta = std::move(meta);
+  slot.draining = draining;
   slot.generation = shard.next_generation++;
   if (shard.next_generation == 0) shard.next_generation = 1;
   shard.LinkAnywhere(index);
@@ -142,12 +211,20 @@ ServerHandle MsgServerRegistry::Register(MsgServerInfo info) {
   return ServerHandle{static_cast<std::uint32_t>(shard_index), index, slot.generation};
 }
 
-bool MsgServerRegistry::Replace(ServerHandle handle, MsgServerInfo info) {
+bool MsgServerRegistry::Replace(ServerHandle handle, MsgServerInfo info, std::string warning) {
+  bool drained = false;
+  {
+    std::lock_guard lock(drain_mu_);
+    drained = MatchesDrainKeyLocked(info);
+  }
   Shard& shard = ShardOf(handle);
   std::lock_guard lock(shard.mu);
   if (!shard.Live(handle)) return false;
   shard.Unlink(handle.slot);
-  shard.slots[handle.slot].info = std::move(info);
+  Shard::Slot& slot = shard.slots[handle.slot];
+  slot.info = std::move(info);
+  slot.meta.warning = std::move(warning);
+  slot.draining = slot.draining || drained;
   shard.LinkAnywhere(handle.slot);
   shard.Publish();
   return true;
@@ -161,6 +238,8 @@ bool MsgServerRegistry::Remove(ServerHandle handle) {
   Shard::Slot& slot = shard.slots[handle.slot];
   slot.generation = 0;
   slot.info = MsgServerInfo{};
+  slot.meta = EntryMeta{};
+  slot.draining = false;
   shard.free_slots.push_back(handle.slot);
   shard.Publish();
   --shard.registered;
@@ -282,7 +361,8 @@ RegistryStats MsgServerRegistry::Stats() const {
     for (const Shard::Slot& slot : shard.slots) {
       if (slot.generation == 0) continue;
       stats.users += slot.info.cur_conn_cnt;
-      if (Shard::Eligible(slot.info)) ++stats.eligible;
+      if (Shard::Eligible(slot)) ++stats.eligible;
+      if (slot.draining) ++stats.draining;
     }
   }
   return stats;
@@ -297,7 +377,7 @@ std::vector<ServerSnapshot> MsgServerRegistry::Snapshot() const {
       const Shard::Slot& slot = shard.slots[s];
       if (slot.generation == 0) continue;
       out.push_back(ServerSnapshot{ServerHandle{static_cast<std::uint32_t>(i), s, slot.generation},
-                                   slot.info});
+                                   slot.info, slot.meta, slot.draining});
     }
   }
   return out;

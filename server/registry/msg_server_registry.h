@@ -22,7 +22,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ttlogin::registry {
@@ -34,6 +36,14 @@ struct MsgServerInfo {
   std::uint32_t max_conn_cnt = 0;
   std::uint32_t cur_conn_cnt = 0;
   std::string host_name;
+};
+
+// What the registry keeps about an entry besides what the msg_server reported: for operators.
+struct EntryMeta {
+  std::string peer;                // "ip:port" of the msg_server's connection
+  std::int64_t registered_ms = 0;  // Unix time of the registration, in ms
+  std::int64_t last_heard_ms = 0;  // Unix time the connection last sent something (coarse)
+  std::string warning;             // e.g. a loopback address advertised; empty when none
 };
 
 // Identifies one registration. The generation makes a handle to a removed entry harmless even
@@ -67,13 +77,16 @@ struct CountChange {
 
 struct RegistryStats {
   std::size_t registered = 0;
-  std::size_t eligible = 0;  // cur < max
-  std::uint64_t users = 0;   // sum of cur over all entries
+  std::size_t eligible = 0;  // cur < max and not draining
+  std::size_t draining = 0;
+  std::uint64_t users = 0;  // sum of cur over all entries
 };
 
 struct ServerSnapshot {
   ServerHandle handle;
   MsgServerInfo info;
+  EntryMeta meta;
+  bool draining = false;
 };
 
 class MsgServerRegistry {
@@ -89,9 +102,11 @@ class MsgServerRegistry {
   MsgServerRegistry& operator=(const MsgServerRegistry&) = delete;
 
   // Returns an invalid handle when the registry already holds max_servers entries.
-  ServerHandle Register(MsgServerInfo info);
+  ServerHandle Register(MsgServerInfo info, EntryMeta meta = {});
   // Replaces the info of a live entry (a second IMMsgServInfo). False if the handle is stale.
-  bool Replace(ServerHandle handle, MsgServerInfo info);
+  bool Replace(ServerHandle handle, MsgServerInfo info, std::string warning = {});
+  // Records that the entry's connection was heard from at `unix_ms`.
+  void Touch(ServerHandle handle, std::int64_t unix_ms);
   // Removes the entry and all its users. False if the handle is stale.
   bool Remove(ServerHandle handle);
   // Moves the entry's count by `delta`, clamped to [0, 2^32-1]. nullopt if the handle is stale.
@@ -99,6 +114,14 @@ class MsgServerRegistry {
 
   // The least-loaded msg_server with cur < max; ties go to any of the tied entries.
   Choice Choose() const;
+
+  // Draining: a draining entry keeps its users but is never chosen. `key` is "host_name:port" or
+  // "ip1:port"; it is remembered, so a msg_server that reconnects while drained stays drained.
+  // Returns how many live entries match.
+  std::size_t SetDraining(std::string_view key, bool draining);
+  bool IsDrainKey(std::string_view key) const;
+
+  void set_max_servers(std::size_t n) { max_servers_.store(n, std::memory_order_relaxed); }
 
   std::optional<MsgServerInfo> Get(ServerHandle handle) const;
   RegistryStats Stats() const;
@@ -109,8 +132,12 @@ class MsgServerRegistry {
   struct Shard;
   Shard& ShardOf(ServerHandle handle) const;
 
+  bool MatchesDrainKeyLocked(const MsgServerInfo& info) const;
+
   std::size_t shard_count_;
-  std::size_t max_servers_;
+  std::atomic<std::size_t> max_servers_;
+  mutable std::mutex drain_mu_;
+  std::set<std::string, std::less<>> drain_keys_;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<std::size_t> next_shard_{0};
   std::atomic<std::size_t> registered_{0};

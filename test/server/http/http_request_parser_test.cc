@@ -4,7 +4,8 @@
 
 #include <vector>
 
-#include "server/http/http_connection.h"
+#include "server/http/http_handler.h"
+#include "server/http/msg_server_handler.h"
 
 namespace ttlogin::server::http {
 namespace {

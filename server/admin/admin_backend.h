@@ -1,0 +1,25 @@
+// AdminBackend: what the admin listener asks of the running server, so that the admin handler
+// needs no knowledge of how the server is wired (LoginServer implements it; tests fake it).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ttlogin::server::admin {
+
+struct ReloadOutcome {
+  bool ok = false;
+  std::vector<std::string> errors;  // why the new config was refused (the old stays in force)
+  std::vector<std::string> notes;   // what changed, and what needs a restart to change
+};
+
+class AdminBackend {
+ public:
+  virtual ~AdminBackend() = default;
+  // Re-reads the config file and applies what can change live. Safe from any thread.
+  virtual ReloadOutcome Reload(std::string_view trigger) = 0;
+  virtual std::string BuildVersion() const = 0;
+};
+
+}  // namespace ttlogin::server::admin

@@ -1,0 +1,163 @@
+#include "server/admin/admin_handler.h"
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+namespace ttlogin::server::admin {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kServersPrefix = "/servers/";
+
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// Compares without leaking the token's length or prefix through timing.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+  }
+  return diff == 0;
+}
+
+std::string IsoTime(std::int64_t unix_ms) {
+  if (unix_ms <= 0) return "";
+  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return std::string(buf) + "." + fmt::format("{:03d}", unix_ms % 1000) + "Z";
+}
+
+}  // namespace
+
+std::string ServersJson(const registry::MsgServerRegistry& registry) {
+  json list = json::array();
+  for (const auto& s : registry.Snapshot()) {
+    json e;
+    e["host_name"] = s.info.host_name;
+    e["ip1"] = s.info.ip1;
+    e["ip2"] = s.info.ip2;
+    e["port"] = s.info.port;
+    e["cur"] = s.info.cur_conn_cnt;
+    e["max"] = s.info.max_conn_cnt;
+    e["peer"] = s.meta.peer;
+    e["registered_since"] = IsoTime(s.meta.registered_ms);
+    e["last_heard"] = IsoTime(s.meta.last_heard_ms);
+    e["draining"] = s.draining;
+    e["full"] = s.info.cur_conn_cnt >= s.info.max_conn_cnt;
+    if (!s.meta.warning.empty()) e["warning"] = s.meta.warning;
+    list.push_back(std::move(e));
+  }
+  return Dump(list);
+}
+
+bool AdminHandler::Authorized(const http::HttpRequest& request) const {
+  const std::string& token = context_.config().admin_token;
+  if (token.empty()) return true;
+  constexpr std::string_view kBearer = "Bearer ";
+  const std::string_view given = request.authorization;
+  if (given.substr(0, kBearer.size()) != kBearer) return false;
+  return ConstantTimeEquals(given.substr(kBearer.size()), token);
+}
+
+void AdminHandler::Handle(const http::HttpRequest& request, bool keep_alive, std::string& out) {
+  const auto method = static_cast<llhttp_method_t>(request.method);
+  const std::string_view path = http::UrlPath(request.url);
+  const bool get = method == HTTP_GET || method == HTTP_HEAD;
+  const bool post = method == HTTP_POST;
+
+  if (path == "/healthz") {
+    if (!get) return http::AppendJsonError(out, 405, "use GET", keep_alive, "Allow: GET\r\n");
+    return http::AppendHttpResponse(out, 200, "{\"status\":\"ok\"}", keep_alive,
+                                    method == HTTP_HEAD);
+  }
+  if (path == "/readyz") {
+    if (!get) return http::AppendJsonError(out, 405, "use GET", keep_alive, "Allow: GET\r\n");
+    const bool ready = context_.registry.Choose().code == registry::ChooseCode::kOk;
+    return http::AppendHttpResponse(
+        out, ready ? 200 : 503,
+        ready ? "{\"status\":\"ready\"}"
+              : "{\"status\":\"not ready\",\"msg\":\"no msg_server can take a user\"}",
+        keep_alive, method == HTTP_HEAD);
+  }
+  if (!Authorized(request)) {
+    return http::AppendJsonError(out, 401, "missing or wrong bearer token", keep_alive,
+                                 "WWW-Authenticate: Bearer\r\n");
+  }
+  if (path == "/metrics") {
+    if (!get) return http::AppendJsonError(out, 405, "use GET", keep_alive, "Allow: GET\r\n");
+    return Metrics(keep_alive, out);
+  }
+  if (path == "/servers") {
+    if (!get) return http::AppendJsonError(out, 405, "use GET", keep_alive, "Allow: GET\r\n");
+    return Servers(keep_alive, out);
+  }
+  if (path == "/reload") {
+    if (!post) return http::AppendJsonError(out, 405, "use POST", keep_alive, "Allow: POST\r\n");
+    return Reload(keep_alive, out);
+  }
+  if (path.substr(0, kServersPrefix.size()) == kServersPrefix) {
+    std::string_view rest = path.substr(kServersPrefix.size());
+    const std::size_t slash = rest.rfind('/');
+    if (slash != std::string_view::npos && slash > 0) {
+      const std::string_view action = rest.substr(slash + 1);
+      const std::string_view key = rest.substr(0, slash);
+      if (action == "drain" || action == "undrain") {
+        if (!post) {
+          return http::AppendJsonError(out, 405, "use POST", keep_alive, "Allow: POST\r\n");
+        }
+        return Drain(key, action == "drain", keep_alive, out);
+      }
+    }
+  }
+  http::AppendJsonError(out, 404, "no such admin path", keep_alive);
+}
+
+void AdminHandler::Metrics(bool keep_alive, std::string& out) {
+  double rate;
+  {
+    std::lock_guard lock(rate_mu_);
+    rate = update_rate_.Sample(context_.metrics.Get(Counter::kRegistryUpdates),
+                               std::chrono::steady_clock::now());
+  }
+  const std::string text =
+      RenderPrometheus(context_.metrics, context_.registry, backend_.BuildVersion(), rate);
+  http::AppendHttpResponse(out, 200, text, keep_alive, false, {},
+                           "text/plain; version=0.0.4; charset=utf-8");
+}
+
+void AdminHandler::Servers(bool keep_alive, std::string& out) {
+  http::AppendHttpResponse(out, 200, ServersJson(context_.registry), keep_alive);
+}
+
+void AdminHandler::Drain(std::string_view key, bool draining, bool keep_alive, std::string& out) {
+  const std::size_t matched = context_.registry.SetDraining(key, draining);
+  if (matched == 0) {
+    if (draining) context_.registry.SetDraining(key, false);  // do not remember a typo
+    return http::AppendJsonError(out, 404, "no registered msg_server has that host:port",
+                                 keep_alive);
+  }
+  spdlog::info("admin: {} {} ({} msg_server(s))", draining ? "draining" : "undraining",
+               std::string(key), matched);
+  json j;
+  j["key"] = std::string(key);
+  j["draining"] = draining;
+  j["matched"] = matched;
+  http::AppendHttpResponse(out, 200, Dump(j), keep_alive);
+}
+
+void AdminHandler::Reload(bool keep_alive, std::string& out) {
+  const ReloadOutcome r = backend_.Reload("POST /reload");
+  json j;
+  j["ok"] = r.ok;
+  j["errors"] = r.errors;
+  j["notes"] = r.notes;
+  http::AppendHttpResponse(out, r.ok ? 200 : 400, Dump(j), keep_alive);
+}
+
+}  // namespace ttlogin::server::admin

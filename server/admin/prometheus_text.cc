@@ -1,0 +1,196 @@
+#include "server/admin/prometheus_text.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+namespace ttlogin::server::admin {
+namespace {
+
+class Writer {
+ public:
+  void Family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                   type);
+  }
+  template <typename T>
+  void Sample(std::string_view name, std::string_view labels, T value) {
+    if (labels.empty()) {
+      fmt::format_to(std::back_inserter(out_), "{} {}\n", name, value);
+    } else {
+      fmt::format_to(std::back_inserter(out_), "{}{{{}}} {}\n", name, labels, value);
+    }
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+struct Labelled {
+  std::string_view labels;
+  Counter counter;
+};
+
+void CounterFamily(Writer& w, const Metrics& m, std::string_view name, std::string_view help,
+                   std::initializer_list<Labelled> samples) {
+  w.Family(name, "counter", help);
+  for (const Labelled& s : samples)
+    w.Sample(name, s.labels, m.Get(s.counter));
+}
+
+void LatencyHistogram(Writer& w, const Metrics& m, Histogram h, std::string_view listener) {
+  const Metrics::HistogramSnapshot snap = m.Get(h);
+  constexpr std::string_view kName = "ttlogin_answer_latency_seconds";
+  for (std::size_t i = 0; i < kLatencyBucketsUs.size(); ++i) {
+    const std::string labels =
+        fmt::format("listener=\"{}\",le=\"{}\"", listener, kLatencyBucketsUs[i] / 1e6);
+    w.Sample(std::string(kName) + "_bucket", labels, snap.cumulative[i]);
+  }
+  w.Sample(std::string(kName) + "_bucket", fmt::format("listener=\"{}\",le=\"+Inf\"", listener),
+           snap.count);
+  w.Sample(std::string(kName) + "_sum", fmt::format("listener=\"{}\"", listener),
+           snap.sum_us / 1e6);
+  w.Sample(std::string(kName) + "_count", fmt::format("listener=\"{}\"", listener), snap.count);
+}
+
+}  // namespace
+
+double UpdateRate::Sample(std::uint64_t total, std::chrono::steady_clock::time_point now) {
+  if (last_time_ != std::chrono::steady_clock::time_point{}) {
+    const double seconds = std::chrono::duration<double>(now - last_time_).count();
+    if (seconds >= 0.5) {
+      last_rate_ = static_cast<double>(total - last_total_) / seconds;
+    } else {
+      return last_rate_;  // scrapes too close together: keep the previous window's figure
+    }
+  }
+  last_total_ = total;
+  last_time_ = now;
+  return last_rate_;
+}
+
+std::string EscapeLabel(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry& registry,
+                             std::string_view version, double updates_per_second) {
+  Writer w;
+  w.Family("ttlogin_build_info", "gauge", "Build information; always 1.");
+  w.Sample("ttlogin_build_info", fmt::format("version=\"{}\"", EscapeLabel(version)), 1);
+
+  const auto servers = registry.Snapshot();
+  std::size_t draining = 0;
+  std::size_t eligible = 0;
+  std::uint64_t users = 0;
+  for (const auto& s : servers) {
+    users += s.info.cur_conn_cnt;
+    if (s.draining) ++draining;
+    if (!s.draining && s.info.cur_conn_cnt < s.info.max_conn_cnt) ++eligible;
+  }
+  w.Family("ttlogin_msg_servers", "gauge", "msg_servers registered, by state.");
+  w.Sample("ttlogin_msg_servers", "state=\"registered\"", servers.size());
+  w.Sample("ttlogin_msg_servers", "state=\"eligible\"", eligible);
+  w.Sample("ttlogin_msg_servers", "state=\"draining\"", draining);
+  w.Family("ttlogin_users", "gauge", "Users on all msg_servers, as they reported.");
+  w.Sample("ttlogin_users", "", users);
+  w.Family("ttlogin_msg_server_users", "gauge", "Users per msg_server, as it reported.");
+  for (const auto& s : servers) {
+    w.Sample("ttlogin_msg_server_users",
+             fmt::format("host=\"{}\",port=\"{}\"", EscapeLabel(s.info.host_name), s.info.port),
+             s.info.cur_conn_cnt);
+  }
+  w.Family("ttlogin_msg_server_max_users", "gauge", "Capacity per msg_server (max_conn_cnt).");
+  for (const auto& s : servers) {
+    w.Sample("ttlogin_msg_server_max_users",
+             fmt::format("host=\"{}\",port=\"{}\"", EscapeLabel(s.info.host_name), s.info.port),
+             s.info.max_conn_cnt);
+  }
+
+  CounterFamily(w, m, "ttlogin_requests_total",
+                "Answers to 'which msg_server?', by listener and result code (0 ok, 1 none "
+                "registered, 2 all full).",
+                {{"listener=\"http\",code=\"0\"", Counter::kHttpAnswerOk},
+                 {"listener=\"http\",code=\"1\"", Counter::kHttpAnswerNoMsgServer},
+                 {"listener=\"http\",code=\"2\"", Counter::kHttpAnswerAllFull},
+                 {"listener=\"client\",code=\"0\"", Counter::kPduAnswerOk},
+                 {"listener=\"client\",code=\"1\"", Counter::kPduAnswerNoMsgServer},
+                 {"listener=\"client\",code=\"2\"", Counter::kPduAnswerAllFull}});
+  CounterFamily(w, m, "ttlogin_http_errors_total",
+                "HTTP error responses on the public port, by status.",
+                {{"status=\"400\"", Counter::kHttp400},
+                 {"status=\"404\"", Counter::kHttp404},
+                 {"status=\"405\"", Counter::kHttp405},
+                 {"status=\"408\"", Counter::kHttp408},
+                 {"status=\"413\"", Counter::kHttp413},
+                 {"status=\"431\"", Counter::kHttp431}});
+  CounterFamily(w, m, "ttlogin_pdus_received_total", "PDUs received, by command.",
+                {{"command=\"CID_OTHER_HEARTBEAT\"", Counter::kPduHeartbeat},
+                 {"command=\"CID_OTHER_MSG_SERV_INFO\"", Counter::kPduMsgServInfo},
+                 {"command=\"CID_OTHER_USER_CNT_UPDATE\"", Counter::kPduUserCntUpdate},
+                 {"command=\"CID_LOGIN_REQ_MSGSERVER\"", Counter::kPduLoginReq},
+                 {"command=\"other\"", Counter::kPduOther}});
+  CounterFamily(w, m, "ttlogin_protocol_errors_total",
+                "Protocol errors, by kind; each closed its connection.",
+                {{"kind=\"bad_length\"", Counter::kErrorBadLength},
+                 {"kind=\"bad_body\"", Counter::kErrorBadBody},
+                 {"kind=\"http_malformed\"", Counter::kErrorHttpMalformed}});
+  CounterFamily(w, m, "ttlogin_msg_server_events_total", "msg_server registry events.",
+                {{"event=\"registered\"", Counter::kMsgServerRegistered},
+                 {"event=\"replaced\"", Counter::kMsgServerReplaced},
+                 {"event=\"removed\"", Counter::kMsgServerRemoved},
+                 {"event=\"timed_out\"", Counter::kMsgServerTimedOut},
+                 {"event=\"refused\"", Counter::kMsgServerRefused}});
+  CounterFamily(w, m, "ttlogin_update_anomalies_total",
+                "User count updates that were not applied as sent.",
+                {{"kind=\"clamped_at_zero\"", Counter::kUpdateClamped},
+                 {"kind=\"before_registration\"", Counter::kUpdateBeforeRegistration},
+                 {"kind=\"bad_action\"", Counter::kUpdateBadAction}});
+  CounterFamily(w, m, "ttlogin_registry_updates_total", "User count updates applied.",
+                {{"", Counter::kRegistryUpdates}});
+  w.Family("ttlogin_registry_updates_per_second", "gauge",
+           "Registry updates per second between the last two scrapes (prefer rate() on "
+           "ttlogin_registry_updates_total).");
+  w.Sample("ttlogin_registry_updates_per_second", "", updates_per_second);
+  CounterFamily(w, m, "ttlogin_connections_accepted_total", "Connections accepted, by listener.",
+                {{"listener=\"msg_server\"", Counter::kAcceptedMsgServer},
+                 {"listener=\"client\"", Counter::kAcceptedClient},
+                 {"listener=\"http\"", Counter::kAcceptedHttp},
+                 {"listener=\"admin\"", Counter::kAcceptedAdmin}});
+  CounterFamily(w, m, "ttlogin_connections_refused_total",
+                "Connections refused at accept because the listener was at its limit.",
+                {{"listener=\"msg_server\"", Counter::kRefusedMsgServer},
+                 {"listener=\"client\"", Counter::kRefusedClient},
+                 {"listener=\"http\"", Counter::kRefusedHttp},
+                 {"listener=\"admin\"", Counter::kRefusedAdmin}});
+  w.Family("ttlogin_connections_open", "gauge", "Open connections, by listener.");
+  for (ListenerKind l : {ListenerKind::kMsgServer, ListenerKind::kClient, ListenerKind::kHttp,
+                         ListenerKind::kAdmin}) {
+    w.Sample("ttlogin_connections_open", fmt::format("listener=\"{}\"", ListenerName(l)),
+             m.Open(l));
+  }
+  CounterFamily(
+      w, m, "ttlogin_reloads_total", "Config reloads, by result.",
+      {{"result=\"ok\"", Counter::kReloads}, {"result=\"failed\"", Counter::kReloadFailures}});
+  w.Family("ttlogin_answer_latency_seconds", "histogram",
+           "Time from reading a request to queueing its answer, by listener.");
+  LatencyHistogram(w, m, Histogram::kHttpAnswer, "http");
+  LatencyHistogram(w, m, Histogram::kPduAnswer, "client");
+  return w.Take();
+}
+
+}  // namespace ttlogin::server::admin

@@ -1,0 +1,75 @@
+#include "server/http/msg_server_handler.h"
+
+#include "server/login_reply.h"
+
+namespace ttlogin::server::http {
+namespace {
+
+Counter AnswerCounter(registry::ChooseCode code) {
+  switch (code) {
+    case registry::ChooseCode::kOk:
+      return Counter::kHttpAnswerOk;
+    case registry::ChooseCode::kNoMsgServer:
+      return Counter::kHttpAnswerNoMsgServer;
+    case registry::ChooseCode::kAllFull:
+      break;
+  }
+  return Counter::kHttpAnswerAllFull;
+}
+
+}  // namespace
+
+bool IsMsgServerPath(std::string_view url) {
+  constexpr std::string_view kPath = "/msg_server";
+  if (url.substr(0, kPath.size()) != kPath) return false;
+  if (url.size() == kPath.size()) return true;
+  const char next = url[kPath.size()];
+  return next == '?' || next == '/';
+}
+
+void MsgServerHandler::CountError(int status) {
+  switch (status) {
+    case 404:
+      context_.metrics.Add(Counter::kHttp404);
+      return;
+    case 405:
+      context_.metrics.Add(Counter::kHttp405);
+      return;
+    case 408:
+      context_.metrics.Add(Counter::kHttp408);
+      return;
+    case 413:
+      context_.metrics.Add(Counter::kHttp413);
+      return;
+    case 431:
+      context_.metrics.Add(Counter::kHttp431);
+      return;
+    default:
+      context_.metrics.Add(Counter::kHttp400);
+      context_.metrics.Add(Counter::kErrorHttpMalformed);
+      return;
+  }
+}
+
+void MsgServerHandler::Handle(const HttpRequest& request, bool keep_alive, std::string& out) {
+  const auto method = static_cast<llhttp_method_t>(request.method);
+  const bool head = method == HTTP_HEAD;
+  if (!IsMsgServerPath(request.url)) {
+    CountError(404);
+    AppendJsonError(out, 404, "not found; use GET /msg_server", keep_alive);
+    return;
+  }
+  if (method != HTTP_GET && method != HTTP_POST && !head) {
+    CountError(405);
+    AppendJsonError(out, 405, "method not allowed; use GET", keep_alive,
+                    "Allow: GET, HEAD, POST\r\n");
+    return;
+  }
+  const registry::Choice choice = context_.registry.Choose();
+  context_.metrics.Add(AnswerCounter(choice.code));
+  const auto& config = context_.config();
+  AppendHttpResponse(out, 200, BuildMsgServerJson(choice, config.msfs, config.discovery),
+                     keep_alive, head);
+}
+
+}  // namespace ttlogin::server::http

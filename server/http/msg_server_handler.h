@@ -1,0 +1,26 @@
+// MsgServerHandler: the public HTTP port. GET (or POST, HEAD) /msg_server answers the classic
+// JSON; other paths 404, other methods 405, each with a small JSON body.
+#pragma once
+
+#include <string_view>
+
+#include "server/http/http_handler.h"
+#include "server/server_context.h"
+
+namespace ttlogin::server::http {
+
+class MsgServerHandler final : public HttpHandler {
+ public:
+  explicit MsgServerHandler(ServerContext& context) : context_(context) {}
+  void Handle(const HttpRequest& request, bool keep_alive, std::string& out) override;
+  void CountError(int status) override;
+
+ private:
+  ServerContext& context_;
+};
+
+// True when `url` names the msg_server resource: "/msg_server", optionally followed by a query
+// string or a further path segment (the classic server matched by prefix).
+bool IsMsgServerPath(std::string_view url);
+
+}  // namespace ttlogin::server::http

@@ -1,0 +1,36 @@
+#include "server/live_config.h"
+
+namespace ttlogin::server {
+
+LiveConfig::LiveConfig(common::LoginServerConfig initial)
+    : current_(std::make_shared<const common::LoginServerConfig>(std::move(initial))) {}
+
+const common::LoginServerConfig& LiveConfig::Get() const {
+  struct Cache {
+    const LiveConfig* owner = nullptr;
+    std::uint64_t generation = 0;
+    std::shared_ptr<const common::LoginServerConfig> config;
+  };
+  thread_local Cache cache;
+  const std::uint64_t generation = generation_.load(std::memory_order_acquire);
+  if (cache.owner != this || cache.generation != generation) {
+    std::lock_guard lock(mu_);
+    cache.owner = this;
+    cache.generation = generation_.load(std::memory_order_relaxed);
+    cache.config = current_;
+  }
+  return *cache.config;
+}
+
+std::shared_ptr<const common::LoginServerConfig> LiveConfig::Snapshot() const {
+  std::lock_guard lock(mu_);
+  return current_;
+}
+
+void LiveConfig::Set(common::LoginServerConfig next) {
+  std::lock_guard lock(mu_);
+  current_ = std::make_shared<const common::LoginServerConfig>(std::move(next));
+  generation_.fetch_add(1, std::memory_order_release);
+}
+
+}  // namespace ttlogin::server
