@@ -211,8 +211,11 @@ stop_hold() { [[ -n $HOLD_PID ]] && stop_pid "$HOLD_PID"; HOLD_PID=""; }
 NGINX_PID=""; NGINX_PORT=""
 start_nginx() {
   mkdir -p "$WORK/nginx/www" "$WORK/nginx/tmp"
+  # nginx's worker drops root privileges (to nobody), so it must be able to read the file.
+  chmod 755 "$WORK" "$WORK/nginx" "$WORK/nginx/www"
   # The exact bytes our server answers with while a msg_server is registered.
   curl -s "http://127.0.0.1:$HTTP_PORT/msg_server" >"$WORK/nginx/www/msg_server"
+  chmod 644 "$WORK/nginx/www/msg_server"
   grep -q '"code":0' "$WORK/nginx/www/msg_server" || die "no code-0 reply to copy for nginx"
   NGINX_PORT=$(free_port)
   sed -e "s|@DIR@|$WORK/nginx|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@NOFILE@|$NOFILE|g" \
@@ -227,7 +230,7 @@ start_nginx() {
     sleep 0.05
   done
   cmp -s <(curl -s "http://127.0.0.1:$NGINX_PORT/msg_server") "$WORK/nginx/www/msg_server" ||
-    { cat "$WORK/nginx/nginx-error.log" >&2; die "nginx does not serve the copied reply"; }
+    { tail -5 "$WORK/nginx/nginx-error.log" >&2; die "nginx does not serve the copied reply"; }
 }
 nginx_worker() { pgrep -P "$NGINX_PID" | head -1; }
 
