@@ -2,20 +2,25 @@
 
 namespace ttlogin::server {
 
+namespace {
+std::atomic<std::uint64_t> next_id{1};
+}  // namespace
+
 LiveConfig::LiveConfig(common::LoginServerConfig initial)
-    : current_(std::make_shared<const common::LoginServerConfig>(std::move(initial))) {}
+    : id_(next_id.fetch_add(1, std::memory_order_relaxed)),
+      current_(std::make_shared<const common::LoginServerConfig>(std::move(initial))) {}
 
 const common::LoginServerConfig& LiveConfig::Get() const {
   struct Cache {
-    const LiveConfig* owner = nullptr;
+    std::uint64_t owner = 0;
     std::uint64_t generation = 0;
     std::shared_ptr<const common::LoginServerConfig> config;
   };
   thread_local Cache cache;
   const std::uint64_t generation = generation_.load(std::memory_order_acquire);
-  if (cache.owner != this || cache.generation != generation) {
+  if (cache.owner != id_ || cache.generation != generation) {
     std::lock_guard lock(mu_);
-    cache.owner = this;
+    cache.owner = id_;
     cache.generation = generation_.load(std::memory_order_relaxed);
     cache.config = current_;
   }

@@ -30,6 +30,9 @@ class LiveConfig {
   std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
  private:
+  // Identifies this instance in the per-thread caches: an address could be reused by a later
+  // LiveConfig, an id is not.
+  const std::uint64_t id_;
   mutable std::mutex mu_;
   std::shared_ptr<const common::LoginServerConfig> current_;
   std::atomic<std::uint64_t> generation_{1};

@@ -18,6 +18,7 @@ struct ServerPorts {
   std::uint16_t client = 0;
   std::uint16_t http = 0;
   std::uint16_t msg_server = 0;
+  std::uint16_t admin = 0;  // 0 when the config has no AdminPort
 };
 
 class ServerProcess {
@@ -33,6 +34,7 @@ class ServerProcess {
   const ServerPorts& ports() const { return ports_; }
   pid_t pid() const { return pid_; }
   const std::string& dir() const { return dir_; }
+  std::string config_path() const { return dir_ + "/loginserver.conf"; }
   // Everything the server wrote to stderr so far.
   std::string log() const;
 

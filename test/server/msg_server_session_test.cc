@@ -1,0 +1,155 @@
+#include "server/msg_server_session.h"
+
+#include <gtest/gtest.h>
+
+#include "IM.Login.pb.h"
+#include "IM.Server.pb.h"
+#include "common/protocol.h"
+#include "server/client_session.h"
+
+namespace ttlogin::server {
+namespace {
+
+std::span<const std::uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+std::string Info(const std::string& ip1, std::uint32_t cur, std::uint32_t max = 100) {
+  IM::Server::IMMsgServInfo m;
+  m.set_ip1(ip1);
+  m.set_ip2("10.0.1.1");
+  m.set_port(8000);
+  m.set_max_conn_cnt(max);
+  m.set_cur_conn_cnt(cur);
+  m.set_host_name("msg-a");
+  return common::MakePdu(common::kSidOther, common::kCidOtherMsgServInfo, 0, m);
+}
+
+std::string Update(std::uint32_t action) {
+  IM::Server::IMUserCntUpdate m;
+  m.set_user_action(action);
+  m.set_user_id(1);
+  return common::MakePdu(common::kSidOther, common::kCidOtherUserCntUpdate, 0, m);
+}
+
+common::LoginServerConfig Config(const std::string& client_ip) {
+  common::LoginServerConfig c;
+  c.client.addresses = {client_ip};
+  c.http.addresses = {"127.0.0.1"};
+  return c;
+}
+
+class SessionTest : public testing::Test {
+ protected:
+  explicit SessionTest(const std::string& client_ip = "127.0.0.1")
+      : live_(Config(client_ip)), context_{live_, registry_, metrics_} {}
+  LiveConfig live_;
+  registry::MsgServerRegistry registry_;
+  Metrics metrics_;
+  ServerContext context_;
+};
+
+TEST_F(SessionTest, RegisterUpdateAndCloseDriveTheRegistry) {
+  MsgServerSession s(context_, "peer");
+  EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 2) + Update(1) + Update(1) + Update(2))));
+  ASSERT_TRUE(s.registered());
+  EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, 3u);
+  EXPECT_EQ(metrics_.Get(Counter::kRegistryUpdates), 3u);
+  s.OnClosed("test");
+  EXPECT_EQ(registry_.Stats().registered, 0u);
+  EXPECT_EQ(metrics_.Get(Counter::kMsgServerRemoved), 1u);
+}
+
+TEST_F(SessionTest, DestructionWithoutCloseStillLeavesTheRegistry) {
+  {
+    MsgServerSession s(context_, "peer");
+    s.OnBytes(Bytes(Info("10.0.0.1", 2)));
+    EXPECT_EQ(registry_.Stats().registered, 1u);
+  }
+  EXPECT_EQ(registry_.Stats().registered, 0u);
+}
+
+TEST_F(SessionTest, BadLengthAndBadBodyCloseWithAReason) {
+  MsgServerSession a(context_, "a");
+  const auto reason = a.OnBytes(Bytes(std::string(16, '\0')));
+  ASSERT_TRUE(reason);
+  EXPECT_EQ(*reason, "protocol error");
+  EXPECT_TRUE(a.OnBytes(Bytes(Info("10.0.0.1", 0))));  // stays closed
+  EXPECT_EQ(registry_.Stats().registered, 0u);
+
+  MsgServerSession b(context_, "b");
+  std::string bad = Update(1);
+  bad.back() = '\xff';  // user_id varint now unterminated
+  const auto r = b.OnBytes(Bytes(Info("10.0.0.1", 0) + bad));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "bad IMUserCntUpdate");
+}
+
+TEST_F(SessionTest, UnknownActionIsIgnored) {
+  MsgServerSession s(context_, "peer");
+  EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 1) + Update(3))));
+  EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, 1u);
+  EXPECT_EQ(metrics_.Get(Counter::kUpdateBadAction), 1u);
+}
+
+TEST_F(SessionTest, RegistryFullRefusesAndCloses) {
+  registry_.set_max_servers(1);
+  MsgServerSession a(context_, "a"), b(context_, "b");
+  EXPECT_FALSE(a.OnBytes(Bytes(Info("10.0.0.1", 0))));
+  const auto r = b.OnBytes(Bytes(Info("10.0.0.2", 0)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "registry full");
+  EXPECT_EQ(metrics_.Get(Counter::kMsgServerRefused), 1u);
+}
+
+TEST_F(SessionTest, LoopbackAddressIsFineWhenClientsAreLocalToo) {
+  MsgServerSession s(context_, "peer");
+  s.OnBytes(Bytes(Info("127.0.0.1", 0)));
+  EXPECT_TRUE(registry_.Snapshot()[0].meta.warning.empty());
+}
+
+class PublicSessionTest : public SessionTest {
+ protected:
+  PublicSessionTest() : SessionTest("0.0.0.0") {}
+};
+
+TEST_F(PublicSessionTest, LoopbackOrUnspecifiedAddressIsFlagged) {
+  for (const char* ip : {"127.0.0.1", "0.0.0.0", "::1", "127.8.9.10"}) {
+    MsgServerSession s(context_, "peer");
+    s.OnBytes(Bytes(Info(ip, 0)));
+    const auto snap = registry_.Snapshot();
+    ASSERT_EQ(snap.size(), 1u);
+    EXPECT_NE(snap[0].meta.warning.find("ip1 is a loopback"), std::string::npos) << ip;
+    s.OnClosed("next");
+  }
+  MsgServerSession ok(context_, "peer");
+  ok.OnBytes(Bytes(Info("203.0.113.9", 0)));
+  EXPECT_TRUE(registry_.Snapshot()[0].meta.warning.empty());
+}
+
+TEST_F(SessionTest, ClientSessionAnswersOnceWithTheSeq) {
+  ClientSession c(context_, "client");
+  std::string reply;
+  const std::string req = common::MakePdu(common::kSidLogin, common::kCidLoginReqMsgServer, 31,
+                                          IM::Login::IMMsgServReq{});
+  EXPECT_EQ(c.OnBytes(Bytes(req.substr(0, 5)), reply).outcome, ClientSession::Outcome::kNeedMore);
+  EXPECT_EQ(c.OnBytes(Bytes(req.substr(5)), reply).outcome, ClientSession::Outcome::kReply);
+  const auto r = common::DecodeFrame(Bytes(reply), 65536);
+  ASSERT_EQ(r.status, common::DecodeStatus::kFrame);
+  EXPECT_EQ(r.frame.header.seq_num, 31);
+  IM::Login::IMMsgServRsp rsp;
+  ASSERT_TRUE(rsp.ParseFromArray(r.frame.body.data(), static_cast<int>(r.frame.body.size())));
+  EXPECT_EQ(rsp.result_code(), IM::BaseDefine::REFUSE_REASON_NO_MSG_SERVER);
+  EXPECT_EQ(metrics_.Get(Counter::kPduAnswerNoMsgServer), 1u);
+}
+
+TEST_F(SessionTest, ClientSessionClosesOnABadLength) {
+  ClientSession c(context_, "client");
+  std::string reply;
+  const auto r = c.OnBytes(Bytes(std::string("\x7f\xff\xff\xff", 4)), reply);
+  EXPECT_EQ(r.outcome, ClientSession::Outcome::kClose);
+  EXPECT_TRUE(reply.empty());
+}
+
+}  // namespace
+}  // namespace ttlogin::server
