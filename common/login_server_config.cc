@@ -30,6 +30,17 @@ const std::set<std::string, std::less<>>& KnownKeys() {
       "MaxHttpBodySize",
       "LogLevel",
       "LogFile",
+      "LogFormat",
+      "LogMaxSizeMB",
+      "LogMaxFiles",
+      "HttpRequestTimeout",
+      "MaxMsgServers",
+      "MaxMsgServerConnections",
+      "MaxClientConnections",
+      "MaxHttpConnections",
+      "AdminListenIP",
+      "AdminPort",
+      "AdminToken",
   };
   return keys;
 }

@@ -106,6 +106,42 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+TEST(LoginServerConfigTest, AdminAndLimitKeys) {
+  ConfigLoadResult r = Build(kClassic);
+  EXPECT_FALSE(r.config.admin_enabled);
+  r = Build(std::string(kClassic) +
+            "AdminPort=8090\nAdminToken=t\nMaxMsgServers=5\nMaxHttpConnections=7\n"
+            "HttpRequestTimeout=3\nLogFormat=json\nLogMaxSizeMB=2\nLogMaxFiles=3\n");
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  EXPECT_TRUE(r.config.admin_enabled);
+  EXPECT_EQ(r.config.admin.addresses, (std::vector<std::string>{"127.0.0.1"}));
+  EXPECT_EQ(r.config.admin.port, 8090);
+  EXPECT_EQ(r.config.admin_token, "t");
+  EXPECT_EQ(r.config.max_msg_servers, 5u);
+  EXPECT_EQ(r.config.http.max_connections, 7u);
+  EXPECT_EQ(r.config.client.max_connections, kDefaultMaxClientConnections);
+  EXPECT_EQ(r.config.http_request_timeout.count(), 3);
+  EXPECT_EQ(r.config.log_format, "json");
+  EXPECT_FALSE(Build(std::string(kClassic) + "LogFormat=xml\n").ok());
+  EXPECT_FALSE(Build(std::string(kClassic) + "AdminPort=x\n").ok());
+}
+
+TEST(LoginServerConfigTest, LoopbackHelpers) {
+  for (const char* a : {"127.0.0.1", "127.1.2.3", "0.0.0.0", "::1", "::", "::ffff:127.0.0.1"}) {
+    EXPECT_TRUE(IsLoopbackOrUnspecified(a)) << a;
+  }
+  for (const char* a : {"10.0.0.1", "192.168.1.150", "2001:db8::1", "::2", "host", ""}) {
+    EXPECT_FALSE(IsLoopbackOrUnspecified(a)) << a;
+  }
+  LoginServerConfig c;
+  c.client.addresses = {"127.0.0.1"};
+  c.http.addresses = {"::1"};
+  EXPECT_FALSE(ListensBeyondLoopback(c));
+  c.http.addresses = {"::1", "0.0.0.0"};
+  EXPECT_TRUE(ListensBeyondLoopback(c));
+}
+
 TEST(LoginServerConfigTest, PortZeroIsAllowedWithAWarning) {
   const ConfigLoadResult r = Build(std::string(kClassic) + "HttpPort=0\n");
   ASSERT_TRUE(r.ok());

@@ -83,6 +83,7 @@ TEST_F(CliTest, CheckConfigAcceptsTheShippedConfig) {
             0)
       << out;
   EXPECT_NE(out.find("config OK"), std::string::npos);
+  EXPECT_EQ(out.find("warning"), std::string::npos) << out;  // every shipped key is known
 }
 
 TEST_F(CliTest, MissingConfigFileExitsTwo) {
