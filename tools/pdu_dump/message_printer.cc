@@ -146,13 +146,15 @@ std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
 void AppendUnsigned(std::uint64_t value, std::string& out) {
   char buf[24];
   const auto r = std::to_chars(buf, buf + sizeof(buf), value);
-  out.append(buf, r.ptr);
+  // The (pointer, length) overload: the iterator-pair one goes through std::string::replace.
+  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
 void AppendSigned(std::int64_t value, std::string& out) {
   char buf[24];
   const auto r = std::to_chars(buf, buf + sizeof(buf), value);
-  out.append(buf, r.ptr);
+  // The (pointer, length) overload: the iterator-pair one goes through std::string::replace.
+  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
 void AppendHex(std::span<const std::uint8_t> bytes, std::string& out) {
@@ -285,11 +287,17 @@ const MessagePrinter::Layout& MessagePrinter::LayoutFor(const Descriptor* descri
   }
   Layout layout;
   layout.reflection = reflection;
-  for (int i = 0; i < descriptor->field_count(); ++i)
+  for (int i = 0; i < descriptor->field_count(); ++i) {
     layout.fields.push_back(descriptor->field(i));
+  }
   std::sort(
       layout.fields.begin(), layout.fields.end(),
       [](const FieldDescriptor* a, const FieldDescriptor* b) { return a->number() < b->number(); });
+  for (const FieldDescriptor* f : layout.fields) {
+    const bool message = f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE;
+    layout.text_keys.push_back(f->name() + (message ? " {" : ": "));
+    layout.json_keys.push_back("\"" + f->name() + "\":");
+  }
   last_descriptor_ = descriptor;
   last_layout_ = &layouts_.emplace(descriptor, std::move(layout)).first->second;
   return *last_layout_;
@@ -317,7 +325,8 @@ void MessagePrinter::AppendTextMessage(const Message& m, const Layout& layout, s
                                        int depth) {
   const Reflection* r = layout.reflection;
   bool first = true;
-  for (const FieldDescriptor* f : layout.fields) {
+  for (std::size_t k = 0; k < layout.fields.size(); ++k) {
+    const FieldDescriptor* f = layout.fields[k];
     int count = 1;
     if (f->is_repeated()) {
       count = r->FieldSize(m, f);
@@ -327,16 +336,14 @@ void MessagePrinter::AppendTextMessage(const Message& m, const Layout& layout, s
     for (int i = 0; i < count; ++i) {
       if (!first) out += ' ';
       first = false;
-      out += f->name();
+      out += layout.text_keys[k];
       if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-        out += " {";
         const std::size_t before = out.size();
         out += ' ';
         AppendTextField(m, r, f, f->is_repeated() ? i : -1, out, depth);
         if (out.size() == before + 1) out.pop_back();  // `name { }`, as TextFormat prints it
         out += " }";
       } else {
-        out += ": ";
         AppendTextField(m, r, f, f->is_repeated() ? i : -1, out, depth);
       }
     }
@@ -403,13 +410,12 @@ void MessagePrinter::AppendJsonMessage(const Message& m, const Layout& layout, s
   const Reflection* r = layout.reflection;
   out += '{';
   bool first = true;
-  for (const FieldDescriptor* f : layout.fields) {
+  for (std::size_t k = 0; k < layout.fields.size(); ++k) {
+    const FieldDescriptor* f = layout.fields[k];
     if (f->is_repeated() ? r->FieldSize(m, f) == 0 : !r->HasField(m, f)) continue;
     if (!first) out += ',';
     first = false;
-    out += '"';
-    out += f->name();
-    out += "\":";
+    out += layout.json_keys[k];
     if (f->is_repeated()) {
       out += '[';
       const int count = r->FieldSize(m, f);

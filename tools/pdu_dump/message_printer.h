@@ -40,6 +40,9 @@ class MessagePrinter {
   struct Layout {
     const google::protobuf::Reflection* reflection = nullptr;
     std::vector<const google::protobuf::FieldDescriptor*> fields;
+    // Per field, what precedes its value: `name: ` / `name {` in text, `"name":` in JSON.
+    std::vector<std::string> text_keys;
+    std::vector<std::string> json_keys;
   };
   const Layout& LayoutFor(const google::protobuf::Descriptor* descriptor,
                           const google::protobuf::Reflection* reflection);
