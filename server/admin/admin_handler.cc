@@ -33,6 +33,27 @@ std::string IsoTime(std::int64_t unix_ms) {
   return std::string(buf) + "." + fmt::format("{:03d}", unix_ms % 1000) + "Z";
 }
 
+// Decodes %XX escapes (a host name may hold characters a client escapes in a path). Invalid
+// escapes are kept as they are.
+std::string PercentDecode(std::string_view in) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
+      out += static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string ServersJson(const registry::MsgServerRegistry& registry) {
@@ -111,7 +132,7 @@ void AdminHandler::Handle(const http::HttpRequest& request, bool keep_alive, std
         if (!post) {
           return http::AppendJsonError(out, 405, "use POST", keep_alive, "Allow: POST\r\n");
         }
-        return Drain(key, action == "drain", keep_alive, out);
+        return Drain(PercentDecode(key), action == "drain", keep_alive, out);
       }
     }
   }

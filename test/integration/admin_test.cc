@@ -164,7 +164,7 @@ TEST_F(AdminTest, DrainStopsNewUsersAndUndrainRestores) {
     }
     return false;
   }));
-  r = Admin(server_, "POST", "/servers/192.0.2.1:8001/undrain");  // by ip1:port too
+  r = Admin(server_, "POST", "/servers/192.0.2.1%3A8001/undrain");  // by ip1:port, escaped
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(chosen(), "8001");
