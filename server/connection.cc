@@ -10,8 +10,10 @@ namespace {
 // One read buffer per io thread, shared by every connection of that thread: an idle connection
 // costs no buffer, and a read of many pipelined PDUs is decoded in place.
 constexpr std::size_t kReadBufferSize = 64 * 1024;
-// Reads served for one connection before yielding the thread to the others.
-constexpr int kReadsPerTurn = 16;
+// Reads served for one connection before yielding the thread to the others. One full buffer
+// (about 47,000 count updates) per turn: a msg_server streaming a backlog must not make the HTTP
+// clients on the same loop wait for its whole backlog (measured: p99 1.8 s at 16 reads per turn).
+constexpr int kReadsPerTurn = 1;
 // A peer that sends requests but does not read replies is paused once this much is queued.
 constexpr std::size_t kMaxQueuedOutput = 1024 * 1024;
 
@@ -105,6 +107,22 @@ void Connection::OnReadable(const asio::error_code& ec) {
 
 void Connection::Send(std::string_view bytes) {
   if (closed_ || close_after_write_) return;
+  if (output_.empty() && !write_in_flight_) {
+    // Nothing queued: write straight from the caller's bytes, and queue only what the kernel
+    // did not take (usually nothing), so a reply is not copied and an idle connection keeps no
+    // output buffer.
+    asio::error_code ec;
+    const std::size_t n = socket_.write_some(asio::buffer(bytes.data(), bytes.size()), ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+      Close("write failed: " + ec.message());
+      return;
+    }
+    if (!ec) {
+      last_sent_ = Clock::now();
+      bytes.remove_prefix(n);
+    }
+    if (bytes.empty()) return;
+  }
   output_.append(bytes);
   FlushOutput();
 }
@@ -138,9 +156,8 @@ void Connection::FlushOutput() {
     output_sent_ += n;
     last_sent_ = Clock::now();
   }
-  output_.clear();
+  std::string().swap(output_);  // drained: an idle connection keeps no output buffer
   output_sent_ = 0;
-  if (output_.capacity() > kReadBufferSize) std::string().swap(output_);
   if (close_after_write_) {
     Close("reply sent");
     return;
