@@ -10,15 +10,16 @@
 // come from the MsgServerTimeout, which is what the test checks.
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -471,6 +472,63 @@ TEST_F(FaultTest, RegistrationFloodStopsAtMaxMsgServersAndCountsStayExact) {
   ASSERT_TRUE(late.Register(late_fields));
   expected[Key(late_fields)] = 4;
   EXPECT_TRUE(RegistryBecomes(expected, 3s));
+}
+
+// --- File descriptors run out
+// ---------------------------------------------------------------------
+
+std::size_t OpenFds(pid_t pid) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_F(FaultTest, RunningOutOfFileDescriptorsIsSurvivedAndServiceResumes) {
+  Launch();
+  const ServerPorts ports = server_->ports();
+  const auto keep = Fields("keeper", 8600, 5);
+  FakeMsgServer keeper(ports.msg_server);
+  ASSERT_TRUE(keeper.Register(keep));
+  ASSERT_TRUE(RegistryBecomes({{Key(keep), 5}}, 2s));
+
+  // Lower the running server's descriptor limit to a few above what it uses now (lowering the
+  // limit of a process of the same user needs no privilege).
+  const std::size_t in_use = OpenFds(server_->pid());
+  ASSERT_GT(in_use, 0u);
+  // Only the soft limit moves, so putting it back needs no privilege either.
+  rlimit before{};
+  ASSERT_EQ(prlimit(server_->pid(), RLIMIT_NOFILE, nullptr, &before), 0) << std::strerror(errno);
+  ASSERT_GT(before.rlim_cur, in_use + 8);
+  const rlimit low{in_use + 8, before.rlim_max};
+  ASSERT_EQ(prlimit(server_->pid(), RLIMIT_NOFILE, &low, nullptr), 0) << std::strerror(errno);
+
+  // Far more connections than descriptors left: the kernel completes the handshakes (backlog),
+  // the server's accepts fail with EMFILE.
+  std::vector<TcpClient> flood;
+  for (int i = 0; i < 64; ++i)
+    flood.emplace_back(ports.client);
+  ASSERT_TRUE(
+      Eventually([&] { return server_->log().find("accept failed") != std::string::npos; }, 5s))
+      << "the server never hit the descriptor limit";
+  // Meanwhile the registered msg_server's link, which needs no new descriptor, still works.
+  ASSERT_TRUE(keeper.Inc(2, 1));
+  std::this_thread::sleep_for(500ms);
+  ASSERT_EQ(kill(server_->pid(), 0), 0) << "the server died:\n" << server_->log();
+
+  // Pressure gone: everything is served again and the registry kept every update.
+  flood.clear();
+  ASSERT_EQ(prlimit(server_->pid(), RLIMIT_NOFILE, &before, nullptr), 0);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        const auto r = AskClientPort(ports.client, 3);
+        return r && r->result_code == 0 && r->port == 8600;
+      },
+      10s));
+  EXPECT_TRUE(RegistryBecomes({{Key(keep), 7}}, 5s));
 }
 
 }  // namespace
