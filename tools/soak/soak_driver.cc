@@ -150,8 +150,13 @@ class Socket {
 };
 
 struct Stats {
-  std::atomic<std::uint64_t> updates{0}, registrations{0}, http_ok{0}, pdu_ok{0}, errors{0};
+  std::atomic<std::uint64_t> updates{0}, registrations{0}, http_ok{0}, pdu_ok{0};
+  // Failures by kind of load, so a report says which part of the load saw them.
+  std::atomic<std::uint64_t> msg_errors{0}, http_errors{0}, pdu_errors{0}, idle_errors{0};
   std::atomic<int> held{0};
+  std::uint64_t errors() const {
+    return msg_errors.load() + http_errors.load() + pdu_errors.load() + idle_errors.load();
+  }
 };
 
 std::string UpdatePdu(std::uint32_t action, std::uint32_t user) {
@@ -201,7 +206,7 @@ void RunMsgServers(const Options& o, std::vector<FakeMsgServer>& servers,
       return;
     }
     s.sock.Close();
-    stats.errors.fetch_add(1);
+    stats.msg_errors.fetch_add(1);
   };
   for (auto& s : servers)
     link(s);
@@ -228,7 +233,7 @@ void RunMsgServers(const Options& o, std::vector<FakeMsgServer>& servers,
       }
       if (n == 0) batch = Heartbeat();
       if (!s.sock.SendAll(batch)) {
-        stats.errors.fetch_add(1);
+        stats.msg_errors.fetch_add(1);
         s.sock.Close();
         continue;
       }
@@ -259,7 +264,7 @@ void RunHttp(const Options& o, const std::atomic<bool>& stop, Stats& stats) {
       if (body && nlohmann::json::parse(*body, nullptr, false).value("code", -1) == 0) {
         stats.http_ok.fetch_add(1);
       } else {
-        stats.errors.fetch_add(1);
+        stats.http_errors.fetch_add(1);
         break;
       }
       next += gap;
@@ -285,10 +290,10 @@ void RunPdu(const Options& o, const std::atomic<bool>& stop, Stats& stats) {
       if (rsp.ParseFromString(body) && rsp.result_code() == 0) {
         stats.pdu_ok.fetch_add(1);
       } else {
-        stats.errors.fetch_add(1);
+        stats.pdu_errors.fetch_add(1);
       }
     } else {
-      stats.errors.fetch_add(1);
+      stats.pdu_errors.fetch_add(1);
     }
     next += gap;
     std::this_thread::sleep_until(next);
@@ -308,7 +313,7 @@ void RunIdle(const Options& o, const std::atomic<bool>& stop, Stats& stats) {
     const bool beat = Clock::now() >= next_beat;
     for (auto& s : held) {
       if (s.ok() && (!s.Drain() || (beat && !s.SendAll(hb)))) {
-        stats.errors.fetch_add(1);
+        stats.idle_errors.fetch_add(1);
         s.Close();
       }
       if (!s.ok()) s = Socket(o.client_port);
@@ -415,7 +420,7 @@ int main(int argc, char** argv) {
                 dt > 0 ? (u - last_updates) / dt : 0.0, dt > 0 ? (h - last_http) / dt : 0.0,
                 dt > 0 ? (p - last_pdu) / dt : 0.0, stats.held.load(),
                 static_cast<unsigned long long>(stats.registrations.load()),
-                static_cast<unsigned long long>(stats.errors.load()));
+                static_cast<unsigned long long>(stats.errors()));
     std::fflush(stdout);
     last_updates = u;
     last_http = h;
@@ -431,6 +436,11 @@ int main(int argc, char** argv) {
     th.join();
 
   const double total_s = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("errors: msg_server links %llu, HTTP %llu, Client port %llu, idle connections %llu\n",
+              static_cast<unsigned long long>(stats.msg_errors.load()),
+              static_cast<unsigned long long>(stats.http_errors.load()),
+              static_cast<unsigned long long>(stats.pdu_errors.load()),
+              static_cast<unsigned long long>(stats.idle_errors.load()));
   std::printf(
       "total: %llu updates (%.0f/s), %llu HTTP answers, %llu PDU answers, %llu "
       "registrations, %llu errors in %.0f s\n",
@@ -438,7 +448,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(stats.http_ok.load()),
       static_cast<unsigned long long>(stats.pdu_ok.load()),
       static_cast<unsigned long long>(stats.registrations.load()),
-      static_cast<unsigned long long>(stats.errors.load()), total_s);
+      static_cast<unsigned long long>(stats.errors()), total_s);
 
   // The registry must hold exactly what the msg_servers say (updates are in flight for a moment).
   std::map<std::string, std::uint64_t> expected;
