@@ -12,4 +12,5 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${CMAKE_
 cmake --build "$build" ${BUILD_TARGETS:+--target $BUILD_TARGETS}
 cd "$build"
 # shellcheck disable=SC2086
-ctest --output-on-failure -j2 --timeout 300 ${CTEST_ARGS:-}
+# A failed test gets one more try (reported by ctest); a test that fails twice fails the run.
+ctest --output-on-failure -j2 --timeout 300 --repeat until-pass:2 ${CTEST_ARGS:-}
