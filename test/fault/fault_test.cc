@@ -18,9 +18,14 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -411,7 +416,10 @@ TEST_F(FaultTest, ThousandsOfConnectsAndDisconnectsPerSecondLeaveNoTrace) {
   ASSERT_TRUE(pdu.has_value());
   EXPECT_EQ(pdu->result_code, 0u);
   EXPECT_EQ(pdu->port, 8500u);
-  for (const auto& [listener, base] : baseline) {
+  for (const auto& entry : baseline) {
+    // Plain names: clang 14 cannot capture structured bindings in a lambda.
+    const std::string& listener = entry.first;
+    const double base = entry.second;
     std::optional<double> now;
     EXPECT_TRUE(Eventually(
         [&] {
@@ -487,7 +495,24 @@ std::size_t OpenFds(pid_t pid) {
   return n;
 }
 
+// True while `pid` runs: a child that died stays a zombie until reaped, and kill(pid, 0) still
+// succeeds on a zombie, so look at its state instead.
+bool Running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const std::size_t paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z' &&
+         text[paren + 2] != 'X';
+}
+
 TEST_F(FaultTest, RunningOutOfFileDescriptorsIsSurvivedAndServiceResumes) {
+#ifdef TTLOGIN_UBSAN_VPTR
+  // UBSan's runtime probes memory through a pipe when its vptr check misses its type cache; with
+  // no descriptor left the probe fails, a valid object (a std::error_category, a protobuf
+  // message) is reported as having an "invalid vptr" and the server aborts. That is a limit of the
+  // sanitizer runtime, not of the server, so this test runs in the builds without UBSan.
+  GTEST_SKIP() << "not meaningful under UBSan: its vptr check needs a free file descriptor";
+#endif
   Launch();
   const ServerPorts ports = server_->ports();
   const auto keep = Fields("keeper", 8600, 5);
@@ -517,7 +542,7 @@ TEST_F(FaultTest, RunningOutOfFileDescriptorsIsSurvivedAndServiceResumes) {
   // Meanwhile the registered msg_server's link, which needs no new descriptor, still works.
   ASSERT_TRUE(keeper.Inc(2, 1));
   std::this_thread::sleep_for(500ms);
-  ASSERT_EQ(kill(server_->pid(), 0), 0) << "the server died:\n" << server_->log();
+  ASSERT_TRUE(Running(server_->pid())) << "the server died:\n" << server_->log();
 
   // Pressure gone: everything is served again and the registry kept every update.
   flood.clear();
@@ -527,7 +552,8 @@ TEST_F(FaultTest, RunningOutOfFileDescriptorsIsSurvivedAndServiceResumes) {
         const auto r = AskClientPort(ports.client, 3);
         return r && r->result_code == 0 && r->port == 8600;
       },
-      10s));
+      10s))
+      << server_->log();
   EXPECT_TRUE(RegistryBecomes({{Key(keep), 7}}, 5s));
 }
 
