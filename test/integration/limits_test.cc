@@ -1,11 +1,14 @@
 // Limits from issue "reliability": connection caps per listener, the registration cap, slowloris,
 // JSON logs, and many simultaneous client connections.
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -18,8 +21,7 @@ namespace {
 using nlohmann::json;
 
 std::string Metrics(const ServerProcess& s) {
-  const auto r = HttpRequest(s.ports().admin,
-                             "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const auto r = HttpRequest(s.ports().admin, "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
   return r ? r->body : "";
 }
 
@@ -44,7 +46,7 @@ TEST(LimitsTest, ConnectionsBeyondTheListenerCapAreRefusedAndCounted) {
     ASSERT_TRUE(ReadHttpResponse(held.back())) << i;  // accepted and served
   }
   TcpClient extra(server.ports().http);
-  ASSERT_TRUE(extra.connected());  // the kernel completes the handshake...
+  ASSERT_TRUE(extra.connected());   // the kernel completes the handshake...
   EXPECT_TRUE(extra.WaitClosed());  // ...and the server closes it at once
   EXPECT_TRUE(Eventually([&] {
     return HasSample(Metrics(server), "ttlogin_connections_refused_total{listener=\"http\"} 1");
@@ -64,9 +66,8 @@ TEST(LimitsTest, RegistrationsBeyondMaxMsgServersAreRefused) {
     f.port++;
     ASSERT_TRUE(ms->Register(f));
   }
-  ASSERT_TRUE(Eventually([&] {
-    return HasSample(Metrics(server), "ttlogin_msg_servers{state=\"registered\"} 2");
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return HasSample(Metrics(server), "ttlogin_msg_servers{state=\"registered\"} 2"); }));
   f.port++;
   ASSERT_TRUE(c.Register(f));
   EXPECT_TRUE(c.conn().WaitClosed());
@@ -122,6 +123,55 @@ TEST(LimitsTest, TenThousandSimultaneousClientConnections) {
   EXPECT_NE(server.log().find("open-files limit"), std::string::npos);
 }
 
+long RssKib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+TEST(LimitsTest, APeerThatNeverReadsItsRepliesCannotGrowServerMemory) {
+  ServerProcess server("AdminPort=0\nHttpTimeout=60\n");
+  ASSERT_TRUE(server.started()) << server.log();
+  const long rss_before = RssKib(server.pid());
+  TcpClient hog(server.ports().http);
+  ASSERT_TRUE(hog.connected());
+  fcntl(hog.fd(), F_SETFL, fcntl(hog.fd(), F_GETFL) | O_NONBLOCK);
+  // Pipeline requests for up to 3 s without ever reading: each asks for a ~300-byte reply. The
+  // server queues at most 1 MiB of replies, then stops reading; the kernel buffers fill and our
+  // sends start failing with EAGAIN.
+  std::string batch;
+  for (int i = 0; i < 100; ++i)
+    batch += "GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::size_t sent = 0;
+  int would_block_streak = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline && would_block_streak < 200) {
+    const ssize_t n = send(hog.fd(), batch.data(), batch.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      would_block_streak = 0;
+    } else {
+      ++would_block_streak;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  EXPECT_GT(sent, 1024u * 1024) << "the hog should have sent more than the server queues";
+  EXPECT_GE(would_block_streak, 200) << "the server never stopped reading";
+  // Others are still served, and the server's memory stayed bounded.
+  const auto r = HttpGetMsgServer(server.ports().http);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const long rss_after = RssKib(server.pid());
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  // (Sanitizer runtimes keep freed memory in quarantine, so RSS says nothing there.)
+  EXPECT_LT(rss_after - rss_before, 16 * 1024) << rss_before << " -> " << rss_after << " KiB";
+#endif
+  RecordProperty("bytes_sent_unread", static_cast<int>(sent));
+}
+
 TEST(LogFormatTest, JsonLogsAreOneObjectPerLineWithEscapedPeerText) {
   const std::string dir = MakeTempDir();
   ServerProcess server("LogFormat=json\nLogFile=" + dir + "/server.json.log\nLogLevel=info\n");
@@ -146,7 +196,8 @@ TEST(LogFormatTest, JsonLogsAreOneObjectPerLineWithEscapedPeerText) {
     return false;
   }));
   for (const auto& j : lines) {
-    EXPECT_TRUE(j.contains("ts") && j.contains("level") && j.contains("msg") && j.contains("thread"));
+    EXPECT_TRUE(j.contains("ts") && j.contains("level") && j.contains("msg") &&
+                j.contains("thread"));
     EXPECT_NE(j.value("level", ""), "fake");
   }
   std::filesystem::remove_all(dir);
