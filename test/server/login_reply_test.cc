@@ -56,6 +56,25 @@ TEST(LoginReplyTest, InvalidUtf8FromAMsgServerDoesNotBreakTheJson) {
   EXPECT_EQ(j["code"], 0);
 }
 
+TEST(LoginReplyTest, StringsAreEscapedAndUtf8IsKeptOrReplaced) {
+  registry::Choice c = Ok();
+  c.ip1 = "a\"b\\c\n\x01\x7f";             // quote, backslash, control bytes, DEL
+  c.ip2 = "\xe4\xb8\xad\xf0\x9f\x98\x80";  // valid 3- and 4-byte sequences stay as they are
+  const std::string msfs = "\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\xe4\xb8";  // overlong,
+                                                                               // surrogate,
+                                                                               // >U+10FFFF,
+                                                                               // truncated
+  const std::string text = BuildMsgServerJson(c, msfs, "d");
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << text;
+  EXPECT_EQ(j["priorIP"], "a\"b\\c\n\x01\x7f");
+  EXPECT_EQ(j["backupIP"], "\xe4\xb8\xad\xf0\x9f\x98\x80");
+  const std::string fffd = "\xef\xbf\xbd";
+  EXPECT_EQ(j["msfsPrior"], fffd + fffd + "|" + fffd + fffd + fffd + "|" + fffd + fffd + fffd +
+                                fffd + "|" + fffd + fffd);
+  EXPECT_EQ(j["discovery"], "d");
+}
+
 TEST(LoginReplyTest, PduReplyCarriesSeqAndFields) {
   std::string out;
   AppendMsgServRspPdu(out, Ok(), 0x1234);
