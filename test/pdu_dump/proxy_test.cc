@@ -12,7 +12,7 @@
 #include <csignal>
 #include <deque>
 #include <random>
-#include <regex>
+#include <string_view>
 #include <thread>
 
 #include "test/pdu_dump/decode_helpers.h"
@@ -95,10 +95,19 @@ std::string RandomBytes(std::size_t n, unsigned seed) {
 // Starts pdu_dump --proxy in front of `upstream_port` and returns the port it listens on.
 std::uint16_t StartProxy(ToolProcess& proxy) {
   if (!proxy.WaitForStderr("proxy listening on", seconds(10))) return 0;
-  std::smatch m;
+  // Parsed by hand: GCC 12's sanitizer builds fail on <regex> with -Werror.
   const std::string err = proxy.err();
-  if (!std::regex_search(err, m, std::regex("listening on 127\\.0\\.0\\.1:(\\d+)"))) return 0;
-  return static_cast<std::uint16_t>(std::stoi(m[1]));
+  constexpr std::string_view kPrefix = "listening on 127.0.0.1:";
+  const std::size_t at = err.find(kPrefix);
+  if (at == std::string::npos) return 0;
+  std::size_t i = at + kPrefix.size();
+  std::uint32_t port = 0;
+  std::size_t digits = 0;
+  for (; i < err.size() && err[i] >= '0' && err[i] <= '9' && digits < 5; ++i, ++digits) {
+    port = port * 10 + static_cast<std::uint32_t>(err[i] - '0');
+  }
+  if (digits == 0 || port > 65535) return 0;
+  return static_cast<std::uint16_t>(port);
 }
 
 std::vector<std::string> ProxyArgs(std::uint16_t upstream) {
