@@ -135,7 +135,7 @@ long RssKib(pid_t pid) {
 TEST(LimitsTest, APeerThatNeverReadsItsRepliesCannotGrowServerMemory) {
   ServerProcess server("AdminPort=0\nHttpTimeout=60\n");
   ASSERT_TRUE(server.started()) << server.log();
-  const long rss_before = RssKib(server.pid());
+  [[maybe_unused]] const long rss_before = RssKib(server.pid());
   TcpClient hog(server.ports().http);
   ASSERT_TRUE(hog.connected());
   fcntl(hog.fd(), F_SETFL, fcntl(hog.fd(), F_GETFL) | O_NONBLOCK);
@@ -164,7 +164,7 @@ TEST(LimitsTest, APeerThatNeverReadsItsRepliesCannotGrowServerMemory) {
   const auto r = HttpGetMsgServer(server.ports().http);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  const long rss_after = RssKib(server.pid());
+  [[maybe_unused]] const long rss_after = RssKib(server.pid());
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   // (Sanitizer runtimes keep freed memory in quarantine, so RSS says nothing there.)
   EXPECT_LT(rss_after - rss_before, 16 * 1024) << rss_before << " -> " << rss_after << " KiB";
