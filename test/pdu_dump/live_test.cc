@@ -22,7 +22,13 @@ TEST(Live, WithoutCaptureRightsExitsWith4AndSaysWhy) {
   // As root, drop to nobody in the child; otherwise the test user has no rights to begin with.
   const bool root = geteuid() == 0;
   ToolProcess p({"-i", "lo"}, "", root ? kNobody : -1, root ? kNobody : -1);
-  EXPECT_EQ(p.Wait(seconds(10)), 4) << p.err();
+  const int code = p.Wait(seconds(10));
+  if (root && code == 127) {
+    // exec failed: the build tree (e.g. a clone under a 0700 mktemp directory) is not reachable
+    // by nobody, so this environment cannot show an unprivileged run.
+    GTEST_SKIP() << "pdu_dump is not executable by uid " << kNobody << " from this build tree";
+  }
+  EXPECT_EQ(code, 4) << p.err();
   EXPECT_NE(p.err().find("no permission to capture on lo"), std::string::npos) << p.err();
   EXPECT_NE(p.err().find("setcap"), std::string::npos) << "the message says how to fix it";
 }
