@@ -99,7 +99,7 @@ void AdminHandler::Handle(const http::HttpRequest& request, bool keep_alive, std
   }
   if (path == "/readyz") {
     if (!get) return http::AppendJsonError(out, 405, "use GET", keep_alive, "Allow: GET\r\n");
-    const bool ready = context_.registry.Choose().code == registry::ChooseCode::kOk;
+    const bool ready = context_.registry.AnyEligible();
     return http::AppendHttpResponse(
         out, ready ? 200 : 503,
         ready ? "{\"status\":\"ready\"}"

@@ -1,116 +1,297 @@
 #include "server/registry/msg_server_registry.h"
 
+#include <algorithm>
+#include <chrono>
+#include <deque>
 #include <limits>
+#include <random>
 
 namespace ttlogin::registry {
 namespace {
 
 constexpr std::uint32_t kNil = std::numeric_limits<std::uint32_t>::max();
-// Published by a shard that has no eligible entry.
+// Published by a heap that is empty; no real key reaches it.
 constexpr std::uint64_t kNoCandidate = std::numeric_limits<std::uint64_t>::max();
+constexpr std::uint64_t kMaxKey = kNoCandidate - 1;
+constexpr std::uint64_t kPpm = 1'000'000;
 
-std::uint64_t PackCandidate(std::uint32_t count, std::uint32_t slot) {
-  return (std::uint64_t{count} << 32) | slot;
+// The order of eligible entries under `policy`: smaller is chosen first. For the ratio policies
+// the key is floor(load * 2^64 / max): two different ratios of 32-bit numbers differ by at least
+// 1/(max_a * max_b) > 2^-64, so they never share a key, and equal ratios always do.
+std::uint64_t LoadKey(Policy policy, std::uint32_t cur, std::uint32_t held, std::uint32_t max) {
+  const std::uint64_t load = std::uint64_t{cur} + held;
+  if (policy == Policy::kLeastCount) return std::min(load, kMaxKey);
+  if (max == 0 || load >= max) return kMaxKey;
+  using Wide = unsigned __int128;
+  return static_cast<std::uint64_t>((static_cast<Wide>(load) << 64) / max);
+}
+
+struct ThreadRandom {
+  std::uint64_t state = 0;
+  bool seeded = false;
+};
+thread_local ThreadRandom t_random;
+
+std::uint64_t NextRandom() {
+  if (!t_random.seeded) {
+    std::random_device device;
+    t_random.state = (std::uint64_t{device()} << 32) ^ device();
+    t_random.seeded = true;
+  }
+  // splitmix64: tiny state, good enough to spread choices; nothing here needs secrecy.
+  std::uint64_t z = (t_random.state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Uniform in [0, n); 0 when n is 0.
+std::uint64_t RandomBelow(std::uint64_t n) {
+  using Wide = unsigned __int128;
+  return static_cast<std::uint64_t>((static_cast<Wide>(NextRandom()) * n) >> 64);
+}
+
+// The chance, in parts per million, that a warming entry is taken when it would win.
+std::uint64_t SlowStartChancePpm(const RoutingOptions& routing, std::int64_t age_ms) {
+  if (routing.slow_start_ms <= 0 || age_ms >= routing.slow_start_ms) return kPpm;
+  const std::uint64_t floor =
+      std::uint64_t{std::clamp(routing.slow_start_min_percent, 1U, 100U)} * (kPpm / 100);
+  const std::uint64_t ramp = static_cast<std::uint64_t>(std::max<std::int64_t>(age_ms, 0)) * kPpm /
+                             static_cast<std::uint64_t>(routing.slow_start_ms);
+  return std::max(floor, ramp);
 }
 
 }  // namespace
 
-struct MsgServerRegistry::Shard {
-  struct Bucket {
-    std::uint32_t head = kNil;  // first slot of the intrusive list
-  };
-  using Buckets = std::map<std::uint32_t, Bucket>;
+void SeedThreadRandom(std::uint64_t seed) {
+  t_random.state = seed;
+  t_random.seeded = true;
+}
 
-  struct Slot {
+std::string_view PolicyName(Policy policy) {
+  switch (policy) {
+    case Policy::kLeastCount:
+      return "least_count";
+    case Policy::kLeastRatio:
+      return "least_ratio";
+    case Policy::kP2c:
+      return "p2c";
+  }
+  return "unknown";
+}
+
+std::optional<Policy> ParsePolicy(std::string_view name) {
+  for (Policy p : {Policy::kLeastCount, Policy::kLeastRatio, Policy::kP2c}) {
+    if (name == PolicyName(p)) return p;
+  }
+  return std::nullopt;
+}
+
+struct MsgServerRegistry::Shard {
+  // What updates and choices touch, kept compact so a large shard stays in cache.
+  struct Hot {
+    std::uint32_t cur = 0;
+    std::uint32_t max = 0;
+    std::uint32_t held = 0;     // provisional users (assignment holds not yet settled or expired)
+    std::uint32_t settled = 0;  // holds settled by increments whose records have not expired yet
+    std::uint32_t generation = 0;   // 0 while free
+    std::uint32_t heap_pos = kNil;  // position in heaps[warming], kNil when not eligible
+    std::int64_t since = 0;         // clock ms of the registration (slow start)
+    bool draining = false;
+    bool warming = false;
+  };
+  // What only registration, replies and operators read. info's counts are kept in Hot.
+  struct Cold {
     MsgServerInfo info;
     EntryMeta meta;
-    bool draining = false;
-    std::uint32_t generation = 0;  // 0 while free
-    bool in_bucket = false;
-    Buckets::iterator bucket;  // valid while in_bucket (map iterators are stable)
-    std::uint32_t prev = kNil;
-    std::uint32_t next = kNil;
+  };
+  struct HeapItem {
+    std::uint64_t key;
+    std::uint32_t slot;
+  };
+  using Heap = std::vector<HeapItem>;
+  struct Record {  // an assignment hold (until = expiry) or a warming entry (until = window end)
+    std::uint32_t slot;
+    std::uint32_t generation;
+    std::int64_t since;
   };
 
-  // Written under mu, read lock-free by Choose(): the shard's minimum eligible (count, slot).
-  alignas(64) std::atomic<std::uint64_t> best{kNoCandidate};
+  // Written under mu, read lock-free by Choose(): the minimum key of each heap, and how many
+  // entries are eligible (p2c draws a shard in proportion to it).
+  alignas(64) std::atomic<std::uint64_t> best_warm{kNoCandidate};
+  std::atomic<std::uint64_t> best_warming{kNoCandidate};
+  std::atomic<std::uint32_t> eligible{0};
   mutable std::mutex mu;
-  std::vector<Slot> slots;
+  RoutingOptions routing;
+  std::vector<Hot> hot;
+  std::vector<Cold> cold;
   std::vector<std::uint32_t> free_slots;
-  Buckets buckets;
-  Buckets::node_type spare;  // one recycled bucket node, so count moves do not allocate
+  Heap heaps[2];                // [0]: warm entries, [1]: entries inside their slow start window
+  std::deque<Record> holds;     // in order of expiry (one hold window for all)
+  std::deque<Record> warmings;  // in order of registration (one slow start window for all)
   std::size_t registered = 0;
   std::uint32_t next_generation = 1;
 
-  static bool Eligible(const Slot& s) {
-    return s.info.cur_conn_cnt < s.info.max_conn_cnt && !s.draining;
-  }
+  static bool Eligible(const Hot& h) { return h.cur < h.max && !h.draining; }
 
   bool Live(ServerHandle h) const {
-    return h.generation != 0 && h.slot < slots.size() && slots[h.slot].generation == h.generation;
+    return h.generation != 0 && h.slot < hot.size() && hot[h.slot].generation == h.generation;
+  }
+  bool LiveRecord(const Record& r) const {
+    return r.slot < hot.size() && hot[r.slot].generation == r.generation;
   }
 
-  // Takes the slot out of its bucket. Returns true when that emptied (and erased) the bucket.
-  bool Unlink(std::uint32_t index) {
-    Slot& s = slots[index];
-    if (!s.in_bucket) return false;
-    if (s.prev != kNil) {
-      slots[s.prev].next = s.next;
-    } else {
-      s.bucket->second.head = s.next;
+  std::uint64_t KeyOf(const Hot& h) const { return LoadKey(routing.policy, h.cur, h.held, h.max); }
+
+  void Put(Heap& heap, std::size_t pos, HeapItem item) {
+    heap[pos] = item;
+    hot[item.slot].heap_pos = static_cast<std::uint32_t>(pos);
+  }
+  // Equal keys stop both sifts, so a count that moves among equals does not move the entry.
+  void SiftUp(Heap& heap, std::size_t pos) {
+    const HeapItem item = heap[pos];
+    while (pos > 0) {
+      const std::size_t parent = (pos - 1) / 2;
+      if (heap[parent].key <= item.key) break;
+      Put(heap, pos, heap[parent]);
+      pos = parent;
     }
-    if (s.next != kNil) slots[s.next].prev = s.prev;
-    s.prev = s.next = kNil;
-    s.in_bucket = false;
-    if (s.bucket->second.head != kNil) return false;
-    spare = buckets.extract(s.bucket);
-    return true;
+    Put(heap, pos, item);
+  }
+  void SiftDown(Heap& heap, std::size_t pos) {
+    const HeapItem item = heap[pos];
+    const std::size_t n = heap.size();
+    for (;;) {
+      std::size_t child = 2 * pos + 1;
+      if (child >= n) break;
+      if (child + 1 < n && heap[child + 1].key < heap[child].key) ++child;
+      if (heap[child].key >= item.key) break;
+      Put(heap, pos, heap[child]);
+      pos = child;
+    }
+    Put(heap, pos, item);
+  }
+  void Unheap(std::uint32_t slot) {
+    Hot& h = hot[slot];
+    if (h.heap_pos == kNil) return;
+    Heap& heap = heaps[h.warming ? 1 : 0];
+    const std::size_t pos = h.heap_pos;
+    h.heap_pos = kNil;
+    const HeapItem last = heap.back();
+    heap.pop_back();
+    if (pos == heap.size()) return;
+    Put(heap, pos, last);
+    SiftDown(heap, pos);
+    SiftUp(heap, hot[last.slot].heap_pos);
   }
 
-  // Puts the slot into the bucket of its count, if it is eligible. `hint` is either that bucket
-  // or the bucket right after where it belongs; with a right hint this is O(1) amortised.
-  void Link(std::uint32_t index, Buckets::iterator hint) {
-    Slot& s = slots[index];
-    if (!Eligible(s)) return;
-    const std::uint32_t count = s.info.cur_conn_cnt;
-    Buckets::iterator it = hint;
-    if (it == buckets.end() || it->first != count) {
-      if (!spare.empty()) {
-        spare.key() = count;
-        spare.mapped() = Bucket{};
-        it = buckets.insert(hint, std::move(spare));
-      } else {
-        it = buckets.emplace_hint(hint, count, Bucket{});
+  // Brings the entry's heap membership and position in line with its state: call after any
+  // change of its counts, flags or the policy.
+  void Refresh(std::uint32_t slot) {
+    Hot& h = hot[slot];
+    const bool wanted = h.generation != 0 && Eligible(h);
+    if (!wanted) {
+      Unheap(slot);
+      return;
+    }
+    Heap& heap = heaps[h.warming ? 1 : 0];
+    const std::uint64_t key = KeyOf(h);
+    if (h.heap_pos == kNil) {
+      heap.push_back(HeapItem{key, slot});
+      h.heap_pos = static_cast<std::uint32_t>(heap.size() - 1);
+      SiftUp(heap, h.heap_pos);
+      return;
+    }
+    const std::size_t pos = h.heap_pos;
+    const std::uint64_t old = heap[pos].key;
+    heap[pos].key = key;
+    if (key < old) {
+      SiftUp(heap, pos);
+    } else if (key > old) {
+      SiftDown(heap, pos);
+    }
+  }
+
+  void SetWarming(std::uint32_t slot, bool warming) {
+    if (hot[slot].warming == warming) return;
+    Unheap(slot);
+    hot[slot].warming = warming;
+    Refresh(slot);
+  }
+
+  bool HasTimedState() const { return !holds.empty() || !warmings.empty(); }
+
+  // Ends the holds and slow start windows that ran out by `now`.
+  void ExpireLocked(std::int64_t now) {
+    while (!holds.empty() && holds.front().since + routing.assignment_hold_ms <= now) {
+      const Record r = holds.front();
+      holds.pop_front();
+      if (!LiveRecord(r)) continue;
+      Hot& h = hot[r.slot];
+      if (h.settled > 0) {
+        --h.settled;  // an increment already settled the oldest hold: this is its record
+      } else if (h.held > 0) {
+        --h.held;
+        Refresh(r.slot);
       }
     }
-    s.next = it->second.head;
-    s.prev = kNil;
-    if (s.next != kNil) slots[s.next].prev = index;
-    it->second.head = index;
-    s.bucket = it;
-    s.in_bucket = true;
-  }
-
-  void LinkAnywhere(std::uint32_t index) {
-    Link(index, buckets.lower_bound(slots[index].info.cur_conn_cnt));
+    while (!warmings.empty() && warmings.front().since + routing.slow_start_ms <= now) {
+      const Record r = warmings.front();
+      warmings.pop_front();
+      if (LiveRecord(r)) SetWarming(r.slot, false);
+    }
   }
 
   void Publish() {
-    if (buckets.empty()) {
-      best.store(kNoCandidate, std::memory_order_release);
-    } else {
-      const auto& [count, bucket] = *buckets.begin();
-      best.store(PackCandidate(count, bucket.head), std::memory_order_release);
+    best_warm.store(heaps[0].empty() ? kNoCandidate : heaps[0][0].key, std::memory_order_release);
+    best_warming.store(heaps[1].empty() ? kNoCandidate : heaps[1][0].key,
+                       std::memory_order_release);
+    eligible.store(static_cast<std::uint32_t>(heaps[0].size() + heaps[1].size()),
+                   std::memory_order_release);
+  }
+
+  MsgServerInfo InfoOf(std::uint32_t slot) const {
+    MsgServerInfo info = cold[slot].info;
+    info.cur_conn_cnt = hot[slot].cur;
+    info.max_conn_cnt = hot[slot].max;
+    return info;
+  }
+
+  // Positions of the `k` smallest keys of `heap`, smallest first: a frontier walk from the root.
+  template <typename Visit>
+  void VisitSmallest(const Heap& heap, std::size_t k, Visit visit) const {
+    std::size_t frontier[2 * kMaxExtraCandidates + 4];
+    std::size_t size = 0;
+    if (!heap.empty()) frontier[size++] = 0;
+    for (std::size_t taken = 0; taken < k && size > 0; ++taken) {
+      std::size_t best = 0;
+      for (std::size_t i = 1; i < size; ++i) {
+        if (heap[frontier[i]].key < heap[frontier[best]].key) best = i;
+      }
+      const std::size_t pos = frontier[best];
+      frontier[best] = frontier[--size];
+      visit(heap[pos]);
+      for (std::size_t child = 2 * pos + 1; child <= 2 * pos + 2 && child < heap.size(); ++child) {
+        frontier[size++] = child;
+      }
     }
   }
 };
 
-MsgServerRegistry::MsgServerRegistry(std::size_t shard_count, std::size_t max_servers)
+MsgServerRegistry::MsgServerRegistry(std::size_t shard_count, std::size_t max_servers, Clock clock)
     : shard_count_(shard_count == 0 ? 1 : shard_count),
       max_servers_(max_servers),
+      clock_(std::move(clock)),
       shards_(std::make_unique<Shard[]>(shard_count_)) {}
 
 MsgServerRegistry::~MsgServerRegistry() = default;
+
+std::int64_t MsgServerRegistry::Now() const {
+  if (clock_) return clock_();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 MsgServerRegistry::Shard& MsgServerRegistry::ShardOf(ServerHandle handle) const {
   return shards_[handle.shard < shard_count_ ? handle.shard : 0];
@@ -148,18 +329,16 @@ std::size_t MsgServerRegistry::SetDraining(std::string_view key, bool draining) 
     Shard& shard = shards_[i];
     std::lock_guard lock(shard.mu);
     bool changed = false;
-    for (std::uint32_t s = 0; s < shard.slots.size(); ++s) {
-      Shard::Slot& slot = shard.slots[s];
-      if (slot.generation == 0) continue;
-      if (DrainKey(slot.info.host_name, slot.info.port) != key &&
-          DrainKey(slot.info.ip1, slot.info.port) != key) {
+    for (std::uint32_t s = 0; s < shard.hot.size(); ++s) {
+      if (shard.hot[s].generation == 0) continue;
+      const MsgServerInfo& info = shard.cold[s].info;
+      if (DrainKey(info.host_name, info.port) != key && DrainKey(info.ip1, info.port) != key) {
         continue;
       }
       ++matched;
-      if (slot.draining == draining) continue;
-      shard.Unlink(s);
-      slot.draining = draining;
-      shard.LinkAnywhere(s);
+      if (shard.hot[s].draining == draining) continue;
+      shard.hot[s].draining = draining;
+      shard.Refresh(s);
       changed = true;
     }
     if (changed) shard.Publish();
@@ -170,7 +349,7 @@ std::size_t MsgServerRegistry::SetDraining(std::string_view key, bool draining) 
 void MsgServerRegistry::Touch(ServerHandle handle, std::int64_t unix_ms) {
   Shard& shard = ShardOf(handle);
   std::lock_guard lock(shard.mu);
-  if (shard.Live(handle)) shard.slots[handle.slot].meta.last_heard_ms = unix_ms;
+  if (shard.Live(handle)) shard.cold[handle.slot].meta.last_heard_ms = unix_ms;
 }
 
 ServerHandle MsgServerRegistry::Register(MsgServerInfo info, EntryMeta meta) {
@@ -196,19 +375,29 @@ ServerHandle MsgServerRegistry::Register(MsgServerInfo info, EntryMeta meta) {
     index = shard.free_slots.back();
     shard.free_slots.pop_back();
   } else {
-    index = static_cast<std::uint32_t>(shard.slots.size());
-    shard.slots.emplace_back();
+    index = static_cast<std::uint32_t>(shard.hot.size());
+    shard.hot.emplace_back();
+    shard.cold.emplace_back();
   }
-  Shard::Slot& slot = shard.slots[index];
-  slot.info = std::move(info);
-  slot.meta = std::move(meta);
-  slot.draining = draining;
-  slot.generation = shard.next_generation++;
+  Shard::Hot& h = shard.hot[index];
+  h = Shard::Hot{};
+  h.cur = info.cur_conn_cnt;
+  h.max = info.max_conn_cnt;
+  h.draining = draining;
+  h.generation = shard.next_generation++;
   if (shard.next_generation == 0) shard.next_generation = 1;
-  shard.LinkAnywhere(index);
+  // Slow start is for a msg_server that comes up empty; one re-registering with its users (e.g.
+  // after this login server restarted) is no cold process.
+  if (shard.routing.slow_start_ms > 0 && h.cur == 0) {
+    h.since = Now();
+    h.warming = true;
+    shard.warmings.push_back(Shard::Record{index, h.generation, h.since});
+  }
+  shard.cold[index] = Shard::Cold{std::move(info), std::move(meta)};
+  shard.Refresh(index);
   shard.Publish();
   ++shard.registered;
-  return ServerHandle{static_cast<std::uint32_t>(shard_index), index, slot.generation};
+  return ServerHandle{static_cast<std::uint32_t>(shard_index), index, h.generation};
 }
 
 bool MsgServerRegistry::Replace(ServerHandle handle, MsgServerInfo info, std::string warning) {
@@ -220,12 +409,13 @@ bool MsgServerRegistry::Replace(ServerHandle handle, MsgServerInfo info, std::st
   Shard& shard = ShardOf(handle);
   std::lock_guard lock(shard.mu);
   if (!shard.Live(handle)) return false;
-  shard.Unlink(handle.slot);
-  Shard::Slot& slot = shard.slots[handle.slot];
-  slot.info = std::move(info);
-  slot.meta.warning = std::move(warning);
-  slot.draining = slot.draining || drained;
-  shard.LinkAnywhere(handle.slot);
+  Shard::Hot& h = shard.hot[handle.slot];
+  h.cur = info.cur_conn_cnt;
+  h.max = info.max_conn_cnt;
+  h.draining = h.draining || drained;
+  shard.cold[handle.slot].info = std::move(info);
+  shard.cold[handle.slot].meta.warning = std::move(warning);
+  shard.Refresh(handle.slot);
   shard.Publish();
   return true;
 }
@@ -234,12 +424,9 @@ bool MsgServerRegistry::Remove(ServerHandle handle) {
   Shard& shard = ShardOf(handle);
   std::lock_guard lock(shard.mu);
   if (!shard.Live(handle)) return false;
-  shard.Unlink(handle.slot);
-  Shard::Slot& slot = shard.slots[handle.slot];
-  slot.generation = 0;
-  slot.info = MsgServerInfo{};
-  slot.meta = EntryMeta{};
-  slot.draining = false;
+  shard.Unheap(handle.slot);
+  shard.hot[handle.slot] = Shard::Hot{};  // generation 0: its hold and warming records go stale
+  shard.cold[handle.slot] = Shard::Cold{};
   shard.free_slots.push_back(handle.slot);
   shard.Publish();
   --shard.registered;
@@ -251,8 +438,9 @@ std::optional<CountChange> MsgServerRegistry::AdjustCount(ServerHandle handle, s
   Shard& shard = ShardOf(handle);
   std::lock_guard lock(shard.mu);
   if (!shard.Live(handle)) return std::nullopt;
-  Shard::Slot& slot = shard.slots[handle.slot];
-  const std::int64_t old_count = slot.info.cur_conn_cnt;
+  if (shard.HasTimedState()) shard.ExpireLocked(Now());
+  Shard::Hot& h = shard.hot[handle.slot];
+  const std::int64_t old_count = h.cur;
   std::int64_t wanted = old_count + delta;
   CountChange change;
   constexpr std::int64_t kMaxCount = std::numeric_limits<std::uint32_t>::max();
@@ -261,95 +449,308 @@ std::optional<CountChange> MsgServerRegistry::AdjustCount(ServerHandle handle, s
     wanted = wanted < 0 ? 0 : kMaxCount;
   }
   change.count = static_cast<std::uint32_t>(wanted);
-  if (wanted == old_count) return change;
-
-  const bool one_step = delta == 1 || delta == -1;
-  if (!slot.in_bucket || !one_step) {
-    shard.Unlink(handle.slot);
-    slot.info.cur_conn_cnt = change.count;
-    shard.LinkAnywhere(handle.slot);
-  } else {
-    // A one-step move lands in the neighbouring bucket, or in a new one right beside the bucket
-    // it leaves: take the neighbours before unlinking, since that may erase the old bucket.
-    const auto old_it = slot.bucket;
-    const auto next_it = std::next(old_it);
-    const auto prev_it = old_it == shard.buckets.begin() ? shard.buckets.end() : std::prev(old_it);
-    const bool erased = shard.Unlink(handle.slot);
-    slot.info.cur_conn_cnt = change.count;
-    Shard::Buckets::iterator hint;
-    if (delta > 0) {
-      hint = next_it;
-    } else if (prev_it != shard.buckets.end() && prev_it->first == change.count) {
-      hint = prev_it;
-    } else {
-      hint = erased ? next_it : old_it;
-    }
-    shard.Link(handle.slot, hint);
+  if (delta > 0 && h.held > 0) {
+    // The users this increment reports are (up to) the logins held for them.
+    const auto settle = static_cast<std::uint32_t>(std::min<std::int64_t>(delta, h.held));
+    h.held -= settle;
+    h.settled += settle;
   }
+  h.cur = change.count;
+  shard.Refresh(handle.slot);
   shard.Publish();
   return change;
 }
 
-Choice MsgServerRegistry::Choose() const {
-  Choice choice;
+ChooseCode MsgServerRegistry::RefusalCode() const {
+  return registered_.load(std::memory_order_relaxed) == 0 ? ChooseCode::kNoMsgServer
+                                                          : ChooseCode::kAllFull;
+}
+
+bool MsgServerRegistry::AnyEligible() const {
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    if (shards_[i].eligible.load(std::memory_order_acquire) != 0) return true;
+  }
+  return false;
+}
+
+void MsgServerRegistry::TakeLocked(Shard& shard, std::size_t shard_index, std::uint32_t slot,
+                                   bool assign, Choice& choice) {
+  Shard::Hot& h = shard.hot[slot];
+  const MsgServerInfo& info = shard.cold[slot].info;
+  choice.code = ChooseCode::kOk;
+  choice.ip1 = info.ip1;
+  choice.ip2 = info.ip2;
+  choice.port = info.port;
+  choice.handle = ServerHandle{static_cast<std::uint32_t>(shard_index), slot, h.generation};
+  if (assign && shard.routing.assignment_hold_ms > 0) {
+    if (h.held < std::numeric_limits<std::uint32_t>::max()) {
+      ++h.held;
+      shard.holds.push_back(Shard::Record{slot, h.generation, Now()});
+      shard.Refresh(slot);
+      shard.Publish();
+    }
+  }
+}
+
+bool MsgServerRegistry::ChooseByKey(Choice& choice, bool assign) {
   // A shard's minimum can change between the lock-free scan and taking its lock; then scan again.
   // After a few rounds under heavy churn, settle for whatever the chosen shard holds.
   constexpr int kScanRounds = 4;
+  const bool slow_start = slow_start_on_.load(std::memory_order_relaxed);
   for (int round = 0; round < kScanRounds; ++round) {
-    std::uint64_t best = kNoCandidate;
-    std::size_t best_shard = shard_count_;
+    std::uint64_t warm_key = kNoCandidate;
+    std::uint64_t warming_key = kNoCandidate;
+    std::size_t warm_shard = shard_count_;
+    std::size_t warming_shard = shard_count_;
     for (std::size_t i = 0; i < shard_count_; ++i) {
-      const std::uint64_t b = shards_[i].best.load(std::memory_order_acquire);
-      if (b < best) {
-        best = b;
+      const std::uint64_t w = shards_[i].best_warm.load(std::memory_order_acquire);
+      if (w < warm_key) {
+        warm_key = w;
+        warm_shard = i;
+      }
+      if (!slow_start) continue;
+      const std::uint64_t g = shards_[i].best_warming.load(std::memory_order_acquire);
+      if (g < warming_key) {
+        warming_key = g;
+        warming_shard = i;
+      }
+    }
+    if (warm_shard == shard_count_ && warming_shard == shard_count_) return false;
+
+    if (warming_shard != shard_count_ && (warm_shard == shard_count_ || warming_key < warm_key)) {
+      // A warming entry would win: it gets the login only with its slow start chance.
+      Shard& shard = shards_[warming_shard];
+      std::lock_guard lock(shard.mu);
+      const std::int64_t now = Now();
+      shard.ExpireLocked(now);
+      shard.Publish();
+      if (shard.heaps[1].empty()) continue;
+      const std::uint32_t slot = shard.heaps[1][0].slot;
+      const std::uint64_t chance = SlowStartChancePpm(shard.routing, now - shard.hot[slot].since);
+      if (warm_shard == shard_count_ || RandomBelow(kPpm) < chance) {
+        TakeLocked(shard, warming_shard, slot, assign, choice);
+        return true;
+      }
+    }
+    if (warm_shard == shard_count_) continue;
+    Shard& shard = shards_[warm_shard];
+    std::lock_guard lock(shard.mu);
+    if (shard.HasTimedState()) {
+      shard.ExpireLocked(Now());
+      shard.Publish();
+    }
+    if (shard.heaps[0].empty()) continue;
+    TakeLocked(shard, warm_shard, shard.heaps[0][0].slot, assign, choice);
+    return true;
+  }
+  // Every round lost a race: take the minimum shard by shard (rare, still O(shards)); slow start
+  // chances are skipped here.
+  std::uint64_t best_key = kNoCandidate;
+  std::size_t best_shard = shard_count_;
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    Shard& shard = shards_[i];
+    std::lock_guard lock(shard.mu);
+    for (const Shard::Heap& heap : shard.heaps) {
+      if (!heap.empty() && heap[0].key < best_key) {
+        best_key = heap[0].key;
         best_shard = i;
       }
     }
-    if (best_shard == shard_count_) {
-      choice.code = registered_.load(std::memory_order_relaxed) == 0 ? ChooseCode::kNoMsgServer
-                                                                     : ChooseCode::kAllFull;
-      return choice;
+  }
+  if (best_shard == shard_count_) return false;
+  Shard& shard = shards_[best_shard];
+  std::lock_guard lock(shard.mu);
+  const Shard::Heap* heap = nullptr;
+  for (const Shard::Heap& h : shard.heaps) {
+    if (!h.empty() && (heap == nullptr || h[0].key < (*heap)[0].key)) heap = &h;
+  }
+  if (heap == nullptr) return false;
+  TakeLocked(shard, best_shard, (*heap)[0].slot, assign, choice);
+  return true;
+}
+
+struct MsgServerRegistry::Sample {
+  std::size_t shard = 0;
+  std::uint32_t slot = 0;
+  std::uint32_t generation = 0;
+  std::uint64_t key = 0;
+  std::uint64_t chance = kPpm;  // slow start chance, ppm
+};
+
+bool MsgServerRegistry::ChooseP2c(Choice& choice, bool assign) {
+  // Draws an eligible entry uniformly: a shard in proportion to its eligible count, then one of
+  // its heap positions (the heaps are dense arrays of exactly the eligible entries).
+  auto draw = [this](Sample& sample) {
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      total += shards_[i].eligible.load(std::memory_order_acquire);
     }
-    const Shard& shard = shards_[best_shard];
+    if (total == 0) return false;
+    std::uint64_t pick = RandomBelow(total);
+    std::size_t index = shard_count_ - 1;
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      const std::uint64_t n = shards_[i].eligible.load(std::memory_order_acquire);
+      if (pick < n) {
+        index = i;
+        break;
+      }
+      pick -= n;
+    }
+    Shard& shard = shards_[index];
     std::lock_guard lock(shard.mu);
-    if (shard.buckets.empty()) continue;
-    const std::uint32_t index = shard.buckets.begin()->second.head;
-    const Shard::Slot& slot = shard.slots[index];
-    choice.code = ChooseCode::kOk;
-    choice.ip1 = slot.info.ip1;
-    choice.ip2 = slot.info.ip2;
-    choice.port = slot.info.port;
-    choice.handle = ServerHandle{static_cast<std::uint32_t>(best_shard), index, slot.generation};
+    std::int64_t now = 0;
+    if (shard.HasTimedState()) {
+      now = Now();
+      shard.ExpireLocked(now);
+      shard.Publish();
+    }
+    const std::size_t warm = shard.heaps[0].size();
+    const std::size_t n = warm + shard.heaps[1].size();
+    if (n == 0) return false;
+    const std::size_t pos = RandomBelow(n);
+    const Shard::HeapItem item = pos < warm ? shard.heaps[0][pos] : shard.heaps[1][pos - warm];
+    const Shard::Hot& h = shard.hot[item.slot];
+    sample = Sample{index, item.slot, h.generation, item.key, kPpm};
+    if (h.warming) sample.chance = SlowStartChancePpm(shard.routing, now - h.since);
+    return true;
+  };
+
+  constexpr int kRounds = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    Sample a;
+    Sample b;
+    const bool have_a = draw(a);
+    const bool have_b = draw(b);
+    if (!have_a && !have_b) {
+      if (!AnyEligible()) return false;
+      continue;
+    }
+    if (!have_a) a = b;
+    if (!have_b) b = a;
+    const Sample* pick = b.key < a.key ? &b : &a;
+    const Sample* other = pick == &a ? &b : &a;
+    if (pick->chance < kPpm && RandomBelow(kPpm) >= pick->chance) std::swap(pick, other);
+    Shard& shard = shards_[pick->shard];
+    std::lock_guard lock(shard.mu);
+    const ServerHandle handle{static_cast<std::uint32_t>(pick->shard), pick->slot,
+                              pick->generation};
+    if (!shard.Live(handle) || shard.hot[pick->slot].heap_pos == kNil) continue;  // raced
+    TakeLocked(shard, pick->shard, pick->slot, assign, choice);
+    return true;
+  }
+  return ChooseByKey(choice, assign);
+}
+
+void MsgServerRegistry::ListCandidates(Choice& choice, std::size_t extra) const {
+  struct Found {
+    std::uint64_t key;
+    ServerHandle handle;
+    Candidate candidate;
+  };
+  const std::size_t want = extra + 1;  // the chosen entry may be among them
+  // Shards in order of their smallest key; a shard can only contribute while its smallest key is
+  // below the want-th key found so far, so few shards are locked.
+  std::vector<std::pair<std::uint64_t, std::size_t>> order;
+  order.reserve(shard_count_);
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    const std::uint64_t k = std::min(shards_[i].best_warm.load(std::memory_order_acquire),
+                                     shards_[i].best_warming.load(std::memory_order_acquire));
+    if (k != kNoCandidate) order.emplace_back(k, i);
+  }
+  std::sort(order.begin(), order.end());
+  std::vector<Found> found;
+  for (const auto& [shard_key, index] : order) {
+    if (found.size() >= want && shard_key >= found[want - 1].key) break;
+    const Shard& shard = shards_[index];
+    std::lock_guard lock(shard.mu);
+    for (const Shard::Heap& heap : shard.heaps) {
+      shard.VisitSmallest(heap, want, [&](const Shard::HeapItem& item) {
+        const MsgServerInfo& info = shard.cold[item.slot].info;
+        found.push_back(Found{item.key,
+                              ServerHandle{static_cast<std::uint32_t>(index), item.slot,
+                                           shard.hot[item.slot].generation},
+                              Candidate{info.ip1, info.ip2, info.port, {}}});
+      });
+    }
+    std::stable_sort(found.begin(), found.end(),
+                     [](const Found& x, const Found& y) { return x.key < y.key; });
+    if (found.size() > want) found.resize(want);
+  }
+  for (Found& f : found) {
+    if (f.handle == choice.handle || choice.candidates.size() == extra) continue;
+    f.candidate.handle = f.handle;
+    choice.candidates.push_back(std::move(f.candidate));
+  }
+}
+
+Choice MsgServerRegistry::Choose(const ChooseOptions& options) {
+  Choice choice;
+  const bool found = policy_.load(std::memory_order_relaxed) == Policy::kP2c
+                         ? ChooseP2c(choice, options.assign)
+                         : ChooseByKey(choice, options.assign);
+  if (!found) {
+    choice.code = RefusalCode();
     return choice;
   }
-  // Every round lost a race: take the minimum shard by shard (rare, still O(shards)).
-  std::uint32_t best_count = 0;
-  for (std::size_t i = 0; i < shard_count_; ++i) {
-    const Shard& shard = shards_[i];
-    std::lock_guard lock(shard.mu);
-    if (shard.buckets.empty()) continue;
-    const auto& [count, bucket] = *shard.buckets.begin();
-    if (choice.code == ChooseCode::kOk && count >= best_count) continue;
-    const Shard::Slot& slot = shard.slots[bucket.head];
-    best_count = count;
-    choice.code = ChooseCode::kOk;
-    choice.ip1 = slot.info.ip1;
-    choice.ip2 = slot.info.ip2;
-    choice.port = slot.info.port;
-    choice.handle = ServerHandle{static_cast<std::uint32_t>(i), bucket.head, slot.generation};
-  }
-  if (choice.code != ChooseCode::kOk) {
-    choice.code = registered_.load(std::memory_order_relaxed) == 0 ? ChooseCode::kNoMsgServer
-                                                                   : ChooseCode::kAllFull;
-  }
+  if (options.extra > 0) ListCandidates(choice, std::min(options.extra, kMaxExtraCandidates));
   return choice;
+}
+
+void MsgServerRegistry::SetRouting(const RoutingOptions& options) {
+  std::lock_guard routing_lock(routing_mu_);
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    Shard& shard = shards_[i];
+    std::lock_guard lock(shard.mu);
+    const RoutingOptions old = shard.routing;
+    shard.routing = options;
+    if (options.assignment_hold_ms <= 0 && !shard.holds.empty()) {
+      shard.holds.clear();
+      for (Shard::Hot& h : shard.hot)
+        h.held = h.settled = 0;
+    }
+    if (options.slow_start_ms <= 0 && !shard.warmings.empty()) {
+      shard.warmings.clear();
+      for (std::uint32_t s = 0; s < shard.hot.size(); ++s)
+        shard.SetWarming(s, false);
+    }
+    // Windows may have shrunk: end what ran out under the new ones.
+    if (shard.HasTimedState()) shard.ExpireLocked(Now());
+    if (old.policy != options.policy || old.assignment_hold_ms != options.assignment_hold_ms) {
+      for (Shard::Heap& heap : shard.heaps) {
+        for (const Shard::HeapItem& item : heap)
+          shard.hot[item.slot].heap_pos = kNil;
+        heap.clear();
+      }
+      for (std::uint32_t s = 0; s < shard.hot.size(); ++s)
+        shard.Refresh(s);
+    }
+    shard.Publish();
+  }
+  routing_ = options;
+  policy_.store(options.policy, std::memory_order_relaxed);
+  slow_start_on_.store(options.slow_start_ms > 0, std::memory_order_relaxed);
+}
+
+RoutingOptions MsgServerRegistry::routing() const {
+  std::lock_guard lock(routing_mu_);
+  return routing_;
+}
+
+void MsgServerRegistry::Expire() {
+  for (std::size_t i = 0; i < shard_count_; ++i) {
+    Shard& shard = shards_[i];
+    std::lock_guard lock(shard.mu);
+    if (!shard.HasTimedState()) continue;
+    shard.ExpireLocked(Now());
+    shard.Publish();
+  }
 }
 
 std::optional<MsgServerInfo> MsgServerRegistry::Get(ServerHandle handle) const {
   const Shard& shard = ShardOf(handle);
   std::lock_guard lock(shard.mu);
   if (!shard.Live(handle)) return std::nullopt;
-  return shard.slots[handle.slot].info;
+  return shard.InfoOf(handle.slot);
 }
 
 RegistryStats MsgServerRegistry::Stats() const {
@@ -358,11 +759,13 @@ RegistryStats MsgServerRegistry::Stats() const {
     const Shard& shard = shards_[i];
     std::lock_guard lock(shard.mu);
     stats.registered += shard.registered;
-    for (const Shard::Slot& slot : shard.slots) {
-      if (slot.generation == 0) continue;
-      stats.users += slot.info.cur_conn_cnt;
-      if (Shard::Eligible(slot)) ++stats.eligible;
-      if (slot.draining) ++stats.draining;
+    for (const Shard::Hot& h : shard.hot) {
+      if (h.generation == 0) continue;
+      stats.users += h.cur;
+      stats.held += h.held;
+      if (Shard::Eligible(h)) ++stats.eligible;
+      if (h.draining) ++stats.draining;
+      if (h.warming) ++stats.warming;
     }
   }
   return stats;
@@ -373,11 +776,12 @@ std::vector<ServerSnapshot> MsgServerRegistry::Snapshot() const {
   for (std::size_t i = 0; i < shard_count_; ++i) {
     const Shard& shard = shards_[i];
     std::lock_guard lock(shard.mu);
-    for (std::uint32_t s = 0; s < shard.slots.size(); ++s) {
-      const Shard::Slot& slot = shard.slots[s];
-      if (slot.generation == 0) continue;
-      out.push_back(ServerSnapshot{ServerHandle{static_cast<std::uint32_t>(i), s, slot.generation},
-                                   slot.info, slot.meta, slot.draining});
+    for (std::uint32_t s = 0; s < shard.hot.size(); ++s) {
+      const Shard::Hot& h = shard.hot[s];
+      if (h.generation == 0) continue;
+      out.push_back(ServerSnapshot{ServerHandle{static_cast<std::uint32_t>(i), s, h.generation},
+                                   shard.InfoOf(s), shard.cold[s].meta, h.draining, h.warming,
+                                   h.held});
     }
   }
   return out;

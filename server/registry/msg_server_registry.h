@@ -1,24 +1,36 @@
-// MsgServerRegistry: every registered msg_server and its load, and the least-loaded choice.
+// MsgServerRegistry: every registered msg_server and its load, and the choice of one for a login.
 //
 // Knows neither bytes nor sockets, so it is unit-tested, fuzzed and benchmarked on its own.
 //
-// Design (see docs/ARCHITECTURE.md):
+// Design (see docs/ARCHITECTURE.md and docs/ROUTING.md):
 //  - Entries live in a fixed number of shards, each with its own mutex. A msg_server is placed in
 //    a shard once, at registration (round-robin), and every later update of it touches only that
 //    shard, so updates arriving on different io threads rarely meet on one lock.
-//  - Inside a shard, the eligible entries (cur < max) are kept in buckets keyed by count, each
-//    bucket an intrusive list. A count moves by one at a time, so an update moves an entry to the
-//    neighbouring bucket: O(1), whatever the number of entries. Empty bucket nodes are recycled
-//    with map node handles, so a steady stream of updates does not allocate.
-//  - Each shard publishes its minimum (count, slot) in one atomic word. Choose() reads the shard
-//    words (a fixed number, independent of how many msg_servers exist), then locks the one shard
-//    that holds the minimum. Cost: O(shards), never O(msg_servers).
+//  - Inside a shard, what updates and choices touch (counts, flags, heap position) lives in a
+//    compact "hot" array; strings and operator metadata live apart, so a large registry still
+//    keeps its working set in cache.
+//  - The eligible entries of a shard (cur < max, not draining) sit in an indexed binary min-heap
+//    keyed by the policy's load key: the count (least_count) or the exact ratio cur/max as a
+//    64-bit fixed-point fraction (least_ratio, p2c), both counting provisional users (below). A
+//    +-1 update moves an entry a level or two at most in practice; the heap array doubles as the
+//    dense list p2c samples from.
+//  - Each shard publishes its minimum key in an atomic word. Choose() reads the shard words (a
+//    fixed number, independent of how many msg_servers exist), then locks the one shard that
+//    holds the minimum. Cost: O(shards), never O(msg_servers).
+//  - Slow start: an entry registered while SlowStart is on sits in a second per-shard heap for the
+//    window. When it would win, it is taken only with probability f (growing linearly from the
+//    configured minimum to 1 over the window), otherwise the best warm entry is; so its share of
+//    new logins ramps up instead of it taking every login until it catches up.
+//  - Assignment holds: each login handed out may count as a provisional user of the chosen entry
+//    until that entry's next increment arrives or the hold window passes, so a burst between two
+//    count updates spreads out. Holds change the order, never eligibility (which stays cur < max,
+//    as the msg_server reported it).
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -62,12 +74,48 @@ enum class ChooseCode : std::uint32_t {
   kAllFull = 2,      // REFUSE_REASON_MSG_SERVER_FULL
 };
 
+// How Choose() ranks eligible msg_servers (config key Policy).
+enum class Policy : std::uint8_t {
+  kLeastCount,  // least_count: smallest cur (the classic rule, the default)
+  kLeastRatio,  // least_ratio: smallest cur/max, for msg_servers of different sizes
+  kP2c,         // p2c: two eligible entries drawn at random, the one with the smaller cur/max
+};
+std::string_view PolicyName(Policy policy);
+std::optional<Policy> ParsePolicy(std::string_view name);
+
+struct RoutingOptions {
+  Policy policy = Policy::kLeastCount;
+  // Slow start window, ms (0 = off): how long a newly registered msg_server's share ramps up.
+  std::int64_t slow_start_ms = 0;
+  // Its share at the start of the window, percent of what the policy alone would give it (1-100).
+  std::uint32_t slow_start_min_percent = 10;
+  // Assignment hold, ms (0 = off): how long a handed-out login counts as a provisional user of
+  // the chosen msg_server when no increment from it arrives first.
+  std::int64_t assignment_hold_ms = 0;
+  friend bool operator==(const RoutingOptions&, const RoutingOptions&) = default;
+};
+
+// One acceptable msg_server in a choice.
+struct Candidate {
+  std::string ip1;
+  std::string ip2;
+  std::uint32_t port = 0;
+  ServerHandle handle;
+};
+
 struct Choice {
   ChooseCode code = ChooseCode::kNoMsgServer;
   std::string ip1;
   std::string ip2;
   std::uint32_t port = 0;
   ServerHandle handle;
+  // More acceptable msg_servers, best first, without the chosen one (ChooseOptions::extra).
+  std::vector<Candidate> candidates;
+};
+
+struct ChooseOptions {
+  std::size_t extra = 0;  // how many more candidates to list (bounded by kMaxExtraCandidates)
+  bool assign = true;     // a real login: places an assignment hold when holds are on
 };
 
 struct CountChange {
@@ -79,7 +127,9 @@ struct RegistryStats {
   std::size_t registered = 0;
   std::size_t eligible = 0;  // cur < max and not draining
   std::size_t draining = 0;
+  std::size_t warming = 0;  // still inside their slow start window
   std::uint64_t users = 0;  // sum of cur over all entries
+  std::uint64_t held = 0;   // provisional users (assignment holds) over all entries
 };
 
 struct ServerSnapshot {
@@ -87,16 +137,21 @@ struct ServerSnapshot {
   MsgServerInfo info;
   EntryMeta meta;
   bool draining = false;
+  bool warming = false;
+  std::uint32_t held = 0;  // provisional users
 };
 
 class MsgServerRegistry {
  public:
   static constexpr std::size_t kDefaultShardCount = 32;
+  static constexpr std::size_t kMaxExtraCandidates = 8;
+  // A monotonic clock in ms; slow start and holds read it. Injected by tests and simulations.
+  using Clock = std::function<std::int64_t()>;
 
   // `max_servers` bounds the number of registrations (0 = no bound): a flood of fake
-  // registrations must not grow memory without limit.
+  // registrations must not grow memory without limit. An empty clock means steady_clock.
   explicit MsgServerRegistry(std::size_t shard_count = kDefaultShardCount,
-                             std::size_t max_servers = 0);
+                             std::size_t max_servers = 0, Clock clock = {});
   ~MsgServerRegistry();
   MsgServerRegistry(const MsgServerRegistry&) = delete;
   MsgServerRegistry& operator=(const MsgServerRegistry&) = delete;
@@ -110,10 +165,22 @@ class MsgServerRegistry {
   // Removes the entry and all its users. False if the handle is stale.
   bool Remove(ServerHandle handle);
   // Moves the entry's count by `delta`, clamped to [0, 2^32-1]. nullopt if the handle is stale.
+  // An increment first settles that many of the entry's assignment holds.
   std::optional<CountChange> AdjustCount(ServerHandle handle, std::int64_t delta);
 
-  // The least-loaded msg_server with cur < max; ties go to any of the tied entries.
-  Choice Choose() const;
+  // The msg_server a login should go to under the routing options (ties: any tied entry), and
+  // optionally more acceptable ones. Eligible: cur < max and not draining.
+  Choice Choose(const ChooseOptions& options = {});
+  // Whether Choose() would find an eligible entry now (no side effect).
+  bool AnyEligible() const;
+
+  // Applies new routing options (reload). Re-keys every entry; entries warming under a slow start
+  // window that is switched off become warm at once.
+  void SetRouting(const RoutingOptions& options);
+  RoutingOptions routing() const;
+  // Ends assignment holds and slow start windows that have run out. Both also end lazily when
+  // the shard is next touched; call this periodically (e.g. every 100 ms) so idle shards do too.
+  void Expire();
 
   // Draining: a draining entry keeps its users but is never chosen. `key` is "host_name:port" or
   // "ip1:port"; it is remembered, so a msg_server that reconnects while drained stays drained.
@@ -130,17 +197,36 @@ class MsgServerRegistry {
 
  private:
   struct Shard;
+  struct Sample;
   Shard& ShardOf(ServerHandle handle) const;
+  std::int64_t Now() const;
+  ChooseCode RefusalCode() const;
+  bool ChooseByKey(Choice& choice, bool assign);
+  bool ChooseP2c(Choice& choice, bool assign);
+  void TakeLocked(Shard& shard, std::size_t shard_index, std::uint32_t slot, bool assign,
+                  Choice& choice);
+  void ListCandidates(Choice& choice, std::size_t extra) const;
 
   bool MatchesDrainKeyLocked(const MsgServerInfo& info) const;
 
   std::size_t shard_count_;
   std::atomic<std::size_t> max_servers_;
+  Clock clock_;
   mutable std::mutex drain_mu_;
   std::set<std::string, std::less<>> drain_keys_;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<std::size_t> next_shard_{0};
   std::atomic<std::size_t> registered_{0};
+  // Routing options: written under every shard lock by SetRouting; each shard keeps a copy read
+  // under its own lock, these atomics serve the lock-free part of Choose().
+  mutable std::mutex routing_mu_;
+  RoutingOptions routing_;
+  std::atomic<Policy> policy_{Policy::kLeastCount};
+  std::atomic<bool> slow_start_on_{false};
 };
+
+// Seeds this thread's random source (p2c draws, slow start): simulations and tests that must be
+// reproducible call it first; otherwise each thread seeds itself from std::random_device.
+void SeedThreadRandom(std::uint64_t seed);
 
 }  // namespace ttlogin::registry
