@@ -340,6 +340,16 @@ PrefixTrie PrefixTrie::Build(std::vector<Entry> entries) {
   std::sort(entries.begin(), entries.end(),
             [](const Entry& a, const Entry& b) { return PrefixLess(a.prefix, b.prefix); });
   PrefixTrie trie;
+  // Reserve the most nodes the entries could need: pages never touched cost no memory, and the
+  // nodes are not copied over and over while they grow. One exact-size copy at the end.
+  std::size_t most[2] = {1, 1};
+  for (const Entry& e : entries) {
+    most[e.prefix.address.v6 ? 1 : 0] +=
+        static_cast<std::size_t>(std::max(0, e.prefix.length - kRootBits + kStepBits - 1)) /
+        kStepBits;
+  }
+  trie.v4_.nodes.reserve(most[0]);
+  trie.v6_.nodes.reserve(most[1]);
   for (const Entry& e : entries)
     (e.prefix.address.v6 ? trie.v6_ : trie.v4_).Insert(e.prefix, e.value);
   for (Family* f : {&trie.v4_, &trie.v6_})
