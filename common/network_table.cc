@@ -348,8 +348,10 @@ PrefixTrie PrefixTrie::Build(std::vector<Entry> entries) {
         static_cast<std::size_t>(std::max(0, e.prefix.length - kRootBits + kStepBits - 1)) /
         kStepBits;
   }
-  trie.v4_.nodes.reserve(most[0]);
-  trie.v6_.nodes.reserve(most[1]);
+  // Capped: a million /128s would "need" 28 million nodes, most of them shared in practice.
+  constexpr std::size_t kMaxReserve = std::size_t{1} << 22;  // 256 MiB of address space
+  trie.v4_.nodes.reserve(std::min(most[0], kMaxReserve));
+  trie.v6_.nodes.reserve(std::min(most[1], kMaxReserve));
   for (const Entry& e : entries)
     (e.prefix.address.v6 ? trie.v6_ : trie.v4_).Insert(e.prefix, e.value);
   for (Family* f : {&trie.v4_, &trie.v6_})

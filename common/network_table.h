@@ -13,7 +13,10 @@
 //
 // Cost of one Lookup: at most 1 + (bits - 16) / 4 slot reads: 5 for IPv4, 29 for IPv6, whatever
 // the table size; no allocation, no lock. Memory: 256 KiB per address family in use plus
-// 64 bytes per node; 100,000 mixed prefixes take about 27 MiB (see docs/NETWORK_TABLE.md).
+// 64 bytes per node, at most (length - 16) / 4 new nodes per prefix and fewer when prefixes share
+// their leading bits: 100,000 carrier-like prefixes, half IPv4 /24-ish and half IPv6 /48-ish, take
+// 24 MB (docs/NETWORK_TABLE.md). Sparse long IPv6 prefixes are the expensive case (about 360 B
+// per random /48); a path-compressed trie would be smaller but slower to walk.
 #pragma once
 
 #include <array>
