@@ -29,7 +29,9 @@ void ClientConnection::OnTimer(Clock::time_point now) {
 }
 
 void ClientConnection::OnData(std::span<const std::uint8_t> data) {
-  std::string reply;
+  // Built in a per-thread string that keeps its capacity: no allocation per request.
+  thread_local std::string reply;
+  reply.clear();
   const ClientSession::Result r = session_.OnBytes(data, reply);
   switch (r.outcome) {
     case ClientSession::Outcome::kNeedMore:

@@ -1,10 +1,130 @@
 #include "server/connection.h"
 
 #include <array>
+#include <limits>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
 namespace ttlogin::server {
+
+// The deadlines of every connection of one io_context: a binary min-heap of connections keyed by
+// deadline, and one asio timer armed at the earliest. Arming a deadline costs O(log n) without
+// allocating (the heap's vector keeps its capacity), and is rare: protocols arm once per timeout
+// period, never per PDU or request. An asio service, so it lives exactly as long as its
+// io_context and needs no lock (all its users run on that context's one thread; a connection
+// destroyed on another thread at shutdown does so after the loop has stopped).
+class ConnectionTimers final : public asio::io_context::service {
+ public:
+  static constexpr std::uint32_t kNotQueued = std::numeric_limits<std::uint32_t>::max();
+  static inline asio::io_context::id id;
+
+  explicit ConnectionTimers(asio::io_context& io) : asio::io_context::service(io), timer_(io) {}
+
+  static ConnectionTimers& Of(const asio::any_io_executor& executor) {
+    auto& context = asio::query(executor, asio::execution::context);
+    return asio::use_service<ConnectionTimers>(static_cast<asio::io_context&>(context));
+  }
+
+  void Schedule(Connection& c, Clock::time_point deadline) {
+    c.deadline_ = deadline;
+    if (c.heap_index_ == kNotQueued) {
+      c.heap_index_ = static_cast<std::uint32_t>(heap_.size());
+      heap_.push_back(&c);
+      SiftUp(c.heap_index_);
+    } else if (!SiftUp(c.heap_index_)) {
+      SiftDown(c.heap_index_);
+    }
+    if (!shut_down_ && heap_.front() == &c && (!armed_ || deadline < armed_at_)) Arm(deadline);
+  }
+
+  void Remove(Connection& c) {
+    const std::uint32_t i = c.heap_index_;
+    if (i == kNotQueued) return;
+    c.heap_index_ = kNotQueued;
+    Connection* last = heap_.back();
+    heap_.pop_back();
+    if (last == &c) return;
+    heap_[i] = last;
+    last->heap_index_ = i;
+    if (!SiftUp(i)) SiftDown(i);
+    // The timer may stay armed for the removed deadline; it then fires early and re-arms.
+  }
+
+ private:
+  void shutdown() override {
+    shut_down_ = true;
+    for (Connection* c : heap_)
+      c->heap_index_ = kNotQueued;
+    heap_.clear();
+  }
+
+  void Arm(Clock::time_point at) {
+    armed_ = true;
+    armed_at_ = at;
+    timer_.expires_at(at);
+    timer_.async_wait([this](const asio::error_code& ec) {
+      if (ec != asio::error::operation_aborted) OnFired();
+    });
+  }
+
+  void OnFired() {
+    armed_ = false;
+    // Take every connection that is due first, then run them: a protocol that re-arms at a
+    // deadline already past (a heartbeat the kernel did not take) waits for the next firing
+    // instead of spinning here.
+    const Clock::time_point now = Clock::now();
+    while (!heap_.empty() && heap_.front()->deadline_ <= now) {
+      Connection& c = *heap_.front();
+      Remove(c);
+      // Alive (a connection leaves the heap in its destructor); held while its protocol runs.
+      if (auto self = c.weak_from_this().lock()) due_.push_back(std::move(self));
+    }
+    for (const auto& c : due_)
+      c->OnDeadline();
+    due_.clear();
+    if (!heap_.empty() && !armed_) Arm(heap_.front()->deadline_);
+  }
+
+  bool SiftUp(std::uint32_t i) {
+    bool moved = false;
+    while (i > 0) {
+      const std::uint32_t parent = (i - 1) / 2;
+      if (!(heap_[i]->deadline_ < heap_[parent]->deadline_)) break;
+      Swap(i, parent);
+      i = parent;
+      moved = true;
+    }
+    return moved;
+  }
+
+  void SiftDown(std::uint32_t i) {
+    const auto n = static_cast<std::uint32_t>(heap_.size());
+    for (;;) {
+      const std::uint32_t left = 2 * i + 1;
+      if (left >= n) return;
+      std::uint32_t least = left;
+      if (left + 1 < n && heap_[left + 1]->deadline_ < heap_[left]->deadline_) least = left + 1;
+      if (!(heap_[least]->deadline_ < heap_[i]->deadline_)) return;
+      Swap(i, least);
+      i = least;
+    }
+  }
+
+  void Swap(std::uint32_t a, std::uint32_t b) {
+    std::swap(heap_[a], heap_[b]);
+    heap_[a]->heap_index_ = a;
+    heap_[b]->heap_index_ = b;
+  }
+
+  asio::steady_timer timer_;
+  std::vector<Connection*> heap_;
+  std::vector<std::shared_ptr<Connection>> due_;  // only inside OnFired; keeps its capacity
+  bool armed_ = false;
+  bool shut_down_ = false;
+  Clock::time_point armed_at_{};
+};
+
 namespace {
 
 // One read buffer per io thread, shared by every connection of that thread: an idle connection
@@ -32,7 +152,8 @@ std::string FormatEndpoint(const asio::ip::tcp::endpoint& endpoint) {
 
 Connection::Connection(asio::ip::tcp::socket socket, std::string_view listener_name)
     : socket_(std::move(socket)),
-      timer_(socket_.get_executor()),
+      timers_(ConnectionTimers::Of(socket_.get_executor())),
+      heap_index_(ConnectionTimers::kNotQueued),
       listener_name_(listener_name),
       last_received_(Clock::now()),
       last_sent_(last_received_) {
@@ -41,7 +162,9 @@ Connection::Connection(asio::ip::tcp::socket socket, std::string_view listener_n
   peer_ = ec ? std::string("?") : FormatEndpoint(remote);
 }
 
-Connection::~Connection() = default;
+Connection::~Connection() {
+  timers_.Remove(*this);
+}
 
 void Connection::Start() {
   asio::error_code ec;
@@ -56,7 +179,7 @@ void Connection::Close(std::string_view reason) {
   closed_ = true;
   OnClose(reason);
   asio::error_code ec;
-  timer_.cancel();
+  timers_.Remove(*this);
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   std::string().swap(output_);
@@ -180,13 +303,11 @@ void Connection::OnWritten(const asio::error_code& ec, std::size_t /*n*/) {
 
 void Connection::ArmTimer(Clock::time_point deadline) {
   if (closed_) return;
-  timer_.expires_at(deadline);
-  timer_.async_wait(
-      [self = shared_from_this()](const asio::error_code& ec) { self->OnTimerFired(ec); });
+  timers_.Schedule(*this, deadline);
 }
 
-void Connection::OnTimerFired(const asio::error_code& ec) {
-  if (ec || closed_) return;
+void Connection::OnDeadline() {
+  if (closed_) return;
   OnTimer(Clock::now());
 }
 

@@ -2,9 +2,11 @@
 //
 // Every connection lives on exactly one io thread (its socket's io_context), so its state needs no
 // lock. Reading waits for readability and then reads into a per-thread buffer, so an idle
-// connection holds no read buffer; protocols decode straight from that buffer. One timer per
-// connection implements every deadline lazily: it fires at the earliest deadline and the
-// protocol recomputes, so traffic never has to touch the timer.
+// connection holds no read buffer; protocols decode straight from that buffer. Each connection
+// has one deadline, implementing every timeout lazily: it fires at the earliest deadline and the
+// protocol recomputes, so traffic never has to touch it. The deadlines of a loop's connections
+// sit in one heap served by one asio timer (ConnectionTimers), not in an asio timer each: an idle
+// connection then costs a heap slot instead of a 120-byte timer plus a pending wait operation.
 #pragma once
 
 #include <chrono>
@@ -19,6 +21,8 @@
 namespace ttlogin::server {
 
 using Clock = std::chrono::steady_clock;
+
+class ConnectionTimers;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -39,7 +43,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   virtual void OnStart() {}
   // Bytes from the peer. The span is only valid during the call.
   virtual void OnData(std::span<const std::uint8_t> data) = 0;
-  // The deadline timer fired; the protocol checks its deadlines and calls ArmTimer again.
+  // The deadline passed; the protocol checks its deadlines and calls ArmTimer again.
   virtual void OnTimer(Clock::time_point now) = 0;
   // The connection is closing (peer closed, error, or Close()). Called once.
   virtual void OnClose(std::string_view reason) { (void)reason; }
@@ -50,6 +54,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void SendAndClose(std::string_view bytes);
   // Stops delivering further input (e.g. after a final reply).
   void StopReading() { reading_stopped_ = true; }
+  // Sets the one deadline (replacing the previous one): OnTimer runs once it has passed.
   void ArmTimer(Clock::time_point deadline);
 
   Clock::time_point last_received() const { return last_received_; }
@@ -60,10 +65,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnReadable(const asio::error_code& ec);
   void FlushOutput();
   void OnWritten(const asio::error_code& ec, std::size_t n);
-  void OnTimerFired(const asio::error_code& ec);
+  void OnDeadline();
+
+  friend class ConnectionTimers;
 
   asio::ip::tcp::socket socket_;
-  asio::steady_timer timer_;
+  ConnectionTimers& timers_;  // the deadline heap of the socket's loop
+  Clock::time_point deadline_{};
+  std::uint32_t heap_index_;  // position in timers_' heap, or ConnectionTimers::kNotQueued
   std::string_view listener_name_;
   std::string peer_;
   std::string output_;           // bytes not yet accepted by the kernel

@@ -20,16 +20,22 @@ std::string_view ListenerName(ListenerKind l) {
   return "unknown";
 }
 
-Metrics::Block& Metrics::Mine() {
-  // Blocks are handed out per (thread, Metrics) pair; one cached pair covers the usual case of a
-  // single Metrics per process.
-  thread_local const Metrics* owner = nullptr;
-  thread_local std::size_t index = 0;
-  if (owner != this) {
-    owner = this;
-    index = next_block_.fetch_add(1, std::memory_order_relaxed) % kBlocks;
-  }
-  return blocks_[index];
+namespace {
+std::atomic<std::uint64_t> g_next_metrics_id{1};
+}  // namespace
+
+Metrics::Metrics() : id_(g_next_metrics_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+Metrics::Slot Metrics::Claim() {
+  // Blocks are claimed per (thread, Metrics) pair and never given back, so a block has one writer
+  // for the life of the Metrics. A thread that alternates between two Metrics claims a fresh block
+  // at each switch; once the blocks run out it uses the shared overflow block.
+  const std::size_t index = next_block_.fetch_add(1, std::memory_order_relaxed);
+  const Slot slot = index < kBlocks ? Slot{&blocks_[index], true} : Slot{&overflow_, false};
+  cache_.id = id_;
+  cache_.block = slot.block;
+  cache_.exclusive = slot.exclusive;
+  return slot;
 }
 
 void Metrics::Observe(Histogram h, std::chrono::nanoseconds latency) {
@@ -37,14 +43,15 @@ void Metrics::Observe(Histogram h, std::chrono::nanoseconds latency) {
       0, std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
   const auto it = std::lower_bound(kLatencyBucketsUs.begin(), kLatencyBucketsUs.end(), us);
   const std::size_t bucket = static_cast<std::size_t>(it - kLatencyBucketsUs.begin());
-  Block& b = Mine();
+  const Slot slot = Mine();
   const auto hi = static_cast<std::size_t>(h);
-  b.buckets[hi][bucket].fetch_add(1, std::memory_order_relaxed);
-  b.sum_us[hi].fetch_add(us, std::memory_order_relaxed);
+  Bump(slot, slot.block->buckets[hi][bucket], 1);
+  Bump(slot, slot.block->sum_us[hi], us);
 }
 
 std::uint64_t Metrics::Get(Counter c) const {
-  std::uint64_t total = 0;
+  std::uint64_t total =
+      overflow_.counters[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
   for (const Block& b : blocks_) {
     total += b.counters[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
   }
@@ -55,12 +62,15 @@ Metrics::HistogramSnapshot Metrics::Get(Histogram h) const {
   HistogramSnapshot s;
   const auto hi = static_cast<std::size_t>(h);
   std::array<std::uint64_t, kBuckets> per_bucket{};
-  for (const Block& b : blocks_) {
+  auto add = [&](const Block& b) {
     for (std::size_t i = 0; i < kBuckets; ++i) {
       per_bucket[i] += b.buckets[hi][i].load(std::memory_order_relaxed);
     }
     s.sum_us += b.sum_us[hi].load(std::memory_order_relaxed);
-  }
+  };
+  for (const Block& b : blocks_)
+    add(b);
+  add(overflow_);
   std::uint64_t running = 0;
   for (std::size_t i = 0; i < kBuckets; ++i) {
     running += per_bucket[i];

@@ -1,8 +1,13 @@
 // Metrics: the server's counters and latency histograms, cheap enough for the hot path.
 //
-// Each thread writes its own cache-line-aligned block (picked once per thread), so the io threads
-// never contend on a counter; a scrape sums the blocks. Gauges that are state, not events
-// (registered msg_servers, users), are read from the registry at scrape time instead.
+// Each thread writes its own cache-line-aligned block (claimed once per thread), so the io threads
+// never contend on a counter; a scrape sums the blocks. A block has a single writer, so a count is
+// a relaxed load and store, not an atomic read-modify-write: the locked `fetch_add` cost about as
+// much as the registry's mutex on the update path (docs/PERFORMANCE.md). The words stay atomic
+// (relaxed) because the scrape reads them from another thread. Threads beyond kBlocks share one
+// overflow block and pay a `fetch_add`, so counts stay exact whatever the thread count. Gauges
+// that are state, not events (registered msg_servers, users), are read from the registry at
+// scrape time instead.
 #pragma once
 
 #include <array>
@@ -72,16 +77,27 @@ enum class Histogram : std::uint8_t { kHttpAnswer, kPduAnswer, kCount };
 inline constexpr std::array<std::uint32_t, 12> kLatencyBucketsUs = {
     10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000};
 
+namespace detail {
+// The calling thread's last claimed block (see Metrics::Mine).
+struct MetricsThreadCache {
+  std::uint64_t id = 0;  // of the Metrics; 0: none (ids start at 1)
+  void* block = nullptr;
+  bool exclusive = false;
+};
+}  // namespace detail
+
 class Metrics {
  public:
-  static constexpr std::size_t kBlocks = 16;  // more threads than this share blocks (still exact)
+  // Single-writer blocks; more threads than this share the overflow block (still exact).
+  static constexpr std::size_t kBlocks = 16;
 
-  Metrics() = default;
+  Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
   void Add(Counter c, std::uint64_t n = 1) {
-    Mine().counters[static_cast<std::size_t>(c)].fetch_add(n, std::memory_order_relaxed);
+    const Slot slot = Mine();
+    Bump(slot, slot.block->counters[static_cast<std::size_t>(c)], n);
   }
   void Observe(Histogram h, std::chrono::nanoseconds latency);
   // Open connections per listener: a gauge, so kept in one shared word per listener.
@@ -114,9 +130,33 @@ class Metrics {
     std::array<std::array<std::atomic<std::uint64_t>, kBuckets>, kHistograms> buckets{};
     std::array<std::atomic<std::uint64_t>, kHistograms> sum_us{};
   };
-  Block& Mine();
+  // The calling thread's block, and whether the thread is its only writer.
+  struct Slot {
+    Block* block;
+    bool exclusive;
+  };
+  static void Bump(Slot slot, std::atomic<std::uint64_t>& word, std::uint64_t n) {
+    if (slot.exclusive) {
+      word.store(word.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    } else {
+      word.fetch_add(n, std::memory_order_relaxed);
+    }
+  }
+  Slot Mine() {
+    // The common case inline: this thread already holds a block of this Metrics. The cache is
+    // keyed by a process-unique id, not the address, so a Metrics built where a destroyed one
+    // lived (tests do this) never reuses a block claimed from its predecessor.
+    if (cache_.id == id_) return Slot{static_cast<Block*>(cache_.block), cache_.exclusive};
+    return Claim();
+  }
+  Slot Claim();
 
+  // Inline, so every caller sees the constant initialiser and reaches it without a TLS wrapper.
+  static inline thread_local detail::MetricsThreadCache cache_{};
+
+  const std::uint64_t id_;
   std::array<Block, kBlocks> blocks_{};
+  Block overflow_;  // shared by threads beyond kBlocks: atomic read-modify-write
   std::atomic<std::size_t> next_block_{0};
   std::array<std::atomic<std::int64_t>, static_cast<std::size_t>(ListenerKind::kCount)> open_{};
 };

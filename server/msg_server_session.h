@@ -4,6 +4,14 @@
 // Differences from the classic server, on purpose: counts never wrap below zero; updates before
 // registration are ignored with a warning; a second IMMsgServInfo replaces the entry; unknown
 // commands are skipped; a body that does not parse ends only this link.
+//
+// The update path is the hot one (millions of IMUserCntUpdate PDUs per second from a backlog), so
+// a read's consecutive +1/-1 updates are summed and applied with one registry call, when that is
+// provably the same as applying them one by one: the session knows the entry's count (only this
+// link changes it), and the run never reaches 0 or 2^32-1 on the way. An update that would clamp
+// ends the run and is applied alone, so every clamp is still detected, counted and logged. Bodies
+// in the canonical two-varint encoding are decoded without protobuf; anything else goes through
+// protobuf as before.
 #pragma once
 
 #include <chrono>
@@ -42,6 +50,12 @@ class MsgServerSession {
   bool Dispatch(const common::DecodedFrame& frame);
   bool HandleServInfo(const common::DecodedFrame& frame);
   bool HandleUserCntUpdate(const common::DecodedFrame& frame);
+  // Applies one update on its own, with the per-update checks and log lines.
+  void ApplyOne(std::int64_t delta, std::uint32_t user_id);
+  // Applies the pending run of updates (see the file comment) with one registry call.
+  void FlushRun();
+  // Flushes the run and the per-read counters into the registry and the metrics.
+  void FlushPending();
   // A warning when the msg_server advertises an address no remote client can reach.
   std::string AddressWarning(const std::string& ip1, const std::string& ip2) const;
   // Logs the first few of a kind of warning per link, then every 1000th, so a broken peer
@@ -59,6 +73,17 @@ class MsgServerSession {
   std::uint64_t clamped_updates_ = 0;
   std::uint64_t unknown_commands_ = 0;
   std::uint64_t bad_actions_ = 0;
+
+  // The entry's count as the registry last reported it; -1 when unknown (after a registration or
+  // a replacement, until the next update tells).
+  std::int64_t known_count_ = -1;
+  // The run of updates not yet applied: how many, and their sum. Only while OnBytes runs.
+  std::uint64_t run_updates_ = 0;
+  std::int64_t run_delta_ = 0;
+  // Whether updates may be summed in this read (not when debug logging wants one line each).
+  bool batching_ = false;
+  // IMUserCntUpdate PDUs seen in this read, added to the metrics once per read.
+  std::uint64_t update_pdus_ = 0;
 };
 
 }  // namespace ttlogin::server

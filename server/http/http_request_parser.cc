@@ -27,10 +27,35 @@ const llhttp_settings_t& HttpRequestParser::Settings() {
   return settings;
 }
 
+namespace {
+
+bool EqualsLowercase(std::string_view name, std::string_view lowercase) {
+  return name.size() == lowercase.size() &&
+         std::equal(name.begin(), name.end(), lowercase.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
+
+}  // namespace
+
 HttpRequestParser::HttpRequestParser(std::size_t max_head_size, std::size_t max_body_size)
     : max_head_size_(max_head_size), max_body_size_(max_body_size) {
   llhttp_init(&parser_, HTTP_REQUEST, &Settings());
   parser_.data = this;
+}
+
+void HttpRequestParser::Reset(std::size_t max_head_size, std::size_t max_body_size) {
+  llhttp_init(&parser_, HTTP_REQUEST, &Settings());
+  parser_.data = this;
+  max_head_size_ = max_head_size;
+  max_body_size_ = max_body_size;
+  head_size_ = 0;
+  in_message_ = false;
+  complete_ = false;
+  field_.clear();
+  field_done_ = false;
+  request_ = HttpRequest{};
+  limit_error_ = HttpParseError{};
 }
 
 int HttpRequestParser::CountHead(std::size_t len) {
@@ -49,6 +74,7 @@ int HttpRequestParser::OnMessageBegin(llhttp_t* p) {
   self.head_size_ = 0;
   self.request_.url.clear();
   self.request_.authorization.clear();
+  self.request_.x_forwarded_for.clear();
   self.request_.body_size = 0;
   self.field_.clear();
   self.field_done_ = false;
@@ -76,12 +102,17 @@ int HttpRequestParser::OnHeaderField(llhttp_t* p, const char* at, std::size_t le
 int HttpRequestParser::OnHeaderValue(llhttp_t* p, const char* at, std::size_t len) {
   HttpRequestParser& self = Self(p);
   if (self.CountHead(len) != 0) return -1;
+  // A value may come in pieces (split across reads): the first piece starts a new value.
+  const bool first_piece = !self.field_done_;
   self.field_done_ = true;
-  constexpr std::string_view kAuthorization = "authorization";
-  if (self.field_.size() == kAuthorization.size() &&
-      std::equal(self.field_.begin(), self.field_.end(), kAuthorization.begin(),
-                 [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; })) {
+  if (EqualsLowercase(self.field_, "authorization")) {
     self.request_.authorization.append(at, len);
+  } else if (EqualsLowercase(self.field_, "x-forwarded-for")) {
+    std::string& xff = self.request_.x_forwarded_for;
+    // The separator is smaller than the ": " and CRLF the head size counts per header line, so
+    // the joined value stays within the head size limit.
+    if (first_piece && !xff.empty()) xff += ", ";
+    xff.append(at, len);
   }
   return 0;
 }

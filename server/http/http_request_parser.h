@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include <llhttp.h>
 
@@ -22,6 +23,9 @@ struct HttpRequest {
   std::uint8_t http_minor = 1;
   std::size_t body_size = 0;
   std::string authorization;  // the Authorization header's value (the admin listener checks it)
+  // The values of every X-Forwarded-For header, in order, joined with ", " (as one header with a
+  // list would read). Bounded with the rest of the head by the head size limit.
+  std::string x_forwarded_for;
 };
 
 struct HttpParseError {
@@ -34,6 +38,9 @@ class HttpRequestParser {
  public:
   HttpRequestParser(std::size_t max_head_size, std::size_t max_body_size);
   ~HttpRequestParser() = default;
+  // Back to the state of a new parser with these limits (so a parser can be reused by another
+  // connection between requests).
+  void Reset(std::size_t max_head_size, std::size_t max_body_size);
   HttpRequestParser(const HttpRequestParser&) = delete;
   HttpRequestParser& operator=(const HttpRequestParser&) = delete;
 

@@ -1,20 +1,64 @@
 #include "server/http/http_session.h"
 
+#include <algorithm>
+#include <limits>
+#include <vector>
+
 namespace ttlogin::server::http {
+namespace {
+
+// Parsers kept per thread for reuse. A few cover a thread's requests that are half-received at
+// one moment in the common case; more are freed rather than kept.
+constexpr std::size_t kPooledParsers = 8;
+
+std::vector<std::unique_ptr<HttpRequestParser>>& ParserPool() {
+  thread_local std::vector<std::unique_ptr<HttpRequestParser>> pool;
+  return pool;
+}
+
+std::uint32_t Clamp32(std::size_t n) {
+  return static_cast<std::uint32_t>(
+      std::min<std::size_t>(n, std::numeric_limits<std::uint32_t>::max()));
+}
+
+}  // namespace
 
 HttpSession::HttpSession(HttpHandler& handler, std::size_t max_head_size, std::size_t max_body_size)
-    : handler_(handler), parser_(max_head_size, max_body_size) {}
+    : handler_(handler),
+      max_head_size_(Clamp32(max_head_size)),
+      max_body_size_(Clamp32(max_body_size)) {}
+
+// A parser still held here (the connection ended mid-request) is freed, not pooled: the session
+// may be destroyed on another thread, or after this thread's pool, at shutdown.
+HttpSession::~HttpSession() = default;
+
+void HttpSession::ReleaseParser() {
+  if (!parser_) return;
+  auto& pool = ParserPool();
+  if (pool.size() < kPooledParsers) pool.push_back(std::move(parser_));
+  parser_.reset();
+}
 
 bool HttpSession::OnBytes(std::span<const std::uint8_t> bytes, std::string& out) {
   if (done_) return true;
-  const HttpParseError error =
-      parser_.Feed(std::span<const char>(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
-                   [&](const HttpRequest& request) {
-                     ++answered_;
-                     handler_.Handle(request, request.keep_alive, out);
-                     if (!request.keep_alive) done_ = true;
-                     return request.keep_alive;
-                   });
+  if (!parser_) {
+    auto& pool = ParserPool();
+    if (pool.empty()) {
+      parser_ = std::make_unique<HttpRequestParser>(max_head_size_, max_body_size_);
+    } else {
+      parser_ = std::move(pool.back());
+      pool.pop_back();
+      parser_->Reset(max_head_size_, max_body_size_);
+    }
+  }
+  const HttpParseError error = parser_->Feed(
+      std::span<const char>(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+      [&](const HttpRequest& request) {
+        ++answered_;
+        handler_.Handle(request, request.keep_alive, out);
+        if (!request.keep_alive) done_ = true;
+        return request.keep_alive;
+      });
   if (error) {
     last_error_ = error.reason;
     handler_.CountError(error.status);
@@ -25,15 +69,19 @@ bool HttpSession::OnBytes(std::span<const std::uint8_t> bytes, std::string& out)
                     false);
     done_ = true;
   }
+  // Between requests (or once done) the parser holds nothing worth keeping: a fresh one is in
+  // the same state at the start of the next request.
+  if (done_ || !parser_->in_request()) ReleaseParser();
   return done_;
 }
 
 void HttpSession::OnTimeout(std::string& out) {
-  if (parser_.in_request()) {
+  if (in_request()) {
     handler_.CountError(408);
     AppendJsonError(out, 408, "request not completed in time", false);
   }
   done_ = true;
+  ReleaseParser();
 }
 
 }  // namespace ttlogin::server::http

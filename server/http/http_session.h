@@ -3,10 +3,15 @@
 // HttpHandler, and its reply is appended to the caller's output, so every reply of one read goes
 // out in one write. The session's own errors answer with a status and a JSON body, then close:
 // 400 malformed, 413 large body, 431 large head, 408 too slow.
+//
+// The parser (llhttp's state, the request's strings: about 300 bytes) is only held while a
+// request is half-received. Between requests it goes back to a small per-thread pool, so an idle
+// keep-alive connection holds none and a busy thread reuses the same few parsers.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -18,19 +23,26 @@ namespace ttlogin::server::http {
 class HttpSession {
  public:
   HttpSession(HttpHandler& handler, std::size_t max_head_size, std::size_t max_body_size);
+  ~HttpSession();
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
 
   // Feeds bytes and appends replies to `out`. Returns true when the connection must close after
   // `out` is sent (an error, or a request without keep-alive).
   bool OnBytes(std::span<const std::uint8_t> bytes, std::string& out);
   // The connection timed out: appends a 408 when a request was half-received. Always closes.
   void OnTimeout(std::string& out);
-  bool in_request() const { return parser_.in_request(); }
+  bool in_request() const { return parser_ && parser_->in_request(); }
   std::uint64_t answered() const { return answered_; }
   const std::string& last_error() const { return last_error_; }
 
  private:
+  void ReleaseParser();
+
   HttpHandler& handler_;
-  HttpRequestParser parser_;
+  std::uint32_t max_head_size_;
+  std::uint32_t max_body_size_;
+  std::unique_ptr<HttpRequestParser> parser_;  // only while a request is half-received
   bool done_ = false;
   std::uint64_t answered_ = 0;
   std::string last_error_;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <random>
+
 #include "IM.Login.pb.h"
 #include "IM.Server.pb.h"
 #include "common/protocol.h"
@@ -32,6 +35,17 @@ std::string Update(std::uint32_t action) {
   return common::MakePdu(common::kSidOther, common::kCidOtherUserCntUpdate, 0, m);
 }
 
+// An IMUserCntUpdate PDU around a hand-made body (for encodings protobuf would not write).
+std::string UpdateWithBody(const std::string& body) {
+  common::PduHeader h;
+  h.length = static_cast<std::uint32_t>(common::kPduHeaderSize + body.size());
+  h.service_id = common::kSidOther;
+  h.command_id = common::kCidOtherUserCntUpdate;
+  std::array<std::uint8_t, common::kPduHeaderSize> header{};
+  common::EncodePduHeader(h, header);
+  return std::string(header.begin(), header.end()) + body;
+}
+
 common::LoginServerConfig Config(const std::string& client_ip) {
   common::LoginServerConfig c;
   c.client.addresses = {client_ip};
@@ -58,6 +72,120 @@ TEST_F(SessionTest, RegisterUpdateAndCloseDriveTheRegistry) {
   s.OnClosed("test");
   EXPECT_EQ(registry_.Stats().registered, 0u);
   EXPECT_EQ(metrics_.Get(Counter::kMsgServerRemoved), 1u);
+}
+
+TEST_F(SessionTest, ARunOfUpdatesInOneReadCountsEveryUpdate) {
+  MsgServerSession s(context_, "peer");
+  std::string bytes = Info("10.0.0.1", 5, 100000);
+  for (int i = 0; i < 1000; ++i)
+    bytes += Update(1);
+  for (int i = 0; i < 300; ++i)
+    bytes += Update(2);
+  EXPECT_FALSE(s.OnBytes(Bytes(bytes)));
+  EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, 705u);
+  EXPECT_EQ(metrics_.Get(Counter::kRegistryUpdates), 1300u);
+  EXPECT_EQ(metrics_.Get(Counter::kPduUserCntUpdate), 1300u);
+  EXPECT_EQ(metrics_.Get(Counter::kUpdateClamped), 0u);
+}
+
+TEST_F(SessionTest, EveryClampIsCountedWhenUpdatesArriveTogether) {
+  MsgServerSession s(context_, "peer");
+  // 1 -> 2 -> 1 -> 0 -> clamp -> clamp -> 1 -> 0 -> clamp -> 1
+  std::string bytes = Info("10.0.0.1", 1) + Update(1);
+  for (int a : {2, 2, 2, 2, 1, 2, 2, 1})
+    bytes += Update(static_cast<std::uint32_t>(a));
+  EXPECT_FALSE(s.OnBytes(Bytes(bytes)));
+  EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, 1u);
+  EXPECT_EQ(metrics_.Get(Counter::kUpdateClamped), 3u);
+  EXPECT_EQ(metrics_.Get(Counter::kRegistryUpdates), 9u);
+}
+
+TEST_F(SessionTest, ARegistrationInsideARunAppliesTheUpdatesBeforeIt) {
+  MsgServerSession s(context_, "peer");
+  EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 0) + Update(1) + Update(1) + Update(1))));
+  // The second IMMsgServInfo replaces the entry (count 7); the updates after it count from there.
+  EXPECT_FALSE(s.OnBytes(Bytes(Update(1) + Info("10.0.0.1", 7) + Update(2) + Update(2))));
+  EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, 5u);
+  EXPECT_EQ(metrics_.Get(Counter::kRegistryUpdates), 6u);
+}
+
+TEST_F(SessionTest, UpdatesSplitAcrossReadsAtEveryByte) {
+  MsgServerSession s(context_, "peer");
+  std::string bytes = Info("10.0.0.1", 0);
+  for (int i = 0; i < 20; ++i)
+    bytes += Update(i % 3 == 2 ? 2 : 1);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    ASSERT_FALSE(s.OnBytes(Bytes(bytes.substr(i, 1))));
+  }
+  EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, 8u);  // 14 up, 6 down
+}
+
+TEST_F(SessionTest, UnusualEncodingsOfAnUpdateAreDecodedByProtobuf) {
+  MsgServerSession s(context_, "peer");
+  EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 0))));
+  const std::vector<std::string> increments = {
+      std::string("\x08\x01\x10\x01", 4),                  // the usual shape
+      std::string("\x10\x05\x08\x01", 4),                  // fields swapped
+      std::string("\x08\x01\x10\xff\xff\xff\xff\x0f", 8),  // user_id 2^32-1
+      std::string("\x08\x81\x00\x10\x01", 5),              // action in a padded varint
+      std::string("\x08\x81\x80\x80\x80\x10\x10\x01", 8),  // action 2^32+1: protobuf keeps 1
+      std::string("\x08\x02\x08\x01\x10\x01", 6),          // action twice: the last counts
+      std::string("\x08\x01\x10\x01\x18\x07", 6),          // an unknown field 3
+  };
+  std::string bytes;
+  for (const auto& body : increments)
+    bytes += UpdateWithBody(body);
+  EXPECT_FALSE(s.OnBytes(Bytes(bytes)));
+  EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, increments.size());
+  EXPECT_EQ(metrics_.Get(Counter::kErrorBadBody), 0u);
+
+  // Missing the required user_id: protobuf refuses it, and the link closes as before.
+  const auto r = s.OnBytes(Bytes(UpdateWithBody(std::string("\x08\x01", 2))));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "bad IMUserCntUpdate");
+  EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, increments.size());
+}
+
+// The summed runs must end exactly where applying each update alone ends, clamps included.
+TEST_F(SessionTest, RandomStreamsMatchOneByOneSemantics) {
+  std::mt19937 rng(8);
+  for (int round = 0; round < 50; ++round) {
+    Metrics metrics;
+    registry::MsgServerRegistry registry;
+    ServerContext context{live_, registry, metrics};
+    MsgServerSession s(context, "peer");
+    const std::uint32_t start = rng() % 4;
+    std::string bytes = Info("10.0.0.1", start, 1000);
+    std::int64_t model = start;
+    std::uint64_t clamps = 0;
+    std::uint64_t applied = 0;
+    for (int i = 0; i < 400; ++i) {
+      const unsigned pick = rng() % 10;
+      if (pick < 4) {
+        bytes += Update(1);
+        ++model;
+        ++applied;
+      } else if (pick < 9) {
+        bytes += Update(2);
+        ++applied;
+        if (model == 0) {
+          ++clamps;
+        } else {
+          --model;
+        }
+      } else {
+        bytes += Update(9);  // unknown action: ignored
+      }
+    }
+    for (std::size_t at = 0; at < bytes.size();) {
+      const std::size_t n = std::min<std::size_t>(bytes.size() - at, 1 + rng() % 200);
+      ASSERT_FALSE(s.OnBytes(Bytes(bytes.substr(at, n))));
+      at += n;
+    }
+    ASSERT_EQ(registry.Get(s.handle())->cur_conn_cnt, static_cast<std::uint64_t>(model));
+    ASSERT_EQ(metrics.Get(Counter::kUpdateClamped), clamps);
+    ASSERT_EQ(metrics.Get(Counter::kRegistryUpdates), applied);
+  }
 }
 
 TEST_F(SessionTest, DestructionWithoutCloseStillLeavesTheRegistry) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "server/http/http_handler.h"
+#include "server/http/http_session.h"
 #include "server/http/msg_server_handler.h"
 
 namespace ttlogin::server::http {
@@ -106,6 +107,110 @@ TEST(HttpRequestParserTest, StopsWhenTheCallbackSaysSo) {
     return false;
   });
   EXPECT_EQ(seen, 1);
+}
+
+TEST(HttpRequestParserTest, XForwardedForJoinsEveryHeaderInOrder) {
+  HttpRequestParser p(8192, 1024);
+  const std::string two =
+      "GET / HTTP/1.1\r\nX-Forwarded-For: 203.0.113.7\r\nHost: x\r\n"
+      "x-forwarded-for: 10.0.0.1, 10.0.0.2\r\nX-FORWARDED-FOR: 192.0.2.1\r\n\r\n"
+      "GET / HTTP/1.1\r\n\r\n";
+  // Split at every 5 bytes too: a value arriving in pieces is still one value.
+  std::vector<HttpRequest> all;
+  for (std::size_t i = 0; i < two.size(); i += 5) {
+    const Outcome o = Parse(p, std::string_view(two).substr(i, 5));
+    ASSERT_FALSE(o.error) << o.error.reason;
+    all.insert(all.end(), o.requests.begin(), o.requests.end());
+  }
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].x_forwarded_for, "203.0.113.7, 10.0.0.1, 10.0.0.2, 192.0.2.1");
+  EXPECT_EQ(all[1].x_forwarded_for, "");  // per request, not per connection
+
+  HttpRequestParser q(8192, 1024);
+  const Outcome none = Parse(q, "GET / HTTP/1.1\r\nX-Forwarded-Forx: 1.2.3.4\r\n\r\n");
+  ASSERT_EQ(none.requests.size(), 1u);
+  EXPECT_EQ(none.requests[0].x_forwarded_for, "");
+}
+
+TEST(HttpRequestParserTest, XForwardedForIsBoundedByTheHeadLimit) {
+  HttpRequestParser p(1024, 1024);
+  std::string head = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 100; ++i)
+    head += "X-Forwarded-For: 198.51.100.1\r\n";
+  const Outcome o = Parse(p, head + "\r\n");
+  EXPECT_EQ(o.error.status, 431);
+  EXPECT_TRUE(o.requests.empty());
+}
+
+TEST(HttpRequestParserTest, ResetGivesAFreshParserWithNewLimits) {
+  HttpRequestParser p(8192, 1024);
+  ASSERT_FALSE(
+      Parse(p, "GET /a HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nAuthorization: t\r\n").error);
+  EXPECT_TRUE(p.in_request());
+  p.Reset(64, 1024);
+  EXPECT_FALSE(p.in_request());
+  const Outcome o = Parse(p, "GET /b HTTP/1.1\r\n\r\n");
+  ASSERT_EQ(o.requests.size(), 1u);
+  EXPECT_EQ(o.requests[0].url, "/b");
+  EXPECT_EQ(o.requests[0].x_forwarded_for, "");
+  EXPECT_EQ(o.requests[0].authorization, "");
+  EXPECT_EQ(Parse(p, "GET /" + std::string(100, 'c') + " HTTP/1.1\r\n\r\n").error.status, 431);
+}
+
+// Records what the session hands to its handler.
+class RecordingHandler : public HttpHandler {
+ public:
+  void Handle(const HttpRequest& request, bool keep_alive, std::string& out) override {
+    urls.push_back(request.url);
+    AppendHttpResponse(out, 200, "{}", keep_alive);
+  }
+  void CountError(int status) override { errors.push_back(status); }
+  std::vector<std::string> urls;
+  std::vector<int> errors;
+};
+
+std::span<const std::uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+TEST(HttpSessionTest, SessionsSharePooledParsersWithoutMixingRequests) {
+  RecordingHandler handler;
+  HttpSession a(handler, 8192, 1024);
+  HttpSession b(handler, 8192, 1024);
+  std::string out;
+  // a holds a parser mid-request while b completes requests with pooled ones.
+  EXPECT_FALSE(a.OnBytes(Bytes("GET /a1 HTTP/1.1\r\nHo"), out));
+  EXPECT_TRUE(a.in_request());
+  EXPECT_FALSE(b.OnBytes(Bytes("GET /b1 HTTP/1.1\r\n\r\nGET /b2 HTTP/1.1\r\n\r\n"), out));
+  EXPECT_FALSE(b.in_request());
+  EXPECT_FALSE(b.OnBytes(Bytes("GET /b3 HTTP/1.1\r\nX: "), out));
+  EXPECT_FALSE(a.OnBytes(Bytes("st: x\r\n\r\n"), out));
+  EXPECT_FALSE(a.in_request());
+  EXPECT_FALSE(b.OnBytes(Bytes("y\r\n\r\n"), out));
+  EXPECT_EQ(handler.urls, (std::vector<std::string>{"/b1", "/b2", "/a1", "/b3"}));
+  EXPECT_TRUE(handler.errors.empty());
+
+  // An idle session times out without a 408; a half-received request gets one.
+  std::string timeout_out;
+  a.OnTimeout(timeout_out);
+  EXPECT_TRUE(timeout_out.empty());
+  HttpSession c(handler, 8192, 1024);
+  EXPECT_FALSE(c.OnBytes(Bytes("GET /c HTTP/1.1\r\n"), out));
+  c.OnTimeout(timeout_out);
+  EXPECT_NE(timeout_out.find("408"), std::string::npos);
+}
+
+TEST(HttpSessionTest, APooledParserKeepsTheLimitsOfItsSession) {
+  RecordingHandler handler;
+  std::string out;
+  {
+    HttpSession roomy(handler, 8192, 1024);
+    EXPECT_FALSE(roomy.OnBytes(Bytes("GET /" + std::string(500, 'r') + " HTTP/1.1\r\n\r\n"), out));
+  }
+  HttpSession tight(handler, 128, 1024);
+  out.clear();
+  EXPECT_TRUE(tight.OnBytes(Bytes("GET /" + std::string(500, 't') + " HTTP/1.1\r\n\r\n"), out));
+  EXPECT_EQ(handler.errors, std::vector<int>{431});
 }
 
 TEST(HttpPathTest, MsgServerPathRules) {
