@@ -2,11 +2,16 @@
 // login_server, and checks its exit code and output.
 //
 //   replay_runner [--server] [--dead-server] [--server-config LINE]... [--expect-exit N]
-//                 [--expect-output TEXT]... [--timeout SECONDS] -- LOAD_REPLAY_ARGS...
+//                 [--expect-output TEXT]... [--timeout SECONDS]
+//                 [--policy P] [--hold MS] [--slow-start S] [--candidates N] [--admin]
+//                 -- LOAD_REPLAY_ARGS...
 //
 // --server starts login_server on ephemeral 127.0.0.1 ports (ServerProcess, always cleaned up)
 // and appends --http/--client/--msg-server to the arguments; --dead-server appends addresses on
 // which nothing listens. load_replay's output is echoed; on failure the server's log tail too.
+// The routing options configure both sides alike: the server (Policy, AssignmentHold, SlowStart,
+// Candidates) and load_replay's model (--policy, --hold, --slow-start, --candidates); --hold and
+// --admin also open the server's admin port and pass it as --admin.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -119,6 +124,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> expect_output;
   std::chrono::seconds timeout{120};
   std::vector<std::string> args{LOAD_REPLAY_BIN};
+  std::vector<std::string> routing_args;
+  bool admin = false;
   int i = 1;
   for (; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -139,6 +146,20 @@ int main(int argc, char** argv) {
       expect_output.push_back(argv[++i]);
     } else if (arg == "--timeout" && has_value) {
       timeout = std::chrono::seconds(std::atoi(argv[++i]));
+    } else if ((arg == "--policy" || arg == "--hold" || arg == "--slow-start" ||
+                arg == "--candidates") &&
+               has_value) {
+      const std::string value = argv[++i];
+      const char* key = arg == "--policy"       ? "Policy"
+                        : arg == "--hold"       ? "AssignmentHold"
+                        : arg == "--slow-start" ? "SlowStart"
+                                                : "Candidates";
+      server_config += std::string(key) + "=" + value + "\n";
+      routing_args.push_back(arg);
+      routing_args.push_back(value);
+      admin = admin || arg == "--hold";
+    } else if (arg == "--admin") {
+      admin = true;
     } else {
       std::cerr << "replay_runner: bad argument " << arg << "\n";
       return 2;
@@ -146,6 +167,9 @@ int main(int argc, char** argv) {
   }
   for (; i < argc; ++i)
     args.push_back(argv[i]);
+  // Before the trace (the last argument) is fine: load_replay takes options in any order.
+  args.insert(args.begin() + 1, routing_args.begin(), routing_args.end());
+  if (admin) server_config += "AdminPort=0\n";
 
   std::unique_ptr<ttlogin::test::ServerProcess> process;
   if (server) {
@@ -159,6 +183,14 @@ int main(int argc, char** argv) {
                                      std::pair{"--msg-server", p.msg_server}}) {
       args.push_back(flag);
       args.push_back("127.0.0.1:" + std::to_string(port));
+    }
+    if (admin) {
+      if (p.admin == 0) {
+        std::cerr << "replay_runner: login_server reported no admin port\n";
+        return 2;
+      }
+      args.push_back("--admin");
+      args.push_back("127.0.0.1:" + std::to_string(p.admin));
     }
   } else if (dead_server) {
     for (const char* flag : {"--http", "--client", "--msg-server"}) {

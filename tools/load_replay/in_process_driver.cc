@@ -8,7 +8,23 @@
 namespace ttlogin::tools::replay {
 
 InProcessDriver::InProcessDriver(std::size_t shard_count)
-    : registry_(std::make_unique<registry::MsgServerRegistry>(shard_count)) {}
+    : registry_(std::make_unique<registry::MsgServerRegistry>(shard_count, 0,
+                                                              [this] { return now_ms_; })) {}
+
+InProcessDriver::InProcessDriver(const registry::RoutingOptions& routing, std::size_t extra,
+                                 std::uint64_t seed, std::size_t shard_count)
+    : InProcessDriver(shard_count) {
+  extra_ = extra;
+  registry::SeedThreadRandom(seed);
+  registry_->SetRouting(routing);
+}
+
+void InProcessDriver::SetTime(std::int64_t t_ms) {
+  const std::int64_t now = kInProcessClockOrigin + t_ms;
+  if (now == now_ms_) return;
+  now_ms_ = now;
+  registry_->Expire();
+}
 
 std::string InProcessDriver::Send(const Event& event, const ServerInfo* info) {
   if (event.ms >= handles_.size()) handles_.resize(event.ms + 1);
@@ -43,18 +59,26 @@ std::string InProcessDriver::Send(const Event& event, const ServerInfo* info) {
 }
 
 std::string InProcessDriver::Query(QueryVia, ServerAnswer& answer) {
-  const registry::Choice choice = registry_->Choose();
+  const registry::Choice choice = registry_->Choose(registry::ChooseOptions{extra_, true});
   answer.code = static_cast<std::uint32_t>(choice.code);
   answer.ip1 = choice.ip1;
   answer.ip2 = choice.ip2;
   answer.port = choice.port;
+  answer.has_candidates = true;
+  for (const registry::Candidate& c : choice.candidates) {
+    answer.candidates.push_back(AnswerAddress{c.ip1, c.ip2, c.port});
+  }
   return {};
 }
 
 DriverNotes InProcessDriver::Finish(const ChoiceModel& model, const Trace& trace) {
   DriverNotes notes;
   // Compare entry by entry, keyed by the trace name behind each handle.
-  using Row = std::tuple<std::string, std::string, std::uint32_t, std::uint32_t, std::uint32_t>;
+  // ip1, ip2, port, max, cur, held (live assignment holds)
+  using Row = std::tuple<std::string, std::string, std::uint32_t, std::uint32_t, std::uint32_t,
+                         std::uint32_t>;
+  // Holds that ran out end lazily in the registry; make it end them now, as the model does.
+  registry_->Expire();
   std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, MsId> owners;
   for (MsId id = 0; id < handles_.size(); ++id) {
     const registry::ServerHandle& h = handles_[id];
@@ -71,8 +95,8 @@ DriverNotes InProcessDriver::Finish(const ChoiceModel& model, const Trace& trace
                       snap.info.ip2, snap.info.port));
       continue;
     }
-    in_registry[owner] = Row{snap.info.ip1, snap.info.ip2, snap.info.port, snap.info.max_conn_cnt,
-                             snap.info.cur_conn_cnt};
+    in_registry[owner] = Row{snap.info.ip1,          snap.info.ip2,          snap.info.port,
+                             snap.info.max_conn_cnt, snap.info.cur_conn_cnt, snap.held};
   }
   const auto& servers = model.servers();
   for (MsId id = 0; id < servers.size(); ++id) {
@@ -85,15 +109,16 @@ DriverNotes InProcessDriver::Finish(const ChoiceModel& model, const Trace& trace
       continue;
     }
     const ServerInfo& m = servers[id].info;
-    const Row want{m.ip1, m.ip2, m.port, m.max, m.cur};
+    const Row want{m.ip1, m.ip2, m.port, m.max, m.cur, model.Held(id)};
     if (it == in_registry.end()) {
       notes.failures.push_back(fmt::format(
           "msg_server \"{}\": registered but missing from the registry", trace.names[id]));
     } else if (it->second != want) {
       notes.failures.push_back(fmt::format(
-          "msg_server \"{}\": the registry ends with cur {} max {}, the model with "
-          "cur {} max {}",
-          trace.names[id], std::get<4>(it->second), std::get<3>(it->second), m.cur, m.max));
+          "msg_server \"{}\": the registry ends with cur {} max {} held {}, the model with "
+          "cur {} max {} held {}",
+          trace.names[id], std::get<4>(it->second), std::get<3>(it->second),
+          std::get<5>(it->second), m.cur, m.max, model.Held(id)));
     }
   }
   handles_.clear();

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -163,6 +164,66 @@ void ParseHttpAnswer(std::string_view body, ServerAnswer& answer) {
     return;
   }
   answer.port = static_cast<std::uint32_t>(value);
+  // Further candidates (issue 7): [{"ip":...,"backupIP":...,"port":"..."}]; no key = none listed.
+  answer.has_candidates = true;
+  const auto list = j.find("candidates");
+  if (list == j.end()) return;
+  if (!list->is_array()) {
+    answer.problem = "the HTTP reply's \"candidates\" is not a list";
+    return;
+  }
+  for (const auto& c : *list) {
+    const auto ip = c.find("ip");
+    const auto bip = c.find("backupIP");
+    const auto cport = c.find("port");
+    if (!c.is_object() || ip == c.end() || !ip->is_string() || bip == c.end() ||
+        !bip->is_string() || cport == c.end() || !cport->is_string()) {
+      answer.problem = "a candidate lacks \"ip\"/\"backupIP\"/\"port\" strings";
+      return;
+    }
+    const std::string& cp = cport->get_ref<const std::string&>();
+    char* cend = nullptr;
+    const unsigned long cvalue = std::strtoul(cp.c_str(), &cend, 10);
+    if (cp.empty() || cend == nullptr || *cend != '\0' || cvalue > 0xffffffffUL) {
+      answer.problem = "a candidate's \"port\" is not a number: " + cp.substr(0, 20);
+      return;
+    }
+    answer.candidates.push_back(AnswerAddress{ip->get<std::string>(), bip->get<std::string>(),
+                                              static_cast<std::uint32_t>(cvalue)});
+  }
+}
+
+// One GET on a fresh connection that the request asks to close. Returns an empty string and the
+// body, or why it failed.
+std::string HttpGet(const Endpoint& ep, const std::string& path, std::string& body) {
+  std::string error;
+  const int fd = Connect(ep, error);
+  if (fd < 0) return "cannot reach " + ep.text + ": " + error;
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + ep.host +
+                              "\r\nUser-Agent: load_replay\r\nConnection: close\r\n\r\n";
+  if (std::string err = WriteAll(fd, request); !err.empty()) return err;
+  const auto deadline = Clock::now() + kIoTimeout;
+  std::string in;
+  char buf[16384];
+  while (true) {
+    const ssize_t n = ReadSome(fd, buf, sizeof buf, deadline, error);
+    if (n == 0) break;
+    if (n < 0) return error;
+    in.append(buf, static_cast<std::size_t>(n));
+    if (in.size() > 64 * kMaxHttpReply) return "the reply is too large";
+  }
+  const auto head_end = in.find("\r\n\r\n");
+  if (head_end == std::string::npos) return "not an HTTP reply";
+  int status = 0;
+  if (std::sscanf(in.c_str(), "HTTP/1.%*d %d", &status) != 1 || status != 200) {
+    return fmt::format("GET {} answered status {}", path, status);
+  }
+  body = in.substr(head_end + 4);
+  return {};
 }
 
 }  // namespace
@@ -221,6 +282,7 @@ std::string NetworkDriver::Describe() const {
   if (targets_.has_msg_server) out += " msg-server " + targets_.msg_server.text;
   if (targets_.has_http) out += " http " + targets_.http.text;
   if (targets_.has_client) out += " client " + targets_.client.text;
+  if (targets_.has_admin) out += " admin " + targets_.admin.text;
   return out;
 }
 
@@ -478,6 +540,47 @@ std::string NetworkDriver::QueryPdu(ServerAnswer& answer) {
     if (n == 0) return "PDU query: the server closed the connection without replying";
     if (n < 0) return "PDU query: " + error;
     in.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+std::string NetworkDriver::Sync(const ChoiceModel& model) {
+  if (!targets_.has_admin) return "exact replays (assignment holds) need --admin";
+  const auto deadline = Clock::now() + kSyncBound;
+  auto backoff = std::chrono::microseconds(200);
+  std::string last;
+  while (true) {
+    std::string body;
+    last = HttpGet(targets_.admin, "/servers", body);
+    if (last.empty()) {
+      const auto j = nlohmann::json::parse(body, nullptr, false);
+      if (!j.is_array()) {
+        last = "GET /servers did not answer a JSON list";
+      } else {
+        // Every registered msg_server of the model, with the model's count, and nothing else.
+        std::size_t registered = 0;
+        bool same = true;
+        for (const ModelServer& s : model.servers()) {
+          if (!s.registered) continue;
+          ++registered;
+          bool found = false;
+          for (const auto& e : j) {
+            if (e.value("ip1", "") == s.info.ip1 && e.value("ip2", "") == s.info.ip2 &&
+                e.value("port", 0u) == s.info.port) {
+              found = e.value("cur", 0u) == s.info.cur;
+              break;
+            }
+          }
+          same = same && found;
+        }
+        if (same && registered == j.size()) return {};
+        last = "the server's counts still differ from the model's";
+      }
+    }
+    if (Clock::now() + backoff >= deadline) {
+      return fmt::format("the server did not catch up within {} ms ({})", kSyncBound.count(), last);
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::microseconds(20'000));
   }
 }
 

@@ -40,7 +40,12 @@ struct NetworkTargets {
   bool has_msg_server = false;
   bool has_http = false;
   bool has_client = false;
+  Endpoint admin;  // optional: GET /servers tells when the server has applied every update
+  bool has_admin = false;
 };
+
+// How long Sync() waits for the server to show the model's counts.
+inline constexpr std::chrono::milliseconds kSyncBound{5000};
 
 class NetworkDriver : public ReplayDriver {
  public:
@@ -52,6 +57,9 @@ class NetworkDriver : public ReplayDriver {
   std::string Describe() const override;
   std::string Send(const Event& event, const ServerInfo* info) override;
   std::string Flush() override;
+  // Polls the admin port's GET /servers until every registered msg_server shows the model's
+  // count (so no update is still in flight), bounded by kSyncBound.
+  std::string Sync(const ChoiceModel& model) override;
   std::string Query(QueryVia via, ServerAnswer& answer) override;
   bool eventually_consistent() const override { return true; }
   DriverNotes Finish(const ChoiceModel& model, const Trace& trace) override;

@@ -12,12 +12,23 @@
 
 namespace ttlogin::tools::replay {
 
+// A msg_server address as an answer carries it.
+struct AnswerAddress {
+  std::string ip1;
+  std::string ip2;
+  std::uint32_t port = 0;
+};
+
 // One answer to "which msg_server should I use?", whichever way it was asked.
 struct ServerAnswer {
   std::uint32_t code = 0;
   std::string ip1;
   std::string ip2;
   std::uint32_t port = 0;
+  // The further candidates the reply listed (HTTP and in process; the PDU reply has none), and
+  // whether the reply could carry them at all.
+  std::vector<AnswerAddress> candidates;
+  bool has_candidates = false;
   // Non-empty when the reply broke the wire contract (wrong seq, port not a string, ...): then it
   // is a mismatch whatever the fields say.
   std::string problem;
@@ -39,8 +50,17 @@ class ReplayDriver {
   // Returns an empty string, or why the transport failed (the replay then stops: exit 2).
   virtual std::string Send(const Event& event, const ServerInfo* info) = 0;
 
+  // The trace time (ms) of the event about to be delivered or asked; a driver with a clock it
+  // controls (in process) moves it there.
+  virtual void SetTime(std::int64_t /*t_ms*/) {}
+
   // Pushes out anything buffered, so that the server can see every event sent so far.
   virtual std::string Flush() = 0;
+
+  // Called before a query whose answer must be exact against the model (assignment holds): a
+  // driver whose queries can overtake updates waits here until the server has applied every
+  // update sent so far. Returns an empty string, or why that could not be established.
+  virtual std::string Sync(const ChoiceModel& /*model*/) { return {}; }
 
   // Asks once. Returns an empty string, or why the transport failed.
   virtual std::string Query(QueryVia via, ServerAnswer& answer) = 0;

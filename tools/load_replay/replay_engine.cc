@@ -70,9 +70,11 @@ std::string DescribeAnswer(const ModelAnswer& answer, const Trace& trace) {
 
 ReplayReport ReplayEngine::Run() {
   ReplayReport report;
-  ChoiceModel model(trace_.names.size());
+  ChoiceModel model(trace_.names.size(), options_.routing);
   const auto start = Clock::now();
   for (const Event& event : trace_.events) {
+    model.SetNow(static_cast<std::int64_t>(event.t_ms));
+    driver_.SetTime(static_cast<std::int64_t>(event.t_ms));
     if (!options_.fast) {
       const auto due = start + std::chrono::duration_cast<Clock::duration>(
                                    std::chrono::duration<double, std::milli>(
@@ -146,6 +148,17 @@ void ReplayEngine::RunQuery(const Event& event, ChoiceModel& model, ReplayReport
     report.transport_error_line = event.line;
     return;
   }
+  // With holds, every answer changes what the next one must be, so the server must have applied
+  // every update before it is asked: an answer to a stale state would place a hold the model
+  // cannot place at the same moment.
+  const bool holds = options_.routing.assignment_hold_ms > 0;
+  if (holds) {
+    if (std::string err = driver_.Sync(model); !err.empty()) {
+      report.transport_error = err;
+      report.transport_error_line = event.line;
+      return;
+    }
+  }
   const auto first_ask = Clock::now();
   const auto deadline = first_ask + options_.retry_bound;
   auto backoff = kFirstBackoff;
@@ -158,7 +171,26 @@ void ReplayEngine::RunQuery(const Event& event, ChoiceModel& model, ReplayReport
       report.transport_error_line = event.line;
       return;
     }
-    if (AnswerMatches(expected, got, model)) {
+    const bool matches = AnswerMatches(expected, got, model);
+    if (got.code == kCodeOk && got.problem.empty()) {
+      // The server placed a hold on whatever it answered, right or wrong; so does the model. An
+      // answer is mapped to the acceptable name with its address, else to any name with it.
+      MsId answered = kNone;
+      for (MsId id : model.NamesWithAddress(got.ip1, got.ip2, got.port)) {
+        if (answered == kNone ||
+            std::binary_search(expected.acceptable.begin(), expected.acceptable.end(), id)) {
+          answered = id;
+        }
+      }
+      if (matches && options_.candidates > 0 && got.has_candidates) {
+        CheckCandidates(event, got, answered, model, report);
+      }
+      if (holds && answered != kNone) {
+        model.Assign(answered);
+        ++report.assignments;
+      }
+    }
+    if (matches) {
       ++report.matches;
       if (attempt > 1) {
         ++report.retried_queries;
@@ -181,10 +213,30 @@ void ReplayEngine::RunQuery(const Event& event, ChoiceModel& model, ReplayReport
   }
 }
 
-std::vector<ModelAnswer> ModelAnswers(const Trace& trace) {
+void ReplayEngine::CheckCandidates(const Event& event, const ServerAnswer& got, MsId chosen,
+                                   const ChoiceModel& model, ReplayReport& report) {
+  ++report.candidate_lists;
+  std::vector<MsId> ids;
+  for (const AnswerAddress& c : got.candidates) {
+    const std::vector<MsId> names = model.NamesWithAddress(c.ip1, c.ip2, c.port);
+    if (names.empty()) {
+      report.candidate_failures.push_back(
+          fmt::format("line {}: candidate {}/{}:{} is no registered msg_server of the trace",
+                      event.line, c.ip1, c.ip2, c.port));
+      return;
+    }
+    ids.push_back(names.front());
+  }
+  if (std::string why = model.CheckCandidates(chosen, ids, options_.candidates); !why.empty()) {
+    report.candidate_failures.push_back(fmt::format("line {}: {}", event.line, why));
+  }
+}
+
+std::vector<ModelAnswer> ModelAnswers(const Trace& trace, const ModelRouting& routing) {
   std::vector<ModelAnswer> answers;
-  ChoiceModel model(trace.names.size());
+  ChoiceModel model(trace.names.size(), routing);
   for (const Event& event : trace.events) {
+    model.SetNow(static_cast<std::int64_t>(event.t_ms));
     if (event.kind == EventKind::kQuery) {
       answers.push_back(model.Expect());
     } else {
@@ -216,6 +268,25 @@ LoadSpread ComputeSpread(const ChoiceModel& model) {
   return s;
 }
 
+RatioSpread ComputeRatioSpread(const std::vector<double>& ratios) {
+  RatioSpread s;
+  s.servers = ratios.size();
+  if (ratios.empty()) return s;
+  double sum = 0;
+  for (double r : ratios) {
+    sum += r;
+    s.max = std::max(s.max, r);
+  }
+  s.mean = sum / static_cast<double>(ratios.size());
+  if (s.mean <= 0) return s;
+  double sum_sq = 0;
+  for (double r : ratios)
+    sum_sq += (r - s.mean) * (r - s.mean);
+  s.max_over_mean = s.max / s.mean;
+  s.cv = std::sqrt(sum_sq / static_cast<double>(ratios.size())) / s.mean;
+  return s;
+}
+
 void PrintReport(std::ostream& out, const ReplayReport& r, const Trace& trace,
                  const std::string& target, std::size_t max_listed) {
   out << fmt::format("replay against {}: {} of {} events in {:.3f} s ({:.0f} events/s)\n", target,
@@ -228,6 +299,11 @@ void PrintReport(std::ostream& out, const ReplayReport& r, const Trace& trace,
       "queries: {} (http {}, pdu {}); matches: {}; mismatches: {}; contradicting expects: {}\n",
       r.queries, r.http_queries, r.pdu_queries, r.matches, r.mismatches.size(),
       r.contradictions.size());
+  if (r.candidate_lists > 0 || !r.candidate_failures.empty()) {
+    out << fmt::format("candidate lists checked: {}; wrong: {}\n", r.candidate_lists,
+                       r.candidate_failures.size());
+  }
+  if (r.assignments > 0) out << fmt::format("assignment holds placed: {}\n", r.assignments);
   if (r.retried_queries > 0) {
     out << fmt::format(
         "  {} queries matched only after re-asking ({} asks in all; longest wait {:.1f} ms)\n",
@@ -252,6 +328,15 @@ void PrintReport(std::ostream& out, const ReplayReport& r, const Trace& trace,
     }
     out << fmt::format("  contradiction line {}: trace expects {}; the model says {}\n", c.line,
                        DescribeExpect(c.trace_expect, trace), DescribeAnswer(c.model, trace));
+  }
+  listed = 0;
+  for (const std::string& f : r.candidate_failures) {
+    if (listed++ == max_listed) {
+      out << fmt::format("  ... {} more wrong candidate lists\n",
+                         r.candidate_failures.size() - max_listed);
+      break;
+    }
+    out << "  candidates wrong at " << f << "\n";
   }
   for (const std::string& f : r.notes.failures)
     out << "  failure: " << f << "\n";

@@ -27,6 +27,8 @@ struct ReplayOptions {
   double speed = 1.0;  // recorded timing scaled: 2 plays twice as fast
   std::chrono::milliseconds retry_bound = kDefaultRetryBound;
   std::uint64_t max_mismatches = 0;  // stop after this many; 0 = never stop early
+  ModelRouting routing;              // the routing the server under test was configured with
+  std::size_t candidates = 0;  // further candidates asked for (checked where a reply has them)
 };
 
 struct Mismatch {
@@ -60,6 +62,9 @@ struct ReplayReport {
   double max_settle_ms = 0;           // longest wait for a retried query to agree
   std::vector<Mismatch> mismatches;
   std::vector<Contradiction> contradictions;
+  std::uint64_t candidate_lists = 0;            // replies whose candidates were checked
+  std::vector<std::string> candidate_failures;  // "line N: what is wrong"
+  std::uint64_t assignments = 0;                // answers placed as holds in the model
   DriverNotes notes;
   std::string transport_error;  // non-empty: the replay stopped (exit 2)
   std::uint32_t transport_error_line = 0;
@@ -68,7 +73,8 @@ struct ReplayReport {
   ChoiceModel final_model;
 
   bool failed() const {
-    return !mismatches.empty() || !contradictions.empty() || !notes.failures.empty();
+    return !mismatches.empty() || !contradictions.empty() || !notes.failures.empty() ||
+           !candidate_failures.empty();
   }
 };
 
@@ -91,14 +97,17 @@ class ReplayEngine {
 
  private:
   void RunQuery(const Event& event, ChoiceModel& model, ReplayReport& report);
+  void CheckCandidates(const Event& event, const ServerAnswer& got, MsId chosen,
+                       const ChoiceModel& model, ReplayReport& report);
 
   const Trace& trace_;
   ReplayDriver& driver_;
   ReplayOptions options_;
 };
 
-// The model's answer to every query of the trace, in order, without replaying anything.
-std::vector<ModelAnswer> ModelAnswers(const Trace& trace);
+// The model's answer to every query of the trace, in order, without replaying anything. Needs a
+// routing whose answers do not depend on what a server answered before (no holds).
+std::vector<ModelAnswer> ModelAnswers(const Trace& trace, const ModelRouting& routing = {});
 
 // Summary for people: counts, mismatches with their lines, the end state and the load spread.
 void PrintReport(std::ostream& out, const ReplayReport& report, const Trace& trace,
@@ -113,6 +122,17 @@ struct LoadSpread {
   double cv = 0;             // coefficient of variation: population stddev / mean
 };
 LoadSpread ComputeSpread(const ChoiceModel& model);
+
+// The same over utilisation (cur/max) of the registered msg_servers with max > 0: the spread that
+// matters when msg_servers differ in size.
+struct RatioSpread {
+  std::size_t servers = 0;
+  double mean = 0;           // mean of cur/max
+  double max = 0;            // largest cur/max
+  double max_over_mean = 0;  // 1 = perfectly even
+  double cv = 0;
+};
+RatioSpread ComputeRatioSpread(const std::vector<double>& ratios);
 
 std::string DescribeAnswer(const ModelAnswer& answer, const Trace& trace);
 

@@ -6,8 +6,9 @@
 
 namespace ttlogin::tools::replay {
 
-std::string WriteAnnotated(std::istream& in, const Trace& trace, std::ostream& out) {
-  const std::vector<ModelAnswer> answers = ModelAnswers(trace);
+std::string WriteAnnotated(std::istream& in, const Trace& trace, std::ostream& out,
+                           const ModelRouting& routing) {
+  const std::vector<ModelAnswer> answers = ModelAnswers(trace, routing);
   std::size_t next_query = 0;  // index into answers
   std::size_t next_event = 0;  // first event not yet passed
   auto advance = [&] {         // to the next query event

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -55,9 +56,22 @@ struct Event {
   std::uint32_t n = 1;             // inc / dec: how many IMUserCntUpdate PDUs
   // register: index into Trace::infos; query: index into Trace::expects, or kNone.
   std::uint32_t payload = kNone;
+  std::uint16_t ls = 0;  // queries of a cluster trace: which login server is asked
+};
+
+// A cluster trace (docs/REPLAY.md, "Cluster traces") declares, on a "cluster" line, several
+// login servers that every msg_server reports to, each report arriving after a latency; its
+// queries name the login server they ask ("ls"). Run with load_replay --simulate.
+inline constexpr std::uint32_t kMaxLoginServers = 64;
+struct ClusterParams {
+  std::uint32_t login_servers = 1;
+  std::uint32_t update_latency_ms = 0;  // msg_server report -> every login server
+  std::uint32_t connect_delay_ms = 0;   // answer -> the client's connect to the msg_server
 };
 
 struct Trace {
+  // Set when the trace has a "cluster" line.
+  std::optional<ClusterParams> cluster;
   std::vector<std::string> names;
   std::unordered_map<std::string, MsId> ids;
   std::vector<Event> events;

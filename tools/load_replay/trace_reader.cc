@@ -89,6 +89,7 @@ bool TraceReader::AddLine(std::string_view text) {
   if (evk == j.end()) return Fail("missing \"ev\"");
   if (!evk->is_string()) return Fail("\"ev\" must be a string");
   const std::string& kind_text = evk->get_ref<const std::string&>();
+  if (kind_text == "cluster") return AddCluster(j);
   bool known = false;
   for (const KindName& k : kKinds) {
     if (k.name == kind_text) {
@@ -161,6 +162,14 @@ bool TraceReader::AddLine(std::string_view text) {
     case EventKind::kQuery: {
       const auto via = j.find("via");
       if (via == j.end()) return Fail("\"query\" needs \"via\" (\"http\" or \"pdu\")");
+      if (const auto ls = j.find("ls"); ls != j.end()) {
+        if (!trace_.cluster) return Fail("\"ls\" needs a \"cluster\" line before it");
+        if (std::string why = CheckUnsigned(*ls, 0, trace_.cluster->login_servers - 1);
+            !why.empty()) {
+          return Fail("\"ls\" " + why);
+        }
+        ev.ls = static_cast<std::uint16_t>(ls->get<std::uint32_t>());
+      }
       if (*via == "http") {
         ev.via = QueryVia::kHttp;
       } else if (*via == "pdu") {
@@ -204,6 +213,29 @@ bool TraceReader::AddLine(std::string_view text) {
   }
   last_t_ = ev.t_ms;
   trace_.events.push_back(ev);
+  return true;
+}
+
+bool TraceReader::AddCluster(const nlohmann::json& j) {
+  if (trace_.cluster) return Fail("a second \"cluster\" line");
+  if (!trace_.events.empty()) return Fail("the \"cluster\" line must come before every event");
+  ClusterParams c;
+  struct Field {
+    const char* key;
+    std::uint64_t lo, hi;
+    std::uint32_t& out;
+  };
+  for (const Field& f : {Field{"login_servers", 1, kMaxLoginServers, c.login_servers},
+                         Field{"update_latency_ms", 0, 3'600'000, c.update_latency_ms},
+                         Field{"connect_delay_ms", 0, 3'600'000, c.connect_delay_ms}}) {
+    const auto it = j.find(f.key);
+    if (it == j.end()) return Fail(std::string("\"cluster\" needs \"") + f.key + "\"");
+    if (std::string why = CheckUnsigned(*it, f.lo, f.hi); !why.empty()) {
+      return Fail("\"" + std::string(f.key) + "\" " + why);
+    }
+    f.out = it->get<std::uint32_t>();
+  }
+  trace_.cluster = c;
   return true;
 }
 

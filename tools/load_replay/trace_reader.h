@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "tools/load_replay/trace_event.h"
 
 namespace ttlogin::tools::replay {
@@ -41,6 +43,7 @@ class TraceReader {
 
  private:
   bool Fail(std::string message);
+  bool AddCluster(const nlohmann::json& j);
 
   Trace trace_;
   std::optional<TraceError> error_;
