@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <set>
 
 namespace ttlogin::common {
@@ -41,6 +42,13 @@ const std::set<std::string, std::less<>>& KnownKeys() {
       "AdminListenIP",
       "AdminPort",
       "AdminToken",
+      "Policy",
+      "SlowStart",
+      "SlowStartMinShare",
+      "AssignmentHold",
+      "Candidates",
+      "NetworkTable",
+      "TrustedProxies",
   };
   return keys;
 }
@@ -137,6 +145,41 @@ class Builder {
     }
   }
 
+  void Routing(LoginServerConfig& c) {
+    if (const ConfigValue* v = file_.Find("Policy")) {
+      if (v->value != "least_count" && v->value != "least_ratio" && v->value != "p2c") {
+        Error("Policy", v, "'" + v->value + "' is not least_count, least_ratio or p2c");
+      } else {
+        c.policy = v->value;
+      }
+    }
+    Seconds("SlowStart", 0, kMaxSlowStartSeconds, c.slow_start);
+    Optional("SlowStartMinShare", 1, 100, c.slow_start_min_share);
+    std::uint64_t hold_ms = 0;
+    Optional("AssignmentHold", 0, kMaxAssignmentHoldMs, hold_ms);
+    c.assignment_hold = std::chrono::milliseconds(hold_ms);
+    Optional("Candidates", 0, kMaxCandidates, c.candidates);
+    if (const ConfigValue* v = file_.Find("NetworkTable"); v != nullptr && !v->value.empty()) {
+      std::filesystem::path path(v->value);
+      if (path.is_relative()) path = std::filesystem::path(file_.path).parent_path() / path;
+      c.network_table_file = path.string();
+      std::string error;
+      if (auto table = NetworkTable::LoadFile(c.network_table_file, &error)) {
+        c.network_table = std::make_shared<const NetworkTable>(std::move(*table));
+      } else {
+        Error("NetworkTable", v, error);
+      }
+    }
+    if (const ConfigValue* v = file_.Find("TrustedProxies"); v != nullptr && !v->value.empty()) {
+      std::string error;
+      if (auto set = CidrSet::Parse(v->value, &error)) {
+        c.trusted_proxies = std::make_shared<const CidrSet>(std::move(*set));
+      } else {
+        Error("TrustedProxies", v, error);
+      }
+    }
+  }
+
   static bool IsIpAddress(const std::string& s) {
     unsigned char buf[16];
     return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
@@ -219,6 +262,7 @@ class Builder {
                           ": AdminListenIP is set but AdminPort is not: no admin listener");
     }
     if (const ConfigValue* v = file_.Find("AdminToken")) c.admin_token = v->value;
+    Routing(c);
     if (c.heartbeat_interval >= c.msg_server_timeout) {
       const ConfigValue* v = file_.Find("HeartbeatInterval");
       if (v == nullptr) v = file_.Find("MsgServerTimeout");

@@ -7,11 +7,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/config_file.h"
+#include "common/network_table.h"
 
 namespace ttlogin::common {
 
@@ -46,6 +48,18 @@ struct LoginServerConfig {
   std::size_t log_max_size_mb = 100;  // LogMaxSizeMB: a LogFile rotates at this size
   std::size_t log_max_files = 5;      // LogMaxFiles: rotated files kept
 
+  // Routing (docs/ROUTING.md); all reloadable.
+  std::string policy = "least_count";       // Policy: least_count, least_ratio or p2c
+  std::chrono::seconds slow_start{0};       // SlowStart: ramp window for a new msg_server; 0 = off
+  std::uint32_t slow_start_min_share = 10;  // SlowStartMinShare: its share at the start, percent
+  std::chrono::milliseconds assignment_hold{0};  // AssignmentHold: provisional user, ms; 0 = off
+  std::size_t candidates = 0;      // Candidates: more msg_servers listed in the HTTP reply (0-8)
+  std::string network_table_file;  // NetworkTable: "<network> ip1|ip2" lines; relative to the
+                                   // config file's folder; empty = off (priorIP is always ip1)
+  std::shared_ptr<const NetworkTable> network_table;  // loaded from it; null when off
+  std::shared_ptr<const CidrSet> trusted_proxies;     // TrustedProxies: X-Forwarded-For believed
+                                                      // from these networks; null when none
+
   // Admin listener: off unless AdminPort is set.
   bool admin_enabled = false;
   ListenerConfig admin;     // AdminListenIP (default 127.0.0.1) / AdminPort
@@ -78,6 +92,10 @@ ConfigLoadResult LoadLoginServerConfig(const std::string& path);
 // MaxHttpConnections). Each connection costs a file descriptor and about a kilobyte.
 inline constexpr std::size_t kDefaultMaxMsgServerConnections = 10000;
 inline constexpr std::size_t kDefaultMaxClientConnections = 20000;
+// Bounds of the routing keys.
+inline constexpr std::size_t kMaxCandidates = 8;
+inline constexpr std::uint64_t kMaxAssignmentHoldMs = 60'000;
+inline constexpr std::uint64_t kMaxSlowStartSeconds = 3600;
 inline constexpr std::size_t kDefaultMaxHttpConnections = 20000;
 // The admin port serves operators and scrapers, never clients.
 inline constexpr std::size_t kMaxAdminConnections = 64;

@@ -5,6 +5,7 @@
 #include "IM.Login.pb.h"
 #include "common/protocol.h"
 #include "server/login_reply.h"
+#include "server/routing.h"
 
 namespace ttlogin::server {
 namespace {
@@ -53,7 +54,7 @@ bool ClientSession::Dispatch(const common::DecodedFrame& frame, std::string& rep
     }
     const registry::Choice choice = context_.registry.Choose();
     context_.metrics.Add(PduAnswerCounter(choice.code));
-    AppendMsgServRspPdu(reply, choice, h.seq_num);
+    AppendMsgServRspPdu(reply, choice, h.seq_num, PrefersIp2(context_.config(), peer_));
     result_ = {Outcome::kReply, "reply sent"};
     return false;
   }

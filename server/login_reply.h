@@ -12,11 +12,15 @@ namespace ttlogin::server {
 
 // JSON body of GET /msg_server (PROTOCOL.md): on success priorIP, backupIP, port (a string),
 // msfsPrior, msfsBackup, discovery, code 0, msg ""; otherwise code 1 or 2 and a msg.
+// `prefer_ip2` (the client's network prefers the second address) swaps priorIP and backupIP.
+// When the choice lists candidates, a "candidates" array follows, best first, each
+// {"backupIP":...,"ip":...,"port":"..."} with the same address order; classic clients ignore it.
 std::string BuildMsgServerJson(const registry::Choice& choice, std::string_view msfs,
-                               std::string_view discovery);
+                               std::string_view discovery, bool prefer_ip2 = false);
 
-// Appends the IMMsgServRsp PDU answering a request with `seq_num`.
-void AppendMsgServRspPdu(std::string& out, const registry::Choice& choice, std::uint16_t seq_num);
+// Appends the IMMsgServRsp PDU answering a request with `seq_num`; `prefer_ip2` as above.
+void AppendMsgServRspPdu(std::string& out, const registry::Choice& choice, std::uint16_t seq_num,
+                         bool prefer_ip2 = false);
 
 // Human text for a choice's code, used in JSON "msg" and in logs.
 std::string_view ChooseCodeText(registry::ChooseCode code);

@@ -9,6 +9,7 @@
 #include "server/client_connection.h"
 #include "server/http/http_connection.h"
 #include "server/msg_server_connection.h"
+#include "server/routing.h"
 
 namespace ttlogin::server {
 namespace {
@@ -51,6 +52,7 @@ LoginServer::LoginServer(common::LoginServerConfig config, std::string config_pa
       signals_(accept_io_, SIGINT, SIGTERM),
       pool_(ThreadCount(startup_.io_threads)) {
   signals_.add(SIGHUP);
+  registry_.SetRouting(RoutingOptionsOf(startup_));
   listeners_.push_back(std::make_unique<Listener>(ListenerKind::kMsgServer, accept_io_, pool_,
                                                   metrics_,
                                                   MakeFactory<MsgServerConnection>(context_)));
@@ -129,8 +131,20 @@ void LoginServer::WaitForSignal() {
   });
 }
 
+void LoginServer::ScheduleExpiry() {
+  // Assignment holds and slow start windows also end when their shard is next touched; this
+  // ends them in shards nobody touches. Cheap when neither is on (one atomic per shard).
+  expiry_timer_.expires_after(std::chrono::milliseconds(100));
+  expiry_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || stopping_) return;
+    registry_.Expire();
+    ScheduleExpiry();
+  });
+}
+
 void LoginServer::Run() {
   WaitForSignal();
+  ScheduleExpiry();
   pool_.Start();
   for (auto& l : listeners_)
     l->StartAccepting();
@@ -140,6 +154,16 @@ void LoginServer::Run() {
       pool_.size(), startup_.max_pdu_size, startup_.heartbeat_interval.count(),
       startup_.msg_server_timeout.count(),
       startup_.admin_enabled ? "" : ", no admin listener (AdminPort not set)");
+  spdlog::info(
+      "routing: Policy {}, SlowStart {} s (from {}%), AssignmentHold {} ms, Candidates {}, "
+      "NetworkTable {}, TrustedProxies {}",
+      startup_.policy, startup_.slow_start.count(), startup_.slow_start_min_share,
+      startup_.assignment_hold.count(), startup_.candidates,
+      startup_.network_table ? startup_.network_table_file + " (" +
+                                   std::to_string(startup_.network_table->size()) + " networks)"
+                             : std::string("off"),
+      startup_.trusted_proxies ? std::to_string(startup_.trusted_proxies->size()) + " networks"
+                               : std::string("none"));
   accept_io_.run();
   DrainAcceptLoop();
   pool_.Stop();
@@ -160,6 +184,7 @@ void LoginServer::Shutdown(const std::string& why) {
   for (auto& l : listeners_)
     l->Stop();
   signals_.cancel();
+  expiry_timer_.cancel();
   accept_io_.stop();
 }
 
@@ -226,6 +251,23 @@ admin::ReloadOutcome LoginServer::Reload(std::string_view trigger) {
     out.notes.push_back("MaxPduSize: " + std::to_string(next.max_pdu_size) + " (new connections)");
   }
   registry_.set_max_servers(next.max_msg_servers);
+  if (const registry::RoutingOptions routing = RoutingOptionsOf(next);
+      !(routing == registry_.routing())) {
+    registry_.SetRouting(routing);
+    out.notes.push_back("routing: Policy " + next.policy + ", SlowStart " +
+                        std::to_string(next.slow_start.count()) + " s, SlowStartMinShare " +
+                        std::to_string(next.slow_start_min_share) + "%, AssignmentHold " +
+                        std::to_string(next.assignment_hold.count()) + " ms");
+  }
+  if (next.candidates != current->candidates) {
+    out.notes.push_back("Candidates: " + std::to_string(next.candidates));
+  }
+  if (next.network_table_file != current->network_table_file || next.network_table) {
+    out.notes.push_back(next.network_table
+                            ? "NetworkTable: " + next.network_table_file + " (" +
+                                  std::to_string(next.network_table->size()) + " networks)"
+                            : std::string("NetworkTable: off"));
+  }
   const std::size_t limits[] = {next.msg_server.max_connections, next.client.max_connections,
                                 next.http.max_connections};
   asio::post(accept_io_, [this, msg = limits[0], client = limits[1], http = limits[2]] {

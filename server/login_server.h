@@ -56,6 +56,7 @@ class LoginServer final : public admin::AdminBackend {
   void Shutdown(const std::string& why);
   void DrainAcceptLoop();
   void WaitForSignal();
+  void ScheduleExpiry();
 
   const common::LoginServerConfig startup_;  // what Bind() used; listeners need a restart
   const std::string config_path_;
@@ -68,6 +69,7 @@ class LoginServer final : public admin::AdminBackend {
   admin::AdminHandler admin_handler_;
   asio::io_context accept_io_{1};
   asio::signal_set signals_;
+  asio::steady_timer expiry_timer_{accept_io_};
   IoThreadPool pool_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::mutex reload_mu_;

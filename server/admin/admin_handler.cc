@@ -71,6 +71,8 @@ std::string ServersJson(const registry::MsgServerRegistry& registry) {
     e["last_heard"] = IsoTime(s.meta.last_heard_ms);
     e["draining"] = s.draining;
     e["full"] = s.info.cur_conn_cnt >= s.info.max_conn_cnt;
+    e["warming"] = s.warming;  // inside its slow start window
+    e["held"] = s.held;        // logins handed out, not yet reported (AssignmentHold)
     if (!s.meta.warning.empty()) e["warning"] = s.meta.warning;
     list.push_back(std::move(e));
   }

@@ -96,9 +96,13 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
   const auto servers = registry.Snapshot();
   std::size_t draining = 0;
   std::size_t eligible = 0;
+  std::size_t warming = 0;
   std::uint64_t users = 0;
+  std::uint64_t held = 0;
   for (const auto& s : servers) {
     users += s.info.cur_conn_cnt;
+    held += s.held;
+    if (s.warming) ++warming;
     if (s.draining) ++draining;
     if (!s.draining && s.info.cur_conn_cnt < s.info.max_conn_cnt) ++eligible;
   }
@@ -106,8 +110,12 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
   w.Sample("ttlogin_msg_servers", "state=\"registered\"", servers.size());
   w.Sample("ttlogin_msg_servers", "state=\"eligible\"", eligible);
   w.Sample("ttlogin_msg_servers", "state=\"draining\"", draining);
+  w.Sample("ttlogin_msg_servers", "state=\"warming\"", warming);
   w.Family("ttlogin_users", "gauge", "Users on all msg_servers, as they reported.");
   w.Sample("ttlogin_users", "", users);
+  w.Family("ttlogin_assignment_holds", "gauge",
+           "Logins handed out and not yet reported by their msg_server (AssignmentHold).");
+  w.Sample("ttlogin_assignment_holds", "", held);
   w.Family("ttlogin_msg_server_users", "gauge", "Users per msg_server, as it reported.");
   for (const auto& s : servers) {
     w.Sample("ttlogin_msg_server_users",

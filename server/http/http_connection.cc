@@ -50,7 +50,7 @@ void HttpConnection::OnData(std::span<const std::uint8_t> data) {
   out.clear();
   const std::uint64_t before = session_.answered();
   const bool was_in_request = session_.in_request();
-  const bool close = session_.OnBytes(data, out);
+  const bool close = session_.OnBytes(data, out, peer());
   if (session_.answered() != before && kind_ == ListenerKind::kHttp) {
     context_.metrics.Observe(Histogram::kHttpAnswer, Clock::now() - last_received());
   }

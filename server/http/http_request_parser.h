@@ -26,6 +26,8 @@ struct HttpRequest {
   // The values of every X-Forwarded-For header, in order, joined with ", " (as one header with a
   // list would read). Bounded with the rest of the head by the head size limit.
   std::string x_forwarded_for;
+  // The connection's peer as "ip:port" (the session sets it; empty when unknown, e.g. in tests).
+  std::string_view peer;
 };
 
 struct HttpParseError {
@@ -41,6 +43,8 @@ class HttpRequestParser {
   // Back to the state of a new parser with these limits (so a parser can be reused by another
   // connection between requests).
   void Reset(std::size_t max_head_size, std::size_t max_body_size);
+  // The peer the next requests come from (HttpRequest::peer); the text must outlive them.
+  void set_peer(std::string_view peer) { request_.peer = peer; }
   HttpRequestParser(const HttpRequestParser&) = delete;
   HttpRequestParser& operator=(const HttpRequestParser&) = delete;
 

@@ -39,7 +39,8 @@ void HttpSession::ReleaseParser() {
   parser_.reset();
 }
 
-bool HttpSession::OnBytes(std::span<const std::uint8_t> bytes, std::string& out) {
+bool HttpSession::OnBytes(std::span<const std::uint8_t> bytes, std::string& out,
+                          std::string_view peer) {
   if (done_) return true;
   if (!parser_) {
     auto& pool = ParserPool();
@@ -51,6 +52,7 @@ bool HttpSession::OnBytes(std::span<const std::uint8_t> bytes, std::string& out)
       parser_->Reset(max_head_size_, max_body_size_);
     }
   }
+  parser_->set_peer(peer);
   const HttpParseError error = parser_->Feed(
       std::span<const char>(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
       [&](const HttpRequest& request) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "server/http/http_handler.h"
 #include "server/http/http_request_parser.h"
@@ -29,7 +30,8 @@ class HttpSession {
 
   // Feeds bytes and appends replies to `out`. Returns true when the connection must close after
   // `out` is sent (an error, or a request without keep-alive).
-  bool OnBytes(std::span<const std::uint8_t> bytes, std::string& out);
+  // `peer` ("ip:port") reaches the handler as HttpRequest::peer.
+  bool OnBytes(std::span<const std::uint8_t> bytes, std::string& out, std::string_view peer = {});
   // The connection timed out: appends a 408 when a request was half-received. Always closes.
   void OnTimeout(std::string& out);
   bool in_request() const { return parser_ && parser_->in_request(); }

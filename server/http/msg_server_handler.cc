@@ -1,6 +1,7 @@
 #include "server/http/msg_server_handler.h"
 
 #include "server/login_reply.h"
+#include "server/routing.h"
 
 namespace ttlogin::server::http {
 namespace {
@@ -65,10 +66,13 @@ void MsgServerHandler::Handle(const HttpRequest& request, bool keep_alive, std::
                     "Allow: GET, HEAD, POST\r\n");
     return;
   }
-  const registry::Choice choice = context_.registry.Choose();
-  context_.metrics.Add(AnswerCounter(choice.code));
   const auto& config = context_.config();
-  AppendHttpResponse(out, 200, BuildMsgServerJson(choice, config.msfs, config.discovery),
+  const registry::Choice choice = context_.registry.Choose({.extra = config.candidates});
+  context_.metrics.Add(AnswerCounter(choice.code));
+  const bool prefer_ip2 = choice.code == registry::ChooseCode::kOk &&
+                          PrefersIp2(config, request.peer, request.x_forwarded_for);
+  AppendHttpResponse(out, 200,
+                     BuildMsgServerJson(choice, config.msfs, config.discovery, prefer_ip2),
                      keep_alive, head);
 }
 

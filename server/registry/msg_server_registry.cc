@@ -96,7 +96,6 @@ struct MsgServerRegistry::Shard {
     std::uint32_t settled = 0;  // holds settled by increments whose records have not expired yet
     std::uint32_t generation = 0;   // 0 while free
     std::uint32_t heap_pos = kNil;  // position in heaps[warming], kNil when not eligible
-    std::int64_t since = 0;         // clock ms of the registration (slow start)
     bool draining = false;
     bool warming = false;
   };
@@ -104,6 +103,7 @@ struct MsgServerRegistry::Shard {
   struct Cold {
     MsgServerInfo info;
     EntryMeta meta;
+    std::int64_t since = 0;  // clock ms of the registration (slow start)
   };
   struct HeapItem {
     std::uint64_t key;
@@ -388,12 +388,13 @@ ServerHandle MsgServerRegistry::Register(MsgServerInfo info, EntryMeta meta) {
   if (shard.next_generation == 0) shard.next_generation = 1;
   // Slow start is for a msg_server that comes up empty; one re-registering with its users (e.g.
   // after this login server restarted) is no cold process.
+  shard.cold[index] = Shard::Cold{std::move(info), std::move(meta), 0};
   if (shard.routing.slow_start_ms > 0 && h.cur == 0) {
-    h.since = Now();
+    const std::int64_t now = Now();
+    shard.cold[index].since = now;
     h.warming = true;
-    shard.warmings.push_back(Shard::Record{index, h.generation, h.since});
+    shard.warmings.push_back(Shard::Record{index, h.generation, now});
   }
-  shard.cold[index] = Shard::Cold{std::move(info), std::move(meta)};
   shard.Refresh(index);
   shard.Publish();
   ++shard.registered;
@@ -526,7 +527,7 @@ bool MsgServerRegistry::ChooseByKey(Choice& choice, bool assign) {
       shard.Publish();
       if (shard.heaps[1].empty()) continue;
       const std::uint32_t slot = shard.heaps[1][0].slot;
-      const std::uint64_t chance = SlowStartChancePpm(shard.routing, now - shard.hot[slot].since);
+      const std::uint64_t chance = SlowStartChancePpm(shard.routing, now - shard.cold[slot].since);
       if (warm_shard == shard_count_ || RandomBelow(kPpm) < chance) {
         TakeLocked(shard, warming_shard, slot, assign, choice);
         return true;
@@ -611,7 +612,9 @@ bool MsgServerRegistry::ChooseP2c(Choice& choice, bool assign) {
     const Shard::HeapItem item = pos < warm ? shard.heaps[0][pos] : shard.heaps[1][pos - warm];
     const Shard::Hot& h = shard.hot[item.slot];
     sample = Sample{index, item.slot, h.generation, item.key, kPpm};
-    if (h.warming) sample.chance = SlowStartChancePpm(shard.routing, now - h.since);
+    if (h.warming) {
+      sample.chance = SlowStartChancePpm(shard.routing, now - shard.cold[item.slot].since);
+    }
     return true;
   };
 

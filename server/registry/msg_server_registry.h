@@ -85,7 +85,8 @@ std::optional<Policy> ParsePolicy(std::string_view name);
 
 struct RoutingOptions {
   Policy policy = Policy::kLeastCount;
-  // Slow start window, ms (0 = off): how long a newly registered msg_server's share ramps up.
+  // Slow start window, ms (0 = off): how long the share of a msg_server that registered empty
+  // (cur 0) ramps up. One registering with users (e.g. after this server restarted) does not warm.
   std::int64_t slow_start_ms = 0;
   // Its share at the start of the window, percent of what the policy alone would give it (1-100).
   std::uint32_t slow_start_min_percent = 10;

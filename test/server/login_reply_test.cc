@@ -35,6 +35,38 @@ TEST(LoginReplyTest, SuccessJsonHasEveryClassicKeyWithPortAsString) {
   EXPECT_EQ(j.size(), 8u);
 }
 
+TEST(LoginReplyTest, PreferringIp2SwapsPriorAndBackupInJsonAndPdu) {
+  const auto j = nlohmann::json::parse(BuildMsgServerJson(Ok(), "m", "d", true));
+  EXPECT_EQ(j["priorIP"], "192.168.1.151");
+  EXPECT_EQ(j["backupIP"], "192.168.1.150");
+  std::string pdu;
+  AppendMsgServRspPdu(pdu, Ok(), 9, true);
+  IM::Login::IMMsgServRsp rsp;
+  ASSERT_TRUE(rsp.ParseFromArray(pdu.data() + common::kPduHeaderSize,
+                                 static_cast<int>(pdu.size() - common::kPduHeaderSize)));
+  EXPECT_EQ(rsp.prior_ip(), "192.168.1.151");
+  EXPECT_EQ(rsp.backip_ip(), "192.168.1.150");
+}
+
+TEST(LoginReplyTest, CandidatesFollowTheClassicKeysInTheSameAddressOrder) {
+  registry::Choice c = Ok();
+  c.candidates.push_back({"10.0.0.2", "10.1.0.2", 8002, {}});
+  c.candidates.push_back({"10.0.0.3", "10.1.0.\"3", 8003, {}});
+  const std::string text = BuildMsgServerJson(c, "m", "d");
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j.size(), 9u);
+  ASSERT_EQ(j["candidates"].size(), 2u);
+  EXPECT_EQ(j["candidates"][0],
+            nlohmann::json({{"ip", "10.0.0.2"}, {"backupIP", "10.1.0.2"}, {"port", "8002"}}));
+  EXPECT_EQ(j["candidates"][1]["backupIP"], "10.1.0.\"3");
+  EXPECT_EQ(j["priorIP"], "192.168.1.150");
+  const auto swapped = nlohmann::json::parse(BuildMsgServerJson(c, "m", "d", true));
+  EXPECT_EQ(swapped["candidates"][0]["ip"], "10.1.0.2");
+  EXPECT_EQ(swapped["candidates"][0]["backupIP"], "10.0.0.2");
+  // Without candidates the body is byte-identical to the classic one.
+  EXPECT_EQ(BuildMsgServerJson(Ok(), "m", "d").find("candidates"), std::string::npos);
+}
+
 TEST(LoginReplyTest, FailureJsonCarriesCodeAndMessageOnly) {
   registry::Choice none;
   none.code = registry::ChooseCode::kNoMsgServer;
