@@ -10,8 +10,9 @@
 // and appends --http/--client/--msg-server to the arguments; --dead-server appends addresses on
 // which nothing listens. load_replay's output is echoed; on failure the server's log tail too.
 // The routing options configure both sides alike: the server (Policy, AssignmentHold, SlowStart,
-// Candidates) and load_replay's model (--policy, --hold, --slow-start, --candidates); --hold and
-// --admin also open the server's admin port and pass it as --admin.
+// Candidates) and load_replay's model (--policy, --hold, --slow-start, --candidates); --hold,
+// --candidates and --admin also open the server's admin port and pass it as --admin (every query
+// then waits until the server has applied every update).
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -157,7 +158,7 @@ int main(int argc, char** argv) {
       server_config += std::string(key) + "=" + value + "\n";
       routing_args.push_back(arg);
       routing_args.push_back(value);
-      admin = admin || arg == "--hold";
+      admin = admin || arg == "--hold" || arg == "--candidates";
     } else if (arg == "--admin") {
       admin = true;
     } else {

@@ -61,8 +61,8 @@ ROUTING (as the server under test is configured; docs/ROUTING.md):
   --hold MS           assignment hold, ms (config AssignmentHold; 0 = off); against a server it
                       needs --admin and must outlast the trace
   --candidates N      further candidates asked for and checked (config Candidates; HTTP only)
-  --admin HOST:PORT   the server's admin port: with --hold, each query waits until GET /servers
-                      shows the model's counts
+  --admin HOST:PORT   the server's admin port: each query first waits until GET /servers shows
+                      the model's counts, so answers are exact (needed by --hold, --candidates)
   --seed N            seed of the in-process registry's random choices (default 1)
 
 Cluster simulation (docs/ROUTING.md): several login servers, each with its own registry, the
@@ -350,6 +350,11 @@ int Run(const Args& a) {
     return kExitError;
   }
   const bool network = a.http || a.client || a.msg_server;
+  if (network && a.candidates > 0 && !a.admin) {
+    std::cerr << "load_replay: against a server, --candidates needs --admin (a list computed "
+                 "while updates are in flight cannot be checked)\n";
+    return kExitError;
+  }
   if (a.routing.assignment_hold_ms > 0 && network) {
     // The server's holds run on its own clock, the model's on the trace's: they agree only while
     // no hold runs out, which the replay cannot arrange at recorded speed, so demand it.
@@ -393,6 +398,7 @@ int Run(const Args& a) {
   options.max_mismatches = a.max_mismatches;
   options.routing = a.routing;
   options.candidates = a.candidates;
+  options.sync_before_query = network && a.admin.has_value();
 
   std::unique_ptr<ReplayDriver> driver;
   if (a.in_process) {

@@ -152,7 +152,7 @@ void ReplayEngine::RunQuery(const Event& event, ChoiceModel& model, ReplayReport
   // every update before it is asked: an answer to a stale state would place a hold the model
   // cannot place at the same moment.
   const bool holds = options_.routing.assignment_hold_ms > 0;
-  if (holds) {
+  if (holds || options_.sync_before_query) {
     if (std::string err = driver_.Sync(model); !err.empty()) {
       report.transport_error = err;
       report.transport_error_line = event.line;

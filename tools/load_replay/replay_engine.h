@@ -29,6 +29,9 @@ struct ReplayOptions {
   std::uint64_t max_mismatches = 0;  // stop after this many; 0 = never stop early
   ModelRouting routing;              // the routing the server under test was configured with
   std::size_t candidates = 0;  // further candidates asked for (checked where a reply has them)
+  // Before each query, wait until the server has applied every update (ReplayDriver::Sync), so
+  // that a disagreeing answer is a real one. Always done with holds.
+  bool sync_before_query = false;
 };
 
 struct Mismatch {
