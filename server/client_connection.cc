@@ -5,7 +5,7 @@
 namespace ttlogin::server {
 
 ClientConnection::ClientConnection(asio::ip::tcp::socket socket, ServerContext& context)
-    : Connection(std::move(socket), "client"), context_(context), session_(context, peer()) {
+    : Connection(std::move(socket)), context_(context), session_(context, peer()) {
   context_.metrics.ConnectionOpened(ListenerKind::kClient);
 }
 

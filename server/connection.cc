@@ -1,5 +1,6 @@
 #include "server/connection.h"
 
+#include <algorithm>
 #include <array>
 #include <limits>
 #include <vector>
@@ -130,16 +131,33 @@ namespace {
 // One read buffer per io thread, shared by every connection of that thread: an idle connection
 // costs no buffer, and a read of many pipelined PDUs is decoded in place.
 constexpr std::size_t kReadBufferSize = 64 * 1024;
-// Reads served for one connection before yielding the thread to the others. One full buffer
-// (about 47,000 count updates) per turn: a msg_server streaming a backlog must not make the HTTP
-// clients on the same loop wait for its whole backlog (measured: p99 1.8 s at 16 reads per turn).
-constexpr int kReadsPerTurn = 1;
+// Fairness between a connection streaming a backlog (a msg_server pipelining updates) and the
+// interactive connections on the same loop (HTTP, Client port). A turn is one read; a connection
+// with more to read then yields (posts its next turn behind the others). A full 64 KiB read is
+// about 3,000 updates, so 64 streaming msg_servers made each HTTP request wait for about 190,000
+// updates per loop pass (measured: HTTP at 5-15% of its solo rate during update streams). So a
+// streaming turn shrinks with the interactive work the loop did since the connection's previous
+// turn: the whole buffer when there was none, 64 KiB / (1 + n) after n interactive reads, and
+// never below this (about 190 updates; smaller turns cost more in system calls than they give).
+constexpr std::size_t kMinTurnBytes = 4 * 1024;
 // A peer that sends requests but does not read replies is paused once this much is queued.
 constexpr std::size_t kMaxQueuedOutput = 1024 * 1024;
 
-std::array<std::uint8_t, kReadBufferSize>& ThreadReadBuffer() {
-  thread_local std::array<std::uint8_t, kReadBufferSize> buffer;
-  return buffer;
+struct ThreadReadState {
+  std::array<std::uint8_t, kReadBufferSize> buffer;
+  // Reads on this loop that drained their socket: the turns of interactive connections. A
+  // streaming connection compares it between two of its turns to tell whether it is alone.
+  std::uint32_t drained_reads = 0;
+};
+
+ThreadReadState& ThreadRead() {
+  thread_local ThreadReadState state;
+  return state;
+}
+
+// Bytes for the next turn of a streaming connection, after `interactive` interactive reads.
+std::size_t StreamingTurnBytes(std::uint32_t interactive) {
+  return std::max(kMinTurnBytes, kReadBufferSize / (std::size_t{1} + interactive));
 }
 
 }  // namespace
@@ -150,11 +168,10 @@ std::string FormatEndpoint(const asio::ip::tcp::endpoint& endpoint) {
   return a.to_string() + ":" + std::to_string(endpoint.port());
 }
 
-Connection::Connection(asio::ip::tcp::socket socket, std::string_view listener_name)
+Connection::Connection(asio::ip::tcp::socket socket)
     : socket_(std::move(socket)),
       timers_(ConnectionTimers::Of(socket_.get_executor())),
       heap_index_(ConnectionTimers::kNotQueued),
-      listener_name_(listener_name),
       last_received_(Clock::now()),
       last_sent_(last_received_) {
   asio::error_code ec;
@@ -198,30 +215,40 @@ void Connection::OnReadable(const asio::error_code& ec) {
     Close(ec == asio::error::operation_aborted ? "shutting down" : ec.message());
     return;
   }
-  auto& buffer = ThreadReadBuffer();
-  for (int i = 0; i < kReadsPerTurn; ++i) {
-    if (closed_ || reading_stopped_) return;
-    if (output_.size() - output_sent_ > kMaxQueuedOutput) {
-      read_paused_ = true;  // resumed by OnWritten once the peer reads
-      return;
-    }
-    asio::error_code read_ec;
-    const std::size_t n = socket_.read_some(asio::buffer(buffer), read_ec);
-    if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) {
-      WaitReadable();
-      return;
-    }
-    if (read_ec) {
-      Close(read_ec == asio::error::eof ? "peer closed" : read_ec.message());
-      return;
-    }
-    last_received_ = Clock::now();
-    OnData(std::span<const std::uint8_t>(buffer.data(), n));
-    if (n < buffer.size()) {
-      // Drained for now; wait for more rather than paying a read that returns EAGAIN.
-      WaitReadable();
-      return;
-    }
+  if (reading_stopped_) return;
+  if (output_.size() - output_sent_ > kMaxQueuedOutput) {
+    read_paused_ = true;  // resumed by FlushOutput once the peer reads
+    return;
+  }
+  ThreadReadState& thread = ThreadRead();
+  // A streaming connection (its last turn filled its read) shares the loop with the interactive
+  // reads that happened since that turn.
+  const std::size_t want =
+      streaming_ ? StreamingTurnBytes(thread.drained_reads - drained_seen_) : kReadBufferSize;
+  asio::error_code read_ec;
+  const std::size_t n = socket_.read_some(asio::buffer(thread.buffer.data(), want), read_ec);
+  if (read_ec == asio::error::would_block || read_ec == asio::error::try_again) {
+    streaming_ = false;
+    WaitReadable();
+    return;
+  }
+  if (read_ec) {
+    Close(read_ec == asio::error::eof ? "peer closed" : read_ec.message());
+    return;
+  }
+  last_received_ = Clock::now();
+  streaming_ = n == want;
+  if (streaming_) {
+    drained_seen_ = thread.drained_reads;
+  } else {
+    ++thread.drained_reads;
+  }
+  OnData(std::span<const std::uint8_t>(thread.buffer.data(), n));
+  if (closed_ || reading_stopped_) return;
+  if (!streaming_) {
+    // Drained for now; wait for more rather than paying a read that returns EAGAIN.
+    WaitReadable();
+    return;
   }
   // Still more to read: let the thread's other connections have a turn first.
   asio::post(socket_.get_executor(),

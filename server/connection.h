@@ -26,7 +26,7 @@ class ConnectionTimers;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(asio::ip::tcp::socket socket, std::string_view listener_name);
+  explicit Connection(asio::ip::tcp::socket socket);
   virtual ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -73,7 +73,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ConnectionTimers& timers_;  // the deadline heap of the socket's loop
   Clock::time_point deadline_{};
   std::uint32_t heap_index_;  // position in timers_' heap, or ConnectionTimers::kNotQueued
-  std::string_view listener_name_;
   std::string peer_;
   std::string output_;           // bytes not yet accepted by the kernel
   std::size_t output_sent_ = 0;  // prefix of output_ already written
@@ -82,6 +81,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_stopped_ = false;
   bool read_paused_ = false;  // waiting for output to drain (a peer that does not read)
   bool closed_ = false;
+  bool streaming_ = false;          // the last read filled its buffer: more is probably waiting
+  std::uint32_t drained_seen_ = 0;  // the loop's drained-read count at that read
   Clock::time_point last_received_;
   Clock::time_point last_sent_;
 };

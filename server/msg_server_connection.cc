@@ -17,7 +17,7 @@ const std::string& HeartbeatPdu() {
 }  // namespace
 
 MsgServerConnection::MsgServerConnection(asio::ip::tcp::socket socket, ServerContext& context)
-    : Connection(std::move(socket), "msg_server"), context_(context), session_(context, peer()) {
+    : Connection(std::move(socket)), context_(context), session_(context, peer()) {
   context_.metrics.ConnectionOpened(ListenerKind::kMsgServer);
 }
 

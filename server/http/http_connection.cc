@@ -6,7 +6,7 @@ namespace ttlogin::server::http {
 
 HttpConnection::HttpConnection(asio::ip::tcp::socket socket, ServerContext& context,
                                HttpHandler& handler, ListenerKind kind)
-    : Connection(std::move(socket), ListenerName(kind)),
+    : Connection(std::move(socket)),
       context_(context),
       kind_(kind),
       session_(handler, context.config().max_http_head_size, context.config().max_http_body_size) {
