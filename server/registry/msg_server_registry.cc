@@ -483,13 +483,11 @@ void MsgServerRegistry::TakeLocked(Shard& shard, std::size_t shard_index, std::u
   choice.ip2 = info.ip2;
   choice.port = info.port;
   choice.handle = ServerHandle{static_cast<std::uint32_t>(shard_index), slot, h.generation};
-  if (assign && shard.routing.assignment_hold_ms > 0) {
-    if (h.held < std::numeric_limits<std::uint32_t>::max()) {
-      ++h.held;
-      shard.holds.push_back(Shard::Record{slot, h.generation, Now()});
-      shard.Refresh(slot);
-      shard.Publish();
-    }
+  if (assign && shard.routing.assignment_hold_ms > 0 && shard.holds.size() < kMaxHoldsPerShard) {
+    ++h.held;  // at most kMaxHoldsPerShard: cannot overflow
+    shard.holds.push_back(Shard::Record{slot, h.generation, Now()});
+    shard.Refresh(slot);
+    shard.Publish();
   }
 }
 

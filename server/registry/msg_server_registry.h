@@ -146,6 +146,9 @@ class MsgServerRegistry {
  public:
   static constexpr std::size_t kDefaultShardCount = 32;
   static constexpr std::size_t kMaxExtraCandidates = 8;
+  // Assignment holds alive at once per shard (16 bytes each): beyond it a login is handed out
+  // without a hold, so a flood with a long hold window cannot grow memory without bound.
+  static constexpr std::size_t kMaxHoldsPerShard = 65536;
   // A monotonic clock in ms; slow start and holds read it. Injected by tests and simulations.
   using Clock = std::function<std::int64_t()>;
 

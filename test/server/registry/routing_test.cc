@@ -254,6 +254,22 @@ TEST(RoutingTest, HoldsNeverMakeAServerIneligible) {
   EXPECT_EQ(r.Stats().held, 5u);
 }
 
+TEST(RoutingTest, HoldsAreBoundedPerShard) {
+  FakeClock clock;
+  MsgServerRegistry r(1, 0, clock.clock());
+  r.SetRouting({.assignment_hold_ms = 60'000});
+  r.Register(Info(1, 0, 1'000'000));
+  for (std::size_t i = 0; i < MsgServerRegistry::kMaxHoldsPerShard + 100; ++i) {
+    ASSERT_EQ(r.Choose().code, ChooseCode::kOk);
+  }
+  EXPECT_EQ(r.Stats().held, MsgServerRegistry::kMaxHoldsPerShard);
+  clock.now += 60'000;
+  r.Expire();
+  EXPECT_EQ(r.Stats().held, 0u);
+  EXPECT_EQ(r.Choose().code, ChooseCode::kOk);  // and holds resume
+  EXPECT_EQ(r.Stats().held, 1u);
+}
+
 TEST(RoutingTest, SwitchingHoldsOffDropsProvisionalUsers) {
   FakeClock clock;
   MsgServerRegistry r(2, 0, clock.clock());
