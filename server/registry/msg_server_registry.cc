@@ -108,6 +108,7 @@ struct MsgServerRegistry::Shard {
   struct HeapItem {
     std::uint64_t key;
     std::uint32_t slot;
+    std::uint32_t generation;  // a copy (it fits the padding): p2c draws need not read Hot
   };
   using Heap = std::vector<HeapItem>;
   struct Record {  // an assignment hold (until = expiry) or a warming entry (until = window end)
@@ -197,7 +198,7 @@ struct MsgServerRegistry::Shard {
     Heap& heap = heaps[h.warming ? 1 : 0];
     const std::uint64_t key = KeyOf(h);
     if (h.heap_pos == kNil) {
-      heap.push_back(HeapItem{key, slot});
+      heap.push_back(HeapItem{key, slot, h.generation});
       h.heap_pos = static_cast<std::uint32_t>(heap.size() - 1);
       SiftUp(heap, h.heap_pos);
       return;
@@ -608,9 +609,8 @@ bool MsgServerRegistry::ChooseP2c(Choice& choice, bool assign) {
     if (n == 0) return false;
     const std::size_t pos = RandomBelow(n);
     const Shard::HeapItem item = pos < warm ? shard.heaps[0][pos] : shard.heaps[1][pos - warm];
-    const Shard::Hot& h = shard.hot[item.slot];
-    sample = Sample{index, item.slot, h.generation, item.key, kPpm};
-    if (h.warming) {
+    sample = Sample{index, item.slot, item.generation, item.key, kPpm};
+    if (pos >= warm) {  // drawn from the warming heap
       sample.chance = SlowStartChancePpm(shard.routing, now - shard.cold[item.slot].since);
     }
     return true;
