@@ -98,35 +98,4 @@ std::string EscapeForLog(std::string_view text, std::size_t max_len) {
   return out;
 }
 
-void AppendJsonEscaped(std::string& out, std::string_view text) {
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
-        } else {
-          out += ch;  // log text is already escaped to ASCII where it came from a peer
-        }
-    }
-  }
-}
-
 }  // namespace ttlogin::common

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/json_text.h"
+
 namespace ttlogin::common {
 
 struct LogOptions {
@@ -26,8 +28,5 @@ void SetLogLevel(const std::string& level);
 // \xNN escapes and the result is cut to `max_len` bytes, so a hostile host_name cannot forge log
 // lines or flood the log.
 std::string EscapeForLog(std::string_view text, std::size_t max_len = 128);
-
-// Escapes text for a JSON string (quotes, backslashes, control characters).
-void AppendJsonEscaped(std::string& out, std::string_view text);
 
 }  // namespace ttlogin::common

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "IM.Login.pb.h"
+#include "common/json_text.h"
 #include "common/protocol.h"
 
 namespace ttlogin::server {
@@ -22,56 +23,6 @@ std::string_view ChooseCodeText(registry::ChooseCode code) {
 
 namespace {
 
-// Appends `text` as the contents of a JSON string. Invalid UTF-8 (a msg_server may advertise any
-// bytes) becomes U+FFFD, so the reply is always valid JSON. Written out by hand because this runs
-// once per HTTP request: building a DOM and dumping it cost ~80% of the request's instructions.
-void AppendJsonString(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto* const end = p + text.size();
-  while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      if (c == '"' || c == '\\') {
-        out += '\\';
-        out += static_cast<char>(c);
-      } else if (c < 0x20) {
-        out += "\\u00";
-        out += kHex[c >> 4];
-        out += kHex[c & 0xf];
-      } else {
-        out += static_cast<char>(c);
-      }
-      ++p;
-      continue;
-    }
-    // Length of a well-formed sequence starting with c (RFC 3629), or 0 if c cannot start one.
-    std::size_t len = 0;
-    std::uint32_t min = 0;
-    std::uint32_t cp = 0;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2, cp = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3, cp = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4, cp = c & 0x07, min = 0x10000;
-    }
-    bool ok = len != 0 && static_cast<std::size_t>(end - p) >= len;
-    for (std::size_t i = 1; ok && i < len; ++i) {
-      ok = (p[i] & 0xc0) == 0x80;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    ok = ok && cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
-    if (ok) {
-      out.append(reinterpret_cast<const char*>(p), len);
-      p += len;
-    } else {
-      out += "\xef\xbf\xbd";  // U+FFFD for the offending byte; resynchronise after it
-      ++p;
-    }
-  }
-}
-
 void AppendKey(std::string& out, std::string_view key) {
   out += '"';
   out += key;
@@ -81,7 +32,7 @@ void AppendKey(std::string& out, std::string_view key) {
 void AppendStringField(std::string& out, std::string_view key, std::string_view value) {
   AppendKey(out, key);
   out += '"';
-  AppendJsonString(out, value);
+  common::AppendJsonEscaped(out, value);
   out += "\",";
 }
 

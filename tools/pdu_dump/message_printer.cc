@@ -117,30 +117,6 @@ void AppendUnknownJsonValue(const UnknownField& f, std::string& out) {
 }
 
 // Length of the valid UTF-8 sequence at s[i], or 0 when it is not one.
-std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
-  const auto c = static_cast<std::uint8_t>(s[i]);
-  std::size_t len = 0;
-  std::uint32_t min = 0;
-  std::uint32_t cp = 0;
-  if (c >= 0xc2 && c <= 0xdf) {
-    len = 2, min = 0x80, cp = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    len = 3, min = 0x800, cp = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4, min = 0x10000, cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto cc = static_cast<std::uint8_t>(s[i + k]);
-    if ((cc & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
-
 }  // namespace
 
 void AppendUnsigned(std::uint64_t value, std::string& out) {
@@ -190,51 +166,6 @@ void AppendBase64(std::span<const std::uint8_t> bytes, std::string& out) {
     out += kBase64Digits[(v >> 6) & 63];
     out += '=';
   }
-}
-
-void AppendJsonString(std::string_view text, std::string& out) {
-  out += '"';
-  for (std::size_t i = 0; i < text.size();) {
-    const auto c = static_cast<std::uint8_t>(text[i]);
-    if (c >= 0x80) {
-      const std::size_t len = Utf8SequenceLength(text, i);
-      if (len == 0) {
-        out += "\xef\xbf\xbd";  // U+FFFD
-        ++i;
-      } else {
-        out.append(text.substr(i, len));
-        i += len;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out += kHexDigits[c >> 4];
-          out += kHexDigits[c & 0x0f];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-    ++i;
-  }
-  out += '"';
 }
 
 void AppendCEscaped(std::string_view text, std::string& out) {

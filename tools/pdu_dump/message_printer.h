@@ -15,6 +15,8 @@
 
 #include <google/protobuf/message.h>
 
+#include "common/json_text.h"
+
 namespace ttlogin::tools::pdu_dump {
 
 class MessagePrinter {
@@ -66,7 +68,9 @@ class MessagePrinter {
 void AppendHex(std::span<const std::uint8_t> bytes, std::string& out);
 void AppendBase64(std::span<const std::uint8_t> bytes, std::string& out);
 // A JSON string literal, quotes included. Invalid UTF-8 becomes U+FFFD so the line stays JSON.
-void AppendJsonString(std::string_view text, std::string& out);
+inline void AppendJsonString(std::string_view text, std::string& out) {
+  common::AppendJsonQuoted(out, text);
+}
 // A text-format string literal, quotes included (the C escapes protobuf's TextFormat uses).
 void AppendCEscaped(std::string_view text, std::string& out);
 void AppendUnsigned(std::uint64_t value, std::string& out);
