@@ -211,6 +211,7 @@ bool MsgServerSession::HandleUserCntUpdate(const common::DecodedFrame& frame) {
     if (after >= 0 && after <= kMaxCount) {
       run_delta_ += delta;
       ++run_updates_;
+      if (delta > 0) ++run_increments_;
       return true;
     }
   }
@@ -239,10 +240,14 @@ void MsgServerSession::FlushRun() {
   if (run_updates_ == 0) return;
   context_.metrics.Add(Counter::kRegistryUpdates, run_updates_);
   const std::int64_t delta = run_delta_;
+  const std::uint64_t increments = run_increments_;
   run_updates_ = 0;
   run_delta_ = 0;
-  if (delta == 0) return;  // as many up as down: the count is where it was
-  const auto change = context_.registry.AdjustCount(handle_, delta);
+  run_increments_ = 0;
+  // As many up as down: the count is where it was, but each increment still settles an
+  // assignment hold (docs/ROUTING.md), so the registry hears of them when holds are on.
+  if (delta == 0 && (increments == 0 || context_.config().assignment_hold.count() == 0)) return;
+  const auto change = context_.registry.AdjustCount(handle_, delta, increments);
   known_count_ = change ? static_cast<std::int64_t>(change->count) : -1;
   if (change && change->clamped) {
     // Cannot happen while only this link moves the count (the run was checked against it); if

@@ -80,6 +80,7 @@ class MsgServerSession {
   // The run of updates not yet applied: how many, and their sum. Only while OnBytes runs.
   std::uint64_t run_updates_ = 0;
   std::int64_t run_delta_ = 0;
+  std::uint64_t run_increments_ = 0;  // the +1s of the run: each settles a hold
   // Whether updates may be summed in this read (not when debug logging wants one line each).
   bool batching_ = false;
   // IMUserCntUpdate PDUs seen in this read, added to the metrics once per read.

@@ -15,15 +15,23 @@ constexpr std::uint64_t kNoCandidate = std::numeric_limits<std::uint64_t>::max()
 constexpr std::uint64_t kMaxKey = kNoCandidate - 1;
 constexpr std::uint64_t kPpm = 1'000'000;
 
+// Ratio keys below 1 fill [0, kRatioOne); at and above 1 (only reachable with holds) they follow.
+constexpr std::uint64_t kRatioOne = kNoCandidate - 0xffffffffULL;  // 2^64 - 2^32
+
 // The order of eligible entries under `policy`: smaller is chosen first. For the ratio policies
-// the key is floor(load * 2^64 / max): two different ratios of 32-bit numbers differ by at least
-// 1/(max_a * max_b) > 2^-64, so they never share a key, and equal ratios always do.
+// a load below max maps to floor(load * kRatioOne / max): two different ratios of 32-bit numbers
+// differ by at least 1/(max_a * max_b), and max_a * max_b < kRatioOne, so their keys differ by
+// more than 1: never shared, while equal ratios always share one. A load at or over max (held
+// logins beyond the free places) maps above all of those, ordered by (load - max) / max at a
+// resolution of 2^-16.
 std::uint64_t LoadKey(Policy policy, std::uint32_t cur, std::uint32_t held, std::uint32_t max) {
   const std::uint64_t load = std::uint64_t{cur} + held;
   if (policy == Policy::kLeastCount) return std::min(load, kMaxKey);
-  if (max == 0 || load >= max) return kMaxKey;
+  if (max == 0) return kMaxKey;
   using Wide = unsigned __int128;
-  return static_cast<std::uint64_t>((static_cast<Wide>(load) << 64) / max);
+  if (load < max) return static_cast<std::uint64_t>(static_cast<Wide>(load) * kRatioOne / max);
+  const std::uint64_t over = ((load - max) << 16) / max;  // load < 2^33: no overflow
+  return kRatioOne + std::min<std::uint64_t>(over, kMaxKey - kRatioOne);
 }
 
 struct ThreadRandom {
@@ -437,6 +445,11 @@ bool MsgServerRegistry::Remove(ServerHandle handle) {
 }
 
 std::optional<CountChange> MsgServerRegistry::AdjustCount(ServerHandle handle, std::int64_t delta) {
+  return AdjustCount(handle, delta, delta > 0 ? static_cast<std::uint64_t>(delta) : 0);
+}
+
+std::optional<CountChange> MsgServerRegistry::AdjustCount(ServerHandle handle, std::int64_t delta,
+                                                          std::uint64_t increments) {
   Shard& shard = ShardOf(handle);
   std::lock_guard lock(shard.mu);
   if (!shard.Live(handle)) return std::nullopt;
@@ -451,9 +464,9 @@ std::optional<CountChange> MsgServerRegistry::AdjustCount(ServerHandle handle, s
     wanted = wanted < 0 ? 0 : kMaxCount;
   }
   change.count = static_cast<std::uint32_t>(wanted);
-  if (delta > 0 && h.held > 0) {
-    // The users this increment reports are (up to) the logins held for them.
-    const auto settle = static_cast<std::uint32_t>(std::min<std::int64_t>(delta, h.held));
+  if (increments > 0 && h.held > 0) {
+    // The users these increments report are (up to) the logins held for them.
+    const auto settle = static_cast<std::uint32_t>(std::min<std::uint64_t>(increments, h.held));
     h.held -= settle;
     h.settled += settle;
   }

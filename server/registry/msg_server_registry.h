@@ -171,6 +171,11 @@ class MsgServerRegistry {
   // Moves the entry's count by `delta`, clamped to [0, 2^32-1]. nullopt if the handle is stale.
   // An increment first settles that many of the entry's assignment holds.
   std::optional<CountChange> AdjustCount(ServerHandle handle, std::int64_t delta);
+  // The same for a run of updates summed into `delta` that held `increments` increments (e.g.
+  // "+1 -1" is delta 0 with 1 increment): settles up to `increments` holds, as applying the run
+  // one update at a time would.
+  std::optional<CountChange> AdjustCount(ServerHandle handle, std::int64_t delta,
+                                         std::uint64_t increments);
 
   // The msg_server a login should go to under the routing options (ties: any tied entry), and
   // optionally more acceptable ones. Eligible: cur < max and not draining.

@@ -134,8 +134,12 @@ class Traffic {
     const auto choice =
         test::AskClientPort(ports_.client, static_cast<std::uint16_t>(answers.size() + 1));
     ASSERT_TRUE(choice.has_value());
-    answers.push_back(
-        ServerAnswer{choice->result_code, choice->prior_ip, choice->backip_ip, choice->port, ""});
+    ServerAnswer answer;
+    answer.code = choice->result_code;
+    answer.ip1 = choice->prior_ip;
+    answer.ip2 = choice->backip_ip;
+    answer.port = choice->port;
+    answers.push_back(std::move(answer));
   }
 
   std::vector<ServerAnswer> answers;

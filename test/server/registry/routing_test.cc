@@ -229,6 +229,36 @@ TEST(RoutingTest, AssignmentHoldsSpreadABurstAndSettleOnIncrements) {
   EXPECT_EQ(r.Get(a)->cur_conn_cnt, 5u);
 }
 
+TEST(RoutingTest, ASummedRunSettlesOneHoldPerIncrement) {
+  FakeClock clock;
+  MsgServerRegistry r(1, 0, clock.clock());
+  r.SetRouting({.assignment_hold_ms = 10'000});
+  const ServerHandle a = r.Register(Info(1, 5, 100));
+  r.Choose();
+  r.Choose();
+  EXPECT_EQ(r.Stats().held, 2u);
+  r.AdjustCount(a, 0, 1);  // "+1 -1" summed: the count stays, one hold is settled
+  EXPECT_EQ(r.Stats().held, 1u);
+  EXPECT_EQ(r.Get(a)->cur_conn_cnt, 5u);
+  r.AdjustCount(a, 1, 3);  // "+1 +1 +1 -1 -1": one more user, the last hold settled
+  EXPECT_EQ(r.Stats().held, 0u);
+  EXPECT_EQ(r.Get(a)->cur_conn_cnt, 6u);
+}
+
+TEST(RoutingTest, OverHeldServersStillCompareByRatio) {
+  // Holds can push cur + held past max (eligibility stays cur < max); the ratio order holds on.
+  FakeClock clock;
+  MsgServerRegistry r(2, 0, clock.clock());
+  r.SetRouting({.policy = Policy::kLeastRatio, .assignment_hold_ms = 10'000});
+  const ServerHandle a = r.Register(Info(1, 9, 10));
+  const ServerHandle b = r.Register(Info(2, 3, 4));
+  EXPECT_EQ(r.Choose().handle, b);  // 0.75 < 0.9; b now 4/4
+  EXPECT_EQ(r.Choose().handle, a);  // 0.9 < 1.0; a now 10/10
+  EXPECT_EQ(r.Choose().handle, a);  // a tie at 1.0 goes to the first shard: a now 11/10
+  EXPECT_EQ(r.Choose().handle, b);  // 1.0 < 1.1; b now 5/4
+  EXPECT_EQ(r.Choose().handle, a);  // 1.1 < 1.25
+}
+
 TEST(RoutingTest, HoldsExpireLazilyWhenTheShardIsTouched) {
   FakeClock clock;
   MsgServerRegistry r(1, 0, clock.clock());
