@@ -456,9 +456,11 @@ std::optional<CountChange> MsgServerRegistry::AdjustCount(ServerHandle handle, s
   if (shard.HasTimedState()) shard.ExpireLocked(Now());
   Shard::Hot& h = shard.hot[handle.slot];
   const std::int64_t old_count = h.cur;
-  std::int64_t wanted = old_count + delta;
-  CountChange change;
   constexpr std::int64_t kMaxCount = std::numeric_limits<std::uint32_t>::max();
+  // Any |delta| beyond 2^33 clamps the same way; bounding it first keeps the sum from overflowing.
+  constexpr std::int64_t kDeltaBound = std::int64_t{1} << 33;
+  std::int64_t wanted = old_count + std::clamp(delta, -kDeltaBound, kDeltaBound);
+  CountChange change;
   if (wanted < 0 || wanted > kMaxCount) {
     change.clamped = true;
     wanted = wanted < 0 ? 0 : kMaxCount;
@@ -673,7 +675,9 @@ void MsgServerRegistry::ListCandidates(Choice& choice, std::size_t extra) const 
   }
   std::sort(order.begin(), order.end());
   std::vector<Found> found;
-  for (const auto& [shard_key, index] : order) {
+  for (const auto& entry : order) {
+    const std::uint64_t shard_key = entry.first;
+    const std::size_t index = entry.second;  // not a structured binding: lambdas capture it below
     if (found.size() >= want && shard_key >= found[want - 1].key) break;
     const Shard& shard = shards_[index];
     std::lock_guard lock(shard.mu);

@@ -10,8 +10,10 @@
 //    compact "hot" array; strings and operator metadata live apart, so a large registry still
 //    keeps its working set in cache.
 //  - The eligible entries of a shard (cur < max, not draining) sit in an indexed binary min-heap
-//    keyed by the policy's load key: the count (least_count) or the exact ratio cur/max as a
-//    64-bit fixed-point fraction (least_ratio, p2c), both counting provisional users (below). A
+//    keyed by the policy's load key: the count (least_count) or the ratio load/max as a 64-bit
+//    fixed-point fraction (least_ratio, p2c), where load counts provisional users (below). The
+//    ratio is exact while load < max; at or beyond max (holds can overfill an entry) the order is
+//    by (load - max) / max in steps of 2^-16, above every entry below max. A
 //    +-1 update moves an entry a level or two at most in practice; the heap array doubles as the
 //    dense list p2c samples from.
 //  - Each shard publishes its minimum key in an atomic word. Choose() reads the shard words (a

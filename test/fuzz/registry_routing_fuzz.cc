@@ -18,7 +18,8 @@
 //  - An entry registering with cur 0 while slow start is on warms for slow_start_ms, ending at the
 //    same lazy touches; switching slow start off ends every window, switching holds off every hold.
 //  - Eligible: cur < max and not draining. least_count orders by cur + held, least_ratio and p2c by
-//    (cur + held) / max, compared exactly by cross-multiplication.
+//    (cur + held) / max, compared exactly by cross-multiplication while cur + held < max; at or
+//    over max (holds overfill) above all those, by (cur + held - max) / max in steps of 2^-16.
 // With one shard every touch is known, so the model is exact. With several, a Choose touches
 // shards the model cannot predict: either the harness calls Expire() first (then every check
 // applies), or it does not and only the order-free checks apply, after which Expire() brings model
@@ -183,15 +184,29 @@ class Model {
     TouchAll();
   }
 
+  // An overfilled entry's excess (load - max) / max in steps of 2^-16 (max > 0 here: load >= max
+  // with an eligible entry means cur < max <= load), capped as the registry caps its key.
+  static std::uint64_t Overfill(const Entry& e) {
+    const std::uint64_t max = e.info.max_conn_cnt;
+    if (max == 0) return 0xfffffffeULL;
+    const std::uint64_t steps = ((e.Load() - max) << 16) / max;
+    return std::min<std::uint64_t>(steps, 0xfffffffeULL);
+  }
+
   // -1, 0, 1: how a compares with b under the current policy.
   int Compare(const Entry& a, const Entry& b) const {
     if (routing.policy == Policy::kLeastCount) {
       return a.Load() < b.Load() ? -1 : (a.Load() > b.Load() ? 1 : 0);
     }
-    if (tolerate().overload) {
-      const bool over_a = a.Load() >= a.info.max_conn_cnt;
-      const bool over_b = b.Load() >= b.info.max_conn_cnt;
-      if (over_a || over_b) return over_a == over_b ? 0 : (over_a ? 1 : -1);
+    const bool over_a = a.Load() >= a.info.max_conn_cnt;
+    const bool over_b = b.Load() >= b.info.max_conn_cnt;
+    if (over_a != over_b) return over_a ? 1 : -1;
+    if (over_a) {
+      // Both overfilled by holds: the documented order, (load - max) / max in steps of 2^-16.
+      const std::uint64_t qa = Overfill(a);
+      const std::uint64_t qb = Overfill(b);
+      if (tolerate().overload) return 0;
+      return qa < qb ? -1 : (qa > qb ? 1 : 0);
     }
     const Wide x = Wide{a.Load()} * b.info.max_conn_cnt;
     const Wide y = Wide{b.Load()} * a.info.max_conn_cnt;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <random>
 #include <thread>
@@ -84,6 +85,22 @@ TEST(MsgServerRegistryTest, CountsSaturateAtTheTop) {
   const auto c = r.AdjustCount(a, 1);
   EXPECT_TRUE(c->clamped);
   EXPECT_EQ(c->count, 0xffffffffu);
+}
+
+TEST(MsgServerRegistryTest, ExtremeDeltasClampWithoutOverflow) {
+  MsgServerRegistry r;
+  const ServerHandle h = r.Register(Info(1, 5, 10));
+  auto c = r.AdjustCount(h, std::numeric_limits<std::int64_t>::max());
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->clamped);
+  EXPECT_EQ(c->count, std::numeric_limits<std::uint32_t>::max());
+  c = r.AdjustCount(h, std::numeric_limits<std::int64_t>::min());
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->clamped);
+  EXPECT_EQ(c->count, 0u);
+  c = r.AdjustCount(h, std::int64_t{1} << 40, 3);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->count, std::numeric_limits<std::uint32_t>::max());
 }
 
 TEST(MsgServerRegistryTest, RemoveTakesTheServerAndItsUsers) {
