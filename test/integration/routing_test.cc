@@ -41,19 +41,29 @@ std::optional<json> Ask(std::uint16_t http_port, const std::string& headers = ""
 class RoutingTest : public testing::Test {
  protected:
   void Start(const std::string& config) {
-    server_ = std::make_unique<ServerProcess>(config);
+    server_ = std::make_unique<ServerProcess>(config + "AdminPort=0\n");
     ASSERT_TRUE(server_->started()) << server_->log();
   }
   void Add(const MsgServerFields& f) {
     peers_.push_back(std::make_unique<FakeMsgServer>(server_->ports().msg_server));
     ASSERT_TRUE(peers_.back()->Register(f));
   }
+  // Waits until the server holds every msg_server added so far (registrations race the queries).
+  bool WaitRegistered() {
+    return Eventually([&] {
+      const auto r =
+          HttpRequest(server_->ports().admin, "GET /servers HTTP/1.1\r\nConnection: close\r\n\r\n");
+      if (!r || r->status != 200) return false;
+      const json list = json::parse(r->body, nullptr, false);
+      return list.is_array() && list.size() == peers_.size();
+    });
+  }
   // Waits until the server answers with `port`.
   bool WaitForAnswer(std::uint32_t port) {
-    return Eventually([&] {
-      const auto j = Ask(http());
-      return j && (*j)["code"] == 0 && (*j)["port"] == std::to_string(port);
-    });
+    return WaitRegistered() && Eventually([&] {
+             const auto j = Ask(http());
+             return j && (*j)["code"] == 0 && (*j)["port"] == std::to_string(port);
+           });
   }
   std::uint16_t http() const { return server_->ports().http; }
   std::string TableFile(const std::string& text) {
@@ -142,13 +152,10 @@ TEST_F(RoutingTest, NoCandidatesKeyByDefault) {
 }
 
 TEST_F(RoutingTest, AssignmentHoldsSpreadABurstBetweenCountUpdates) {
-  Start("AssignmentHold=10000\nAdminPort=0\n");
+  Start("AssignmentHold=10000\n");
   Add(Fields("a", 8001, 0, 100));
   Add(Fields("b", 8002, 0, 100));
-  ASSERT_TRUE(Eventually([&] {
-    const auto j = Ask(http());
-    return j && (*j)["code"] == 0;
-  }));
+  ASSERT_TRUE(WaitRegistered());
   // Every answer holds one provisional user on the server it names, so the next ones alternate
   // between the two although neither reports a single login.
   std::map<std::string, int> seen;
