@@ -150,7 +150,10 @@ int HttpRequestParser::OnMessageComplete(llhttp_t* p) {
   self.in_message_ = false;
   self.complete_ = true;
   self.request_.method = static_cast<std::uint8_t>(llhttp_get_method(p));
-  self.request_.keep_alive = llhttp_should_keep_alive(p) != 0;
+  // A protocol switch (Upgrade, CONNECT) ends HTTP on this connection: llhttp parses nothing
+  // after it. The request is answered and the connection closes, so what follows is never read as
+  // a request, however the reads split it.
+  self.request_.keep_alive = llhttp_should_keep_alive(p) != 0 && llhttp_get_upgrade(p) == 0;
   self.request_.http_major = llhttp_get_http_major(p);
   self.request_.http_minor = llhttp_get_http_minor(p);
   return HPE_PAUSED;

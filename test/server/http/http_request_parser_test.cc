@@ -213,6 +213,34 @@ TEST(HttpSessionTest, APooledParserKeepsTheLimitsOfItsSession) {
   EXPECT_EQ(handler.errors, std::vector<int>{431});
 }
 
+// llhttp stops at a request asking for a protocol switch (Upgrade, CONNECT): what follows is not
+// HTTP. The session answers that request, closes, and never parses the rest, whether the bytes
+// come in one read or the read ends exactly after the request (a pooled parser must not make the
+// rest look like a new request).
+TEST(HttpSessionTest, AnUpgradeRequestIsAnsweredAndClosesWhateverTheSplit) {
+  const std::string upgrade = "GET /u HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n";
+  const std::string connect = "CONNECT host:1 HTTP/1.1\r\nHost: host:1\r\n\r\n";
+  const std::string next = "GET /next HTTP/1.1\r\n\r\n";
+  for (const std::string& first : {upgrade, connect}) {
+    RecordingHandler whole_handler;
+    HttpSession whole(whole_handler, 8192, 1024);
+    std::string whole_out;
+    EXPECT_TRUE(whole.OnBytes(Bytes(first + next), whole_out));
+
+    RecordingHandler split_handler;
+    HttpSession split(split_handler, 8192, 1024);
+    std::string split_out;
+    EXPECT_TRUE(split.OnBytes(Bytes(first), split_out)) << first;
+    EXPECT_TRUE(split.OnBytes(Bytes(next), split_out)) << first;
+
+    EXPECT_EQ(split_out, whole_out) << first;
+    EXPECT_EQ(split_handler.urls, whole_handler.urls) << first;
+    EXPECT_EQ(whole_handler.urls.size(), 1U) << first;
+    EXPECT_NE(whole_out.find("Connection: close"), std::string::npos) << first;
+    EXPECT_TRUE(whole_handler.errors.empty()) << first;
+  }
+}
+
 TEST(HttpPathTest, MsgServerPathRules) {
   EXPECT_TRUE(IsMsgServerPath("/msg_server"));
   EXPECT_TRUE(IsMsgServerPath("/msg_server?x=1"));
