@@ -6,6 +6,8 @@
 #include <limits>
 #include <random>
 
+#include "common/splitmix.h"
+
 namespace ttlogin::registry {
 namespace {
 
@@ -35,28 +37,19 @@ std::uint64_t LoadKey(Policy policy, std::uint32_t cur, std::uint32_t held, std:
 }
 
 struct ThreadRandom {
-  std::uint64_t state = 0;
+  common::SplitMix64 rng;
   bool seeded = false;
 };
 thread_local ThreadRandom t_random;
 
-std::uint64_t NextRandom() {
+// Uniform in [0, n); 0 when n is 0. Each thread seeds itself from the system on first use.
+std::uint64_t RandomBelow(std::uint64_t n) {
   if (!t_random.seeded) {
     std::random_device device;
-    t_random.state = (std::uint64_t{device()} << 32) ^ device();
+    t_random.rng.Seed((std::uint64_t{device()} << 32) ^ device());
     t_random.seeded = true;
   }
-  // splitmix64: tiny state, good enough to spread choices; nothing here needs secrecy.
-  std::uint64_t z = (t_random.state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-// Uniform in [0, n); 0 when n is 0.
-std::uint64_t RandomBelow(std::uint64_t n) {
-  using Wide = unsigned __int128;
-  return static_cast<std::uint64_t>((static_cast<Wide>(NextRandom()) * n) >> 64);
+  return t_random.rng.Below(n);
 }
 
 // The chance, in parts per million, that a warming entry is taken when it would win.
@@ -72,7 +65,7 @@ std::uint64_t SlowStartChancePpm(const RoutingOptions& routing, std::int64_t age
 }  // namespace
 
 void SeedThreadRandom(std::uint64_t seed) {
-  t_random.state = seed;
+  t_random.rng.Seed(seed);
   t_random.seeded = true;
 }
 
@@ -324,14 +317,16 @@ bool MsgServerRegistry::IsDrainKey(std::string_view key) const {
   return drain_keys_.count(key) != 0;
 }
 
+// An entry drains exactly while some remembered key matches it (by host name or by ip1). drain_mu_
+// is held throughout, and Register() and Replace() hold it too while they insert, so a key added
+// or removed here cannot miss an entry being registered meanwhile (lock order: drain_mu_, then a
+// shard's mu).
 std::size_t MsgServerRegistry::SetDraining(std::string_view key, bool draining) {
-  {
-    std::lock_guard lock(drain_mu_);
-    if (draining) {
-      drain_keys_.emplace(key);
-    } else if (auto it = drain_keys_.find(key); it != drain_keys_.end()) {
-      drain_keys_.erase(it);
-    }
+  std::lock_guard drain_lock(drain_mu_);
+  if (draining) {
+    drain_keys_.emplace(key);
+  } else if (auto it = drain_keys_.find(key); it != drain_keys_.end()) {
+    drain_keys_.erase(it);
   }
   std::size_t matched = 0;
   for (std::size_t i = 0; i < shard_count_; ++i) {
@@ -345,8 +340,10 @@ std::size_t MsgServerRegistry::SetDraining(std::string_view key, bool draining) 
         continue;
       }
       ++matched;
-      if (shard.hot[s].draining == draining) continue;
-      shard.hot[s].draining = draining;
+      // Undraining one key leaves an entry drained that another remembered key still matches.
+      const bool now = draining || MatchesDrainKeyLocked(info);
+      if (shard.hot[s].draining == now) continue;
+      shard.hot[s].draining = now;
       shard.Refresh(s);
       changed = true;
     }
@@ -362,11 +359,8 @@ void MsgServerRegistry::Touch(ServerHandle handle, std::int64_t unix_ms) {
 }
 
 ServerHandle MsgServerRegistry::Register(MsgServerInfo info, EntryMeta meta) {
-  bool draining = false;
-  {
-    std::lock_guard lock(drain_mu_);
-    draining = MatchesDrainKeyLocked(info);
-  }
+  std::lock_guard drain_lock(drain_mu_);  // see SetDraining()
+  const bool draining = MatchesDrainKeyLocked(info);
   // Reserve a place first, so concurrent registrations cannot overshoot the bound. (Meanwhile a
   // Choose() may see one more registration than entries and answer "all full" rather than "none
   // registered": both are refusals, and the window is one insert long.)
@@ -411,18 +405,15 @@ ServerHandle MsgServerRegistry::Register(MsgServerInfo info, EntryMeta meta) {
 }
 
 bool MsgServerRegistry::Replace(ServerHandle handle, MsgServerInfo info, std::string warning) {
-  bool drained = false;
-  {
-    std::lock_guard lock(drain_mu_);
-    drained = MatchesDrainKeyLocked(info);
-  }
+  std::lock_guard drain_lock(drain_mu_);  // see SetDraining()
+  const bool drained = MatchesDrainKeyLocked(info);
   Shard& shard = ShardOf(handle);
   std::lock_guard lock(shard.mu);
   if (!shard.Live(handle)) return false;
   Shard::Hot& h = shard.hot[handle.slot];
   h.cur = info.cur_conn_cnt;
   h.max = info.max_conn_cnt;
-  h.draining = h.draining || drained;
+  h.draining = drained;  // by the new name and address
   shard.cold[handle.slot].info = std::move(info);
   shard.cold[handle.slot].meta.warning = std::move(warning);
   shard.Refresh(handle.slot);

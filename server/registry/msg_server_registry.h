@@ -194,8 +194,10 @@ class MsgServerRegistry {
   void Expire();
 
   // Draining: a draining entry keeps its users but is never chosen. `key` is "host_name:port" or
-  // "ip1:port"; it is remembered, so a msg_server that reconnects while drained stays drained.
-  // Returns how many live entries match.
+  // "ip1:port"; it is remembered, so a msg_server that reconnects while drained stays drained. An
+  // entry drains exactly while some remembered key matches it: undraining one key leaves it
+  // drained if another still matches, and a Replace() re-evaluates it by its new info.
+  // Returns how many live entries match `key`.
   std::size_t SetDraining(std::string_view key, bool draining);
   bool IsDrainKey(std::string_view key) const;
 

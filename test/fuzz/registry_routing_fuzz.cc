@@ -432,7 +432,7 @@ class Harness {
     Entry* e = model_.Find(h);
     FUZZ_CHECK(ok == (e != nullptr));
     if (e == nullptr) return;
-    e->draining = e->draining || model_.Drained(info);
+    e->draining = model_.Drained(info);
     e->info = std::move(info);
     e->meta.warning = std::move(warning);
   }
@@ -481,7 +481,7 @@ class Harness {
         continue;
       }
       ++expected;
-      e.draining = draining;
+      e.draining = model_.Drained(e.info);
     }
     FUZZ_CHECK(matched == expected);
     FUZZ_CHECK(registry_.IsDrainKey(key) == draining);

@@ -5,29 +5,12 @@
 
 #include <fmt/format.h>
 
+#include "common/splitmix.h"
 #include "tools/load_replay/trace_event.h"
 #include "tools/load_replay/trace_generator.h"
 
 namespace ttlogin::tools::replay {
 namespace {
-
-// splitmix64, as the trace generators use: the same sequence on every platform.
-class ScenarioRng {
- public:
-  explicit ScenarioRng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t Next() {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  std::uint64_t Below(std::uint64_t n) {
-    return static_cast<std::uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
-  }
-
- private:
-  std::uint64_t state_;
-};
 
 std::string Register(std::uint64_t t, std::uint32_t i, std::uint32_t max, std::uint32_t cur) {
   return fmt::format(
@@ -48,7 +31,7 @@ std::string WriteClusterScenario(const ClusterScenarioOptions& o, std::ostream& 
   if (o.late_joiners >= o.msg_servers) return "--late-joiners must be fewer than --msg-servers";
   if (o.logins < 1 || o.logins > 100'000'000) return "--logins must be 1 to 100000000";
   if (o.crowd_ms < 1 || o.crowd_ms > 3'600'000) return "--crowd-ms must be 1 to 3600000";
-  ScenarioRng rng(o.seed);
+  common::SplitMix64 rng(o.seed);
   out << fmt::format(
       R"({{"t":0,"ev":"cluster","login_servers":{},"update_latency_ms":{},"connect_delay_ms":{},"scenario":"{} seed {}"}})"
       "\n",

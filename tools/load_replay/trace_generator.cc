@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "common/splitmix.h"
 #include "tools/load_replay/choice_model.h"
 
 namespace ttlogin::tools::replay {
@@ -12,26 +13,6 @@ namespace {
 
 // msg_servers send a heartbeat after this much silence (PROTOCOL.md: 5 s).
 constexpr std::uint64_t kHeartbeatMs = 5000;
-
-// splitmix64: tiny, fast, and the same sequence everywhere (std:: distributions are not).
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t Next() {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n); n > 0. The multiply-shift bias is below 2^-32 for the n used here.
-  std::uint64_t Below(std::uint64_t n) {
-    return static_cast<std::uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
-  }
-  bool Chance(std::uint64_t num, std::uint64_t den) { return Below(den) < num; }
-
- private:
-  std::uint64_t state_;
-};
 
 // Writes events and keeps a ChoiceModel of them, so logins can follow the rule.
 class TraceBuilder {
@@ -45,7 +26,7 @@ class TraceBuilder {
         last_sent_(servers, 0),
         max_(servers, 0) {}
 
-  Rng& rng() { return rng_; }
+  common::SplitMix64& rng() { return rng_; }
   bool done() const { return emitted_ >= limit_; }
   // Progress through the trace in thousandths.
   std::uint64_t permille() const { return emitted_ * 1000 / limit_; }
@@ -175,7 +156,7 @@ class TraceBuilder {
   std::ostream& out_;
   std::uint64_t limit_;
   bool with_expect_;
-  Rng rng_;
+  common::SplitMix64 rng_;
   ChoiceModel model_;
   std::vector<std::uint64_t> last_sent_;
   std::vector<std::uint32_t> max_;
@@ -343,7 +324,7 @@ void FillUntilFull(TraceBuilder& b, std::uint64_t events) {
 // Anything goes, in small numbers so ties are everywhere: registrations and re-registrations
 // (max 0, cur above max), bursts, departures below zero, updates before registration, closes.
 void RandomMix(TraceBuilder& b, std::uint64_t) {
-  Rng& r = b.rng();
+  common::SplitMix64& r = b.rng();
   while (!b.done()) {
     const std::uint32_t i = static_cast<std::uint32_t>(r.Below(b.size()));
     const std::uint64_t roll = r.Below(100);

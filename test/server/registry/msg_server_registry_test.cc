@@ -137,6 +137,40 @@ TEST(MsgServerRegistryTest, ReplaceSwapsTheEntry) {
   EXPECT_EQ(r.Stats().registered, 2u);
 }
 
+// An entry drains while any remembered key matches it, by host name or by ip1 (Info's ip1 is
+// 10.0.0.1): lifting one of two keys leaves it drained, and a re-registration under another name
+// is judged by its new name.
+TEST(MsgServerRegistryTest, DrainingLastsWhileAnyKeyMatches) {
+  MsgServerRegistry r(2);
+  const ServerHandle a = r.Register(Info(1, 0, 10, "a"));
+  r.Register(Info(2, 5, 10, "b"));
+  EXPECT_EQ(r.Choose().port, 1u);
+  EXPECT_EQ(r.SetDraining("a:1", true), 1u);
+  EXPECT_EQ(r.SetDraining("10.0.0.1:1", true), 1u);
+  EXPECT_EQ(r.Choose().port, 2u);
+
+  EXPECT_EQ(r.SetDraining("a:1", false), 1u);  // 10.0.0.1:1 still matches
+  EXPECT_EQ(r.Choose().port, 2u);
+  EXPECT_EQ(r.Stats().draining, 1u);
+
+  EXPECT_EQ(r.SetDraining("10.0.0.1:1", false), 1u);
+  EXPECT_EQ(r.Stats().draining, 0u);
+  EXPECT_EQ(r.Choose().port, 1u);
+
+  // Drained by name only; the same connection re-registers under another name and address.
+  EXPECT_EQ(r.SetDraining("a:1", true), 1u);
+  EXPECT_EQ(r.Choose().port, 2u);
+  MsgServerInfo renamed = Info(1, 0, 10, "c");
+  renamed.ip1 = "10.0.0.9";
+  EXPECT_TRUE(r.Replace(a, renamed));
+  EXPECT_EQ(r.Stats().draining, 0u);
+  EXPECT_EQ(r.Choose().port, 1u);
+  // ... and back under the drained name: drained again.
+  EXPECT_TRUE(r.Replace(a, Info(1, 0, 10, "a")));
+  EXPECT_EQ(r.Stats().draining, 1u);
+  EXPECT_EQ(r.Choose().port, 2u);
+}
+
 // Against a brute-force model: random operations, then the choice must be a minimum.
 TEST(MsgServerRegistryTest, RandomOperationsMatchABruteForceModel) {
   std::mt19937 rng(1234);
