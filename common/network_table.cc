@@ -335,7 +335,7 @@ std::string_view ToString(AddressPreference preference) {
 
 // --- PrefixTrie --------------------------------------------------------------------------------
 
-PrefixTrie PrefixTrie::Build(std::vector<Entry> entries) {
+std::optional<PrefixTrie> PrefixTrie::Build(std::vector<Entry> entries, std::size_t max_nodes) {
   // Shortest first, so that a longer prefix overwrites the expansion of a shorter one.
   std::sort(entries.begin(), entries.end(),
             [](const Entry& a, const Entry& b) { return PrefixLess(a.prefix, b.prefix); });
@@ -348,18 +348,21 @@ PrefixTrie PrefixTrie::Build(std::vector<Entry> entries) {
         static_cast<std::size_t>(std::max(0, e.prefix.length - kRootBits + kStepBits - 1)) /
         kStepBits;
   }
-  // Capped: a million /128s would "need" 28 million nodes, most of them shared in practice.
-  constexpr std::size_t kMaxReserve = std::size_t{1} << 22;  // 256 MiB of address space
-  trie.v4_.nodes.reserve(std::min(most[0], kMaxReserve));
-  trie.v6_.nodes.reserve(std::min(most[1], kMaxReserve));
-  for (const Entry& e : entries)
-    (e.prefix.address.v6 ? trie.v6_ : trie.v4_).Insert(e.prefix, e.value);
+  // Capped by the node budget (+1 for each family's unused node 0).
+  trie.v4_.nodes.reserve(std::min(most[0], max_nodes + 1));
+  trie.v6_.nodes.reserve(std::min(most[1], max_nodes + 1));
+  std::size_t budget = max_nodes;
+  for (const Entry& e : entries) {
+    if (!(e.prefix.address.v6 ? trie.v6_ : trie.v4_).Insert(e.prefix, e.value, budget)) {
+      return std::nullopt;
+    }
+  }
   for (Family* f : {&trie.v4_, &trie.v6_})
     f->nodes.shrink_to_fit();
   return trie;
 }
 
-void PrefixTrie::Family::Insert(const IpPrefix& prefix, std::uint8_t value) {
+bool PrefixTrie::Family::Insert(const IpPrefix& prefix, std::uint8_t value, std::size_t& budget) {
   const std::uint8_t* bytes = prefix.address.bytes.data();
   const int length = prefix.length;
   if (root.empty()) {
@@ -374,7 +377,7 @@ void PrefixTrie::Family::Insert(const IpPrefix& prefix, std::uint8_t value) {
   if (length <= kRootBits) {
     const std::uint32_t count = std::uint32_t{1} << (kRootBits - length);
     fill(root.data(), top & ~(count - 1), count);
-    return;
+    return true;
   }
   // Walk (and grow) the path of 4-bit steps down to the node the prefix ends in. A slot is named
   // by (node, index), node -1 being the root, because growing `nodes` moves them.
@@ -387,6 +390,8 @@ void PrefixTrie::Family::Insert(const IpPrefix& prefix, std::uint8_t value) {
   while (true) {
     std::uint32_t child = slot() >> 2;
     if (child == 0) {
+      if (budget == 0) return false;
+      --budget;
       child = static_cast<std::uint32_t>(nodes.size());
       nodes.emplace_back();
       nodes.back().fill(0);
@@ -398,7 +403,7 @@ void PrefixTrie::Family::Insert(const IpPrefix& prefix, std::uint8_t value) {
     if (remaining <= kStepBits) {
       const std::uint32_t count = std::uint32_t{1} << (kStepBits - remaining);
       fill(nodes[child].data(), nibble & ~(count - 1), count);
-      return;
+      return true;
     }
     index = nibble;
     consumed += kStepBits;
@@ -446,7 +451,7 @@ struct ParsedLine {
 }  // namespace
 
 std::optional<NetworkTable> NetworkTable::Parse(std::string_view text, std::string_view source_name,
-                                                std::string* error) {
+                                                std::string* error, std::size_t max_trie_nodes) {
   std::vector<LineError> syntax;  // the first kMaxNetworkTableErrors, in line order
   std::size_t syntax_count = 0;
   const auto report = [&](std::size_t line, std::string what) {
@@ -559,7 +564,18 @@ std::optional<NetworkTable> NetworkTable::Parse(std::string_view text, std::stri
 
   NetworkTable table;
   table.size_ = entries.size();
-  table.trie_ = PrefixTrie::Build(std::move(entries));
+  std::optional<PrefixTrie> trie = PrefixTrie::Build(std::move(entries), max_trie_nodes);
+  if (!trie) {
+    if (error != nullptr) {
+      *error = std::string(source_name) + ": its " + std::to_string(table.size_) +
+               " networks need more than " + std::to_string(max_trie_nodes) + " lookup nodes (" +
+               std::to_string(max_trie_nodes * PrefixTrie::kNodeBytes / (1024 * 1024)) +
+               " MiB); long IPv6 prefixes that share nothing cost the most; this is not a "
+               "carrier table";
+    }
+    return std::nullopt;
+  }
+  table.trie_ = std::move(*trie);
   return table;
 }
 
@@ -624,7 +640,12 @@ std::optional<CidrSet> CidrSet::Parse(std::string_view list, std::string* error)
                 entries.end());
   CidrSet set;
   set.size_ = entries.size();
-  set.trie_ = PrefixTrie::Build(std::move(entries));
+  std::optional<PrefixTrie> trie = PrefixTrie::Build(std::move(entries));
+  if (!trie) {
+    if (error != nullptr) *error = std::to_string(set.size_) + " networks: too many for one list";
+    return std::nullopt;
+  }
+  set.trie_ = std::move(*trie);
   return set;
 }
 

@@ -69,6 +69,11 @@ std::optional<IpPrefix> ParseIpPrefix(std::string_view text, std::string* error)
 enum class AddressPreference : std::uint8_t { kNone, kIp1, kIp2 };
 std::string_view ToString(AddressPreference preference);  // "none", "ip1", "ip2"
 
+// At most this many 64-byte trie nodes (256 MiB) per table. A realistic table needs far fewer
+// (100,000 mixed IPv4/IPv6 prefixes: about 375,000); long IPv6 prefixes that share nothing cost up
+// to 28 nodes each, so a hostile file of /128s is refused here rather than taking gigabytes.
+inline constexpr std::size_t kMaxPrefixTrieNodes = std::size_t{1} << 22;
+
 // The longest-prefix-match structure shared by NetworkTable and CidrSet: maps a prefix to a small
 // value 1..3 (0 is "no match"). Immutable once built.
 class PrefixTrie {
@@ -77,8 +82,11 @@ class PrefixTrie {
     IpPrefix prefix;
     std::uint8_t value = 1;  // 1..3
   };
-  // Entries must not repeat a prefix (callers decide what a repeat means).
-  static PrefixTrie Build(std::vector<Entry> entries);
+  static constexpr std::size_t kNodeBytes = 64;
+  // Entries must not repeat a prefix (callers decide what a repeat means). Empty when the entries
+  // need more than `max_nodes` nodes (both families together).
+  static std::optional<PrefixTrie> Build(std::vector<Entry> entries,
+                                         std::size_t max_nodes = kMaxPrefixTrieNodes);
 
   // The value of the longest prefix containing `address`, 0 if none. Noexcept, allocation-free.
   std::uint8_t Lookup(const IpAddress& address) const noexcept;
@@ -87,10 +95,13 @@ class PrefixTrie {
  private:
   // One 4-bit step. A slot is (child node index << 2) | value; index 0 means no child.
   using Node = std::array<std::uint32_t, 16>;
+  static_assert(sizeof(Node) == kNodeBytes);
   struct Family {
     std::vector<std::uint32_t> root;  // 1 << kRootBits slots; empty when the family has no prefix
     std::vector<Node> nodes;          // nodes[0] is unused so that index 0 can mean "none"
-    void Insert(const IpPrefix& prefix, std::uint8_t value);
+    // False, leaving the family unusable, when it would take a node beyond `budget` (which
+    // counts down the nodes still allowed).
+    bool Insert(const IpPrefix& prefix, std::uint8_t value, std::size_t& budget);
     std::uint8_t Lookup(const std::uint8_t* bytes, int bits) const noexcept;
   };
   Family v4_;
@@ -112,8 +123,10 @@ class NetworkTable {
   // same preference is fine; with different ones it is an error naming both lines.
   // On failure `error` (if given) gets every error, one per line as "<source>:<line>: <what>",
   // in line order, at most kMaxNetworkTableErrors of them and then a count of the rest.
+  // A table needing more than `max_trie_nodes` (see kMaxPrefixTrieNodes) is refused.
   static std::optional<NetworkTable> Parse(std::string_view text, std::string_view source_name,
-                                           std::string* error);
+                                           std::string* error,
+                                           std::size_t max_trie_nodes = kMaxPrefixTrieNodes);
   // Reads a regular file of at most kMaxNetworkTableFileSize bytes; errors are "<path>: <what>"
   // for the file itself, as in Parse for its lines. An empty file is an empty table.
   static std::optional<NetworkTable> LoadFile(const std::string& path, std::string* error);

@@ -346,6 +346,44 @@ TEST(NetworkTableTest, ConflictsBeforeLaterSyntaxErrorsAreListedFirst) {
   EXPECT_NE(errors.find("t: 11 more errors not shown"), std::string::npos) << errors;
 }
 
+// A lone IPv6 host route takes 28 nodes below the 16-bit root (112 bits in 4-bit steps); a table
+// needing more nodes than allowed is refused, saying why.
+TEST(NetworkTableTest, NodeBudgetIsExact) {
+  std::string error;
+  EXPECT_TRUE(NetworkTable::Parse("2001:db8::1 ip1", "t", &error, 28).has_value()) << error;
+  EXPECT_FALSE(NetworkTable::Parse("2001:db8::1 ip1", "t", &error, 27).has_value());
+  EXPECT_EQ(error.rfind("t: its 1 networks need more than 27 lookup nodes", 0), 0u) << error;
+  // Prefixes sharing their path share its nodes: two host routes in one /124 need 28, not 56.
+  EXPECT_TRUE(NetworkTable::Parse("2001:db8::1 ip1\n2001:db8::2 ip2", "t", &error, 28));
+  // IPv4 below the root: a /32 takes 4 nodes; both families count against one budget.
+  EXPECT_TRUE(NetworkTable::Parse("10.1.2.3 ip2\n2001:db8::1 ip1", "t", &error, 32));
+  EXPECT_FALSE(NetworkTable::Parse("10.1.2.3 ip2\n2001:db8::1 ip1", "t", &error, 31));
+  // Prefixes of at most 16 bits live in the root and need no node.
+  EXPECT_TRUE(NetworkTable::Parse("10.0.0.0/8 ip2\n2001::/16 ip1", "t", &error, 0));
+}
+
+// The default budget holds against a hostile file: random IPv6 host routes share nothing, so
+// 200,000 of them would need about 5 million 64-byte nodes (25 each below the shared top levels);
+// the table is refused at the cap (256 MiB) instead of taking what it asks for.
+TEST(NetworkTableTest, HostileHostRoutesAreRefusedAtTheMemoryCap) {
+  std::mt19937_64 rng(7);
+  std::string text;
+  for (int i = 0; i < 200'000; ++i) {
+    std::array<std::uint8_t, 16> b{};
+    for (std::size_t k = 0; k < b.size(); k += 8) {
+      const auto r = rng();
+      for (std::size_t j = 0; j < 8; ++j)
+        b[k + j] = static_cast<std::uint8_t>(r >> (8 * j));
+    }
+    b[0] = 0x20;  // not ::ffff:0:0/96 (that would be IPv4)
+    text += IpAddress::V6(b).ToString() + " ip1\n";
+  }
+  std::string error;
+  EXPECT_FALSE(NetworkTable::Parse(text, "t", &error).has_value());
+  EXPECT_NE(error.find("need more than 4194304 lookup nodes (256 MiB)"), std::string::npos)
+      << error;
+}
+
 TEST(NetworkTableTest, NullErrorPointerIsAllowed) {
   EXPECT_FALSE(NetworkTable::Parse("bad", "t", nullptr).has_value());
   EXPECT_TRUE(NetworkTable::Parse("1.2.3.4 ip1", "t", nullptr).has_value());
