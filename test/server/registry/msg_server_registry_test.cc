@@ -8,6 +8,8 @@
 #include <random>
 #include <thread>
 
+#include "test/server/registry/registry_test_support.h"
+
 namespace ttlogin::registry {
 namespace {
 
@@ -173,53 +175,13 @@ TEST(MsgServerRegistryTest, DrainingLastsWhileAnyKeyMatches) {
 
 // Against a brute-force model: random operations, then the choice must be a minimum.
 TEST(MsgServerRegistryTest, RandomOperationsMatchABruteForceModel) {
-  std::mt19937 rng(1234);
   MsgServerRegistry r(8);
-  struct Model {
-    ServerHandle handle;
-    std::uint32_t cur;
-    std::uint32_t max;
-  };
-  std::vector<Model> live;
-  for (int step = 0; step < 20000; ++step) {
-    const int op = static_cast<int>(rng() % 10);
-    if (op == 0 || live.empty()) {
-      const std::uint32_t max = rng() % 20;
-      const std::uint32_t cur = rng() % 25;
-      live.push_back({r.Register(Info(static_cast<std::uint32_t>(step), cur, max)), cur, max});
-    } else if (op == 1) {
-      const std::size_t i = rng() % live.size();
-      ASSERT_TRUE(r.Remove(live[i].handle));
-      live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
-    } else {
-      Model& m = live[rng() % live.size()];
-      const std::int64_t delta = (rng() % 2 == 0) ? 1 : -1;
-      const auto c = r.AdjustCount(m.handle, delta);
-      ASSERT_TRUE(c);
-      m.cur = static_cast<std::uint32_t>(std::max<std::int64_t>(0, m.cur + delta));
-      ASSERT_EQ(c->count, m.cur);
-    }
-    std::uint32_t best = UINT32_MAX;
-    for (const Model& m : live) {
-      if (m.cur < m.max) best = std::min(best, m.cur);
-    }
-    const Choice c = r.Choose();
-    if (live.empty()) {
-      ASSERT_EQ(c.code, ChooseCode::kNoMsgServer);
-    } else if (best == UINT32_MAX) {
-      ASSERT_EQ(c.code, ChooseCode::kAllFull) << step;
-    } else {
-      ASSERT_EQ(c.code, ChooseCode::kOk) << step;
-      const auto info = r.Get(c.handle);
-      ASSERT_TRUE(info);
-      ASSERT_EQ(info->cur_conn_cnt, best) << step;
-    }
-  }
-  std::uint64_t users = 0;
-  for (const Model& m : live)
-    users += m.cur;
-  EXPECT_EQ(r.Stats().users, users);
-  EXPECT_EQ(r.Stats().registered, live.size());
+  // least_count: the smallest count wins.
+  ASSERT_NO_FATAL_FAILURE(testing_support::RunRandomOperationsAgainstAModel(
+      r, {.seed = 1234, .steps = 20000, .max_below = 20, .cur_below = 25},
+      [](std::uint32_t cur_a, std::uint32_t, std::uint32_t cur_b, std::uint32_t) {
+        return cur_a < cur_b ? -1 : cur_a > cur_b ? 1 : 0;
+      }));
 }
 
 // Concurrent updates from several threads (run under TSan in CI): the final counts are exact.

@@ -13,26 +13,19 @@
 #include <vector>
 
 #include "server/registry/msg_server_registry.h"
+#include "test/server/registry/registry_test_support.h"
 
 namespace ttlogin::registry {
 namespace {
 
 using Ms = std::chrono::milliseconds;
+using testing_support::NumberedInfo;
 
 constexpr int kUpdaters = 4;
 constexpr int kChoosers = 2;
 constexpr int kOwnedPerUpdater = 8;
 constexpr std::uint32_t kMax = 1'000'000;
 constexpr auto kRunTime = Ms(600);
-
-MsgServerInfo Info(std::uint32_t port, std::uint32_t cur, std::uint32_t max) {
-  return MsgServerInfo{"10.0.0." + std::to_string(port % 250),
-                       "10.1.0." + std::to_string(port % 250),
-                       port,
-                       max,
-                       cur,
-                       "h" + std::to_string(port)};
-}
 
 struct Owned {
   ServerHandle handle;
@@ -50,7 +43,7 @@ TEST(RoutingStressTest, CountsStayExactWhileRoutingChangesUnderConcurrentChoices
     for (int i = 0; i < kOwnedPerUpdater; ++i) {
       const auto port = static_cast<std::uint32_t>(t * 100 + i);
       const std::uint32_t cur = i % 2 == 0 ? 0 : 10;  // half of them warm up
-      owned[t].push_back(Owned{registry.Register(Info(port, cur, kMax)), cur});
+      owned[t].push_back(Owned{registry.Register(NumberedInfo(port, cur, kMax)), cur});
       ASSERT_TRUE(owned[t].back().handle.valid());
     }
   }
@@ -78,7 +71,7 @@ TEST(RoutingStressTest, CountsStayExactWhileRoutingChangesUnderConcurrentChoices
         if (!change || change->clamped || change->count != o.count) fail();
         if (r < 3) {
           const auto port = static_cast<std::uint32_t>(10'000 + t * 1000 + rng() % 1000);
-          const ServerHandle h = registry.Register(Info(port, rng() % 3, 1 + rng() % 5));
+          const ServerHandle h = registry.Register(NumberedInfo(port, rng() % 3, 1 + rng() % 5));
           if (!h.valid()) fail();
           temporary.push_back(h);
           registry.AdjustCount(h, 1);

@@ -7,17 +7,13 @@
 #include <random>
 
 #include "server/registry/msg_server_registry.h"
+#include "test/server/registry/registry_test_support.h"
 
 namespace ttlogin::registry {
 namespace {
 
 MsgServerInfo Info(std::uint32_t port, std::uint32_t cur, std::uint32_t max) {
-  return MsgServerInfo{"10.0.0." + std::to_string(port % 250),
-                       "10.1.0." + std::to_string(port % 250),
-                       port,
-                       max,
-                       cur,
-                       "h" + std::to_string(port)};
+  return testing_support::NumberedInfo(port, cur, max);
 }
 
 struct FakeClock {
@@ -65,51 +61,16 @@ TEST(RoutingTest, LeastRatioSeparatesRatiosThatDifferInTheLastPlace) {
 }
 
 TEST(RoutingTest, LeastRatioMatchesExactRationalComparisonUnderRandomUpdates) {
-  std::mt19937 rng(99);
   MsgServerRegistry r(8);
   r.SetRouting({.policy = Policy::kLeastRatio});
-  struct Model {
-    ServerHandle handle;
-    std::uint32_t cur;
-    std::uint32_t max;
-  };
-  std::vector<Model> live;
-  for (int step = 0; step < 20000; ++step) {
-    const int op = static_cast<int>(rng() % 10);
-    if (op == 0 || live.empty()) {
-      const std::uint32_t max = rng() % 50;
-      const std::uint32_t cur = rng() % 60;
-      live.push_back({r.Register(Info(static_cast<std::uint32_t>(step), cur, max)), cur, max});
-    } else if (op == 1) {
-      const std::size_t i = rng() % live.size();
-      ASSERT_TRUE(r.Remove(live[i].handle));
-      live.erase(live.begin() + static_cast<std::ptrdiff_t>(i));
-    } else {
-      Model& m = live[rng() % live.size()];
-      const std::int64_t delta = (rng() % 2 == 0) ? 1 : -1;
-      ASSERT_TRUE(r.AdjustCount(m.handle, delta));
-      m.cur = static_cast<std::uint32_t>(std::max<std::int64_t>(0, m.cur + delta));
-    }
-    const Model* best = nullptr;
-    for (const Model& m : live) {
-      if (m.cur >= m.max) continue;
-      if (best == nullptr || std::uint64_t{m.cur} * best->max < std::uint64_t{best->cur} * m.max) {
-        best = &m;
-      }
-    }
-    const Choice c = r.Choose();
-    if (best == nullptr) {
-      ASSERT_NE(c.code, ChooseCode::kOk) << step;
-      continue;
-    }
-    ASSERT_EQ(c.code, ChooseCode::kOk) << step;
-    const auto info = r.Get(c.handle);
-    ASSERT_TRUE(info);
-    // Equal ratio to the model's best (cross-multiplied: exact).
-    ASSERT_EQ(std::uint64_t{info->cur_conn_cnt} * best->max,
-              std::uint64_t{best->cur} * info->max_conn_cnt)
-        << step;
-  }
+  // cur/max against cur/max, cross-multiplied: exact.
+  ASSERT_NO_FATAL_FAILURE(testing_support::RunRandomOperationsAgainstAModel(
+      r, {.seed = 99, .steps = 20000, .max_below = 50, .cur_below = 60},
+      [](std::uint32_t cur_a, std::uint32_t max_a, std::uint32_t cur_b, std::uint32_t max_b) {
+        const std::uint64_t a = std::uint64_t{cur_a} * max_b;
+        const std::uint64_t b = std::uint64_t{cur_b} * max_a;
+        return a < b ? -1 : a > b ? 1 : 0;
+      }));
 }
 
 TEST(RoutingTest, P2cAnswersOnlyEligibleServersAndFavoursTheLessLoaded) {
