@@ -17,6 +17,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/loopback_server.sh
+source "$ROOT/scripts/lib/loopback_server.sh"
 QUICK=0
 RUNS=3
 BUILD_DIR="$ROOT/build-bench"
@@ -163,34 +165,19 @@ LRUN=(taskset -c "$LOAD_CPU")
 # --- our server -----------------------------------------------------------------------------------
 OURS_PID=""; HTTP_PORT=""; CLIENT_PORT=""; MS_PORT=""; HOLD_PID=""
 start_ours() {
-  cat >"$WORK/loginserver.conf" <<EOF
-ClientListenIP=127.0.0.1
-ClientPort=0
-HttpListenIP=127.0.0.1
-HttpPort=0
-MsgServerListenIP=127.0.0.1
-MsgServerPort=0
-msfs=http://127.0.0.1:8700/
-discovery=http://127.0.0.1/api/discovery
-IoThreads=1
-LogLevel=warn
-MsgServerTimeout=3600
-ClientTimeout=600
-HttpTimeout=600
-MaxClientConnections=$((IDLE_CONNS + 1000))
-MaxHttpConnections=$((IDLE_CONNS + 1000))
-EOF
+  write_loopback_config "$WORK/loginserver.conf" IoThreads=1 MsgServerTimeout=3600 \
+    ClientTimeout=600 HttpTimeout=600 "MaxClientConnections=$((IDLE_CONNS + 1000))" \
+    "MaxHttpConnections=$((IDLE_CONNS + 1000))"
   rm -f "$WORK/ready.json"
   "${SRUN[@]}" "$SERVER_BIN" -c "$WORK/loginserver.conf" --ready-file "$WORK/ready.json" \
     >>"$WORK/server.log" 2>&1 &
   OURS_PID=$!
   PIDS+=("$OURS_PID")
-  for _ in $(seq 100); do [[ -s $WORK/ready.json ]] && break; sleep 0.1; done
-  [[ -s $WORK/ready.json ]] || { tail "$WORK/server.log" >&2; die "login_server did not start"; }
-  local ready; ready=$(cat "$WORK/ready.json")
-  HTTP_PORT=$(sed -E 's/.*"http":\[([0-9]+).*/\1/' <<<"$ready")
-  CLIENT_PORT=$(sed -E 's/.*"client":\[([0-9]+).*/\1/' <<<"$ready")
-  MS_PORT=$(sed -E 's/.*"msg_server":\[([0-9]+).*/\1/' <<<"$ready")
+  wait_until_ready "$WORK/ready.json" "$OURS_PID" ||
+    { tail "$WORK/server.log" >&2; die "login_server did not start"; }
+  HTTP_PORT=$(ready_port "$WORK/ready.json" http)
+  CLIENT_PORT=$(ready_port "$WORK/ready.json" client)
+  MS_PORT=$(ready_port "$WORK/ready.json" msg_server)
 }
 stop_ours() { [[ -n $OURS_PID ]] && stop_pid "$OURS_PID"; OURS_PID=""; }
 

@@ -29,31 +29,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cat >"$dir/loginserver.conf" <<CONF
-ClientListenIP=127.0.0.1
-ClientPort=0
-HttpListenIP=127.0.0.1
-HttpPort=0
-MsgServerListenIP=127.0.0.1
-MsgServerPort=0
-AdminListenIP=127.0.0.1
-AdminPort=0
-msfs=http://127.0.0.1:8700/
-discovery=http://127.0.0.1/api/discovery
-LogLevel=warn
-CONF
-# The idle connections and the load need more descriptors than a default shell allows.
+# shellcheck source=lib/loopback_server.sh
+source "$root/scripts/lib/loopback_server.sh"
+write_loopback_config "$dir/loginserver.conf" AdminListenIP=127.0.0.1 AdminPort=0
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 "$build/server/login_server" -c "$dir/loginserver.conf" --ready-file "$dir/ready.json" \
   2>"$dir/server.log" &
 server_pid=$!
-for _ in $(seq 100); do [ -s "$dir/ready.json" ] && break; sleep 0.1; done
-if [ ! -s "$dir/ready.json" ]; then
+if ! wait_until_ready "$dir/ready.json" "$server_pid"; then
   echo "soak: login_server did not start:" >&2
   cat "$dir/server.log" >&2
   exit 1
 fi
-port() { sed -E "s/.*\"$1\":\[([0-9]+).*/\1/" "$dir/ready.json"; }
+port() { ready_port "$dir/ready.json" "$1"; }
 
 echo "soak: login_server pid $server_pid ($(nproc) cores), ${seconds} s, RSS every ${interval} s"
 rc=0

@@ -19,26 +19,15 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "perf smoke: FAIL: $*" >&2; [[ -f $WORK/server.log ]] && tail -5 "$WORK/server.log" >&2; exit 1; }
 
-cat >"$WORK/loginserver.conf" <<CONF
-ClientListenIP=127.0.0.1
-ClientPort=0
-HttpListenIP=127.0.0.1
-HttpPort=0
-MsgServerListenIP=127.0.0.1
-MsgServerPort=0
-msfs=http://127.0.0.1:8700/
-discovery=http://127.0.0.1/api/discovery
-IoThreads=1
-LogLevel=warn
-CONF
+# shellcheck source=../../scripts/lib/loopback_server.sh
+source "$(dirname "$0")/../../scripts/lib/loopback_server.sh"
+write_loopback_config "$WORK/loginserver.conf" IoThreads=1
 "$SERVER" -c "$WORK/loginserver.conf" --ready-file "$WORK/ready.json" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
-for _ in $(seq 100); do [[ -s $WORK/ready.json ]] && break; sleep 0.05; done
-[[ -s $WORK/ready.json ]] || fail "login_server did not start"
-READY=$(cat "$WORK/ready.json")
-HTTP=$(sed -E 's/.*"http":\[([0-9]+).*/\1/' <<<"$READY")
-CLIENT=$(sed -E 's/.*"client":\[([0-9]+).*/\1/' <<<"$READY")
-MS=$(sed -E 's/.*"msg_server":\[([0-9]+).*/\1/' <<<"$READY")
+wait_until_ready "$WORK/ready.json" "$SERVER_PID" || fail "login_server did not start"
+HTTP=$(ready_port "$WORK/ready.json" http)
+CLIENT=$(ready_port "$WORK/ready.json" client)
+MS=$(ready_port "$WORK/ready.json" msg_server)
 
 # run NAME CHECK_KEY LOADGEN-ARGS...: the scenario must exit 0 and print a RESULT line whose
 # CHECK_KEY is a positive number.
