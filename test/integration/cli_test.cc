@@ -15,28 +15,6 @@
 namespace ttlogin::test {
 namespace {
 
-// A listening socket on an ephemeral loopback port, held for the test's lifetime.
-class HeldPort {
- public:
-  HeldPort() {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    listen(fd_, 1);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-  }
-  ~HeldPort() { close(fd_); }
-  std::uint16_t port() const { return port_; }
-
- private:
-  int fd_;
-  std::uint16_t port_;
-};
-
 std::string Config(std::uint16_t client, std::uint16_t http, std::uint16_t msg) {
   return "ClientListenIP=127.0.0.1\nClientPort=" + std::to_string(client) +
          "\nHttpListenIP=127.0.0.1\nHttpPort=" + std::to_string(http) +
@@ -95,7 +73,7 @@ TEST_F(CliTest, MissingConfigFileExitsTwo) {
 TEST_F(CliTest, MissingKeyExitsTwoNamingItAndNothingListens) {
   std::uint16_t client = 0, http = 0;
   {
-    const HeldPort c, h;  // find two free ports, then free them again
+    const LoopbackListener c, h;  // find two free ports, then free them again
     client = c.port();
     http = h.port();
   }
@@ -123,7 +101,7 @@ TEST_F(CliTest, BadValueExitsTwoNamingKeyAndLine) {
 }
 
 TEST_F(CliTest, PortInUseExitsOneWithAClearMessage) {
-  HeldPort busy;
+  LoopbackListener busy;
   std::string out;
   EXPECT_EQ(RunLoginServer({"-c", WriteConfig(Config(0, busy.port(), 0))}, &out), 1);
   EXPECT_NE(out.find("cannot listen on 127.0.0.1:" + std::to_string(busy.port())),

@@ -29,33 +29,6 @@ using namespace testing;  // NOLINT: the fixture helpers
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// A loopback listener for a test's fake upstream, with bounded accept.
-class Listener {
- public:
-  Listener() {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    listen(fd_, 8);
-    socklen_t len = sizeof addr;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~Listener() { close(fd_); }
-  std::uint16_t port() const { return port_; }
-  int Accept(milliseconds timeout) {
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(timeout.count())) != 1) return -1;
-    return accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-  }
-
- private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-};
-
 bool SendAll(int fd, const std::string& bytes) {
   std::size_t sent = 0;
   while (sent < bytes.size()) {
@@ -115,7 +88,7 @@ std::vector<std::string> ProxyArgs(std::uint16_t upstream) {
 }
 
 TEST(Proxy, ForwardsEveryByteBothWaysEvenMalformedPdus) {
-  Listener upstream;
+  ttlogin::test::LoopbackListener upstream;
   ToolProcess proxy(ProxyArgs(upstream.port()));
   const std::uint16_t port = StartProxy(proxy);
   ASSERT_NE(port, 0) << proxy.err();

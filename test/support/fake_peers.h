@@ -45,6 +45,24 @@ class TcpClient {
   int fd_ = -1;
 };
 
+// A listening socket on an ephemeral loopback port, held for its lifetime: a fake upstream, or a
+// port known to be busy. A socket that cannot be set up fails the test that made it (port() 0).
+class LoopbackListener {
+ public:
+  LoopbackListener();
+  ~LoopbackListener();
+  LoopbackListener(const LoopbackListener&) = delete;
+  LoopbackListener& operator=(const LoopbackListener&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  // One connection, or -1 when none arrives within `timeout`. The caller closes it.
+  int Accept(milliseconds timeout = kDefaultWait);
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
 struct Pdu {
   common::PduHeader header;
   std::string body;
