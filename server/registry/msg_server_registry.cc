@@ -323,11 +323,28 @@ bool MsgServerRegistry::IsDrainKey(std::string_view key) const {
 // shard's mu).
 std::size_t MsgServerRegistry::SetDraining(std::string_view key, bool draining) {
   std::lock_guard drain_lock(drain_mu_);
+  const auto matches = [&key](const MsgServerInfo& info) {
+    return DrainKey(info.host_name, info.port) == key || DrainKey(info.ip1, info.port) == key;
+  };
   if (draining) {
     drain_keys_.emplace(key);
-  } else if (auto it = drain_keys_.find(key); it != drain_keys_.end()) {
-    drain_keys_.erase(it);
+  } else {
+    // Undraining a msg_server by either of its names lifts both: it was drained as one process.
+    std::vector<std::string> lifted{std::string(key)};
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      Shard& shard = shards_[i];
+      std::lock_guard lock(shard.mu);
+      for (std::uint32_t s = 0; s < shard.hot.size(); ++s) {
+        const MsgServerInfo& info = shard.cold[s].info;
+        if (shard.hot[s].generation == 0 || !matches(info)) continue;
+        lifted.push_back(DrainKey(info.host_name, info.port));
+        lifted.push_back(DrainKey(info.ip1, info.port));
+      }
+    }
+    for (const std::string& k : lifted)
+      drain_keys_.erase(k);
   }
+  // Every entry is judged again: lifting a name may also undrain another entry it matched.
   std::size_t matched = 0;
   for (std::size_t i = 0; i < shard_count_; ++i) {
     Shard& shard = shards_[i];
@@ -336,12 +353,8 @@ std::size_t MsgServerRegistry::SetDraining(std::string_view key, bool draining) 
     for (std::uint32_t s = 0; s < shard.hot.size(); ++s) {
       if (shard.hot[s].generation == 0) continue;
       const MsgServerInfo& info = shard.cold[s].info;
-      if (DrainKey(info.host_name, info.port) != key && DrainKey(info.ip1, info.port) != key) {
-        continue;
-      }
-      ++matched;
-      // Undraining one key leaves an entry drained that another remembered key still matches.
-      const bool now = draining || MatchesDrainKeyLocked(info);
+      if (matches(info)) ++matched;
+      const bool now = MatchesDrainKeyLocked(info);
       if (shard.hot[s].draining == now) continue;
       shard.hot[s].draining = now;
       shard.Refresh(s);

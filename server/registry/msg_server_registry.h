@@ -195,8 +195,9 @@ class MsgServerRegistry {
 
   // Draining: a draining entry keeps its users but is never chosen. `key` is "host_name:port" or
   // "ip1:port"; it is remembered, so a msg_server that reconnects while drained stays drained. An
-  // entry drains exactly while some remembered key matches it: undraining one key leaves it
-  // drained if another still matches, and a Replace() re-evaluates it by its new info.
+  // entry drains exactly while some remembered key matches it (a Replace() is judged by its new
+  // info). Undraining forgets `key` and both names of every entry it matches, so a msg_server
+  // drained by host name can be undrained by address and stays undrained when it reconnects.
   // Returns how many live entries match `key`.
   std::size_t SetDraining(std::string_view key, bool draining);
   bool IsDrainKey(std::string_view key) const;

@@ -473,16 +473,24 @@ class Harness {
     const bool draining = in.Bool();
     const std::size_t matched = registry_.SetDraining(key, draining);
     auto& keys = model_.drain_keys;
-    keys.erase(std::remove(keys.begin(), keys.end(), key), keys.end());
-    if (draining) keys.push_back(key);
+    const auto forget = [&keys](const std::string& k) {
+      keys.erase(std::remove(keys.begin(), keys.end(), k), keys.end());
+    };
+    forget(key);
     std::size_t expected = 0;
-    for (Entry& e : model_.live) {
+    for (const Entry& e : model_.live) {
       if (KeyOf(e.info.host_name, e.info.port) != key && KeyOf(e.info.ip1, e.info.port) != key) {
         continue;
       }
       ++expected;
-      e.draining = model_.Drained(e.info);
+      if (!draining) {  // undraining by one name lifts both names of the msg_server
+        forget(KeyOf(e.info.host_name, e.info.port));
+        forget(KeyOf(e.info.ip1, e.info.port));
+      }
     }
+    if (draining) keys.push_back(key);
+    for (Entry& e : model_.live)
+      e.draining = model_.Drained(e.info);
     FUZZ_CHECK(matched == expected);
     FUZZ_CHECK(registry_.IsDrainKey(key) == draining);
   }

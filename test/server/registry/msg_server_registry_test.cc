@@ -139,10 +139,10 @@ TEST(MsgServerRegistryTest, ReplaceSwapsTheEntry) {
   EXPECT_EQ(r.Stats().registered, 2u);
 }
 
-// An entry drains while any remembered key matches it, by host name or by ip1 (Info's ip1 is
-// 10.0.0.1): lifting one of two keys leaves it drained, and a re-registration under another name
-// is judged by its new name.
-TEST(MsgServerRegistryTest, DrainingLastsWhileAnyKeyMatches) {
+// An entry drains while a remembered key matches it, by host name or by ip1 (Info's ip1 is
+// 10.0.0.1). Undraining by either name lifts both, also for a later reconnect; a re-registration
+// under other names is judged by them.
+TEST(MsgServerRegistryTest, DrainKeysFollowTheMsgServerByEitherName) {
   MsgServerRegistry r(2);
   const ServerHandle a = r.Register(Info(1, 0, 10, "a"));
   r.Register(Info(2, 5, 10, "b"));
@@ -150,30 +150,46 @@ TEST(MsgServerRegistryTest, DrainingLastsWhileAnyKeyMatches) {
   EXPECT_EQ(r.SetDraining("a:1", true), 1u);
   EXPECT_EQ(r.SetDraining("10.0.0.1:1", true), 1u);
   EXPECT_EQ(r.Choose().port, 2u);
-
-  EXPECT_EQ(r.SetDraining("a:1", false), 1u);  // 10.0.0.1:1 still matches
-  EXPECT_EQ(r.Choose().port, 2u);
   EXPECT_EQ(r.Stats().draining, 1u);
 
-  EXPECT_EQ(r.SetDraining("10.0.0.1:1", false), 1u);
+  // Lifting one of the two keys undrains it and forgets the other.
+  EXPECT_EQ(r.SetDraining("a:1", false), 1u);
   EXPECT_EQ(r.Stats().draining, 0u);
   EXPECT_EQ(r.Choose().port, 1u);
+  EXPECT_FALSE(r.IsDrainKey("a:1"));
+  EXPECT_FALSE(r.IsDrainKey("10.0.0.1:1"));
+  ASSERT_TRUE(r.Remove(a));
+  const ServerHandle again = r.Register(Info(1, 0, 10, "a"));  // reconnects: not drained
+  EXPECT_EQ(r.Choose().port, 1u);
 
-  // Drained by name only; the same connection re-registers under another name and address.
+  // Drained by host name, undrained by address.
   EXPECT_EQ(r.SetDraining("a:1", true), 1u);
   EXPECT_EQ(r.Choose().port, 2u);
+  EXPECT_EQ(r.SetDraining("10.0.0.1:1", false), 1u);
+  EXPECT_EQ(r.Choose().port, 1u);
+  EXPECT_FALSE(r.IsDrainKey("a:1"));
+
+  // Drained by name only; the same connection re-registers under another name and address, then
+  // back under the drained name.
+  EXPECT_EQ(r.SetDraining("a:1", true), 1u);
   MsgServerInfo renamed = Info(1, 0, 10, "c");
   renamed.ip1 = "10.0.0.9";
-  EXPECT_TRUE(r.Replace(a, renamed));
+  EXPECT_TRUE(r.Replace(again, renamed));
   EXPECT_EQ(r.Stats().draining, 0u);
   EXPECT_EQ(r.Choose().port, 1u);
-  // ... and back under the drained name: drained again.
-  EXPECT_TRUE(r.Replace(a, Info(1, 0, 10, "a")));
+  EXPECT_TRUE(r.Replace(again, Info(1, 0, 10, "a")));
   EXPECT_EQ(r.Stats().draining, 1u);
   EXPECT_EQ(r.Choose().port, 2u);
+
+  // A key nothing matches is remembered when draining (for a msg_server yet to come) and
+  // forgotten alone when undraining.
+  EXPECT_EQ(r.SetDraining("later:9", true), 0u);
+  EXPECT_TRUE(r.IsDrainKey("later:9"));
+  EXPECT_EQ(r.SetDraining("later:9", false), 0u);
+  EXPECT_FALSE(r.IsDrainKey("later:9"));
+  EXPECT_TRUE(r.IsDrainKey("a:1"));
 }
 
-// Against a brute-force model: random operations, then the choice must be a minimum.
 TEST(MsgServerRegistryTest, RandomOperationsMatchABruteForceModel) {
   MsgServerRegistry r(8);
   // least_count: the smallest count wins.
