@@ -39,7 +39,7 @@ TEST(Cli, HelpDocumentsEveryExitCode) {
   EXPECT_EQ(r.code, 0);
   for (const char* needle :
        {"Exit codes:", "\n  0 ", "\n  1 ", "\n  2 ", "\n  3 ", "\n  4 ", "--json", "--filter",
-        "--stats", "--trace", "--proxy", "--raw", "--hex", "-i IFACE", "--port"}) {
+        "--stats", "--trace", "--proxy", "--raw", "--hex", "-i IFACE", "--port", "--buffer-size"}) {
     EXPECT_NE(r.out.find(needle), std::string::npos) << needle;
   }
 }
@@ -52,7 +52,10 @@ TEST(Cli, UsageErrorsExitWith2) {
                                                {"--proxy", "nonsense"},
                                                {"--port", "0", "x"},
                                                {"--raw", "-", "--hex", "-"},
-                                               {"--count", "zero", "x.pcap"}}) {
+                                               {"--count", "zero", "x.pcap"},
+                                               {"-B", "255", "-i", "lo"},
+                                               {"--buffer-size", "4194305", "-i", "lo"},
+                                               {"-B", "64M", "-i", "lo"}}) {
     const ToolRun r = RunPduDump(args);
     EXPECT_EQ(r.code, 2) << ::testing::PrintToString(args) << r.err;
     EXPECT_NE(r.err.find("pdu_dump: "), std::string::npos);

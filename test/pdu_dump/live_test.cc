@@ -2,7 +2,13 @@
 // server when the test may capture.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <thread>
 
 #include "test/pdu_dump/decode_helpers.h"
 #include "test/pdu_dump/tool_process.h"
@@ -60,6 +66,51 @@ TEST(Live, DecodesTheLoginServersLoopbackTraffic) {
   for (int i = 1; i < 4; ++i) {
     EXPECT_EQ(lines[i]["body"]["user_id"], 99 + i);
     EXPECT_EQ(lines[i]["dst"], "127.0.0.1:" + port);
+  }
+}
+
+// Packets that arrive while pdu_dump is not reading wait in the kernel's capture buffer. A burst
+// of 100 PDUs (a registration and 99 updates), each its own segment, sent while pdu_dump is
+// stopped: the default buffer keeps every one; a 256 KiB buffer (two loopback packets) cannot, and
+// pdu_dump says how many packets were dropped and exits 1 instead of presenting an incomplete
+// capture as clean.
+TEST(Live, PacketsQueuedWhileDumpIsStoppedAreKeptOrTheDropIsReported) {
+  if (geteuid() != 0) GTEST_SKIP() << "live capture needs root or CAP_NET_RAW";
+  test::ServerProcess server;
+  ASSERT_TRUE(server.started()) << server.log();
+  const std::string port = std::to_string(server.ports().msg_server);
+  constexpr int kBurst = 100;
+  for (const bool small : {false, true}) {
+    std::vector<std::string> args{"--json", "-i", "lo", "--port", port};
+    if (small) args.insert(args.end(), {"-B", "256"});
+    ToolProcess dump(args);
+    ASSERT_TRUE(dump.WaitForStderr("listening on lo", seconds(10))) << dump.err();
+    dump.Signal(SIGSTOP);
+    test::TcpClient conn(server.ports().msg_server);
+    ASSERT_TRUE(conn.connected());
+    const int one = 1;
+    ASSERT_EQ(setsockopt(conn.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+    test::MsgServerFields fields;
+    ASSERT_TRUE(conn.Send(test::ServInfoPdu(fields)));
+    for (int i = 1; i < kBurst; ++i) {
+      ASSERT_TRUE(conn.Send(test::UserCntUpdatePdu(1, static_cast<std::uint32_t>(i))));
+      std::this_thread::sleep_for(std::chrono::microseconds(200));  // one segment each
+    }
+    conn.Close();
+    dump.Signal(SIGCONT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    dump.Signal(SIGINT);
+    const int code = dump.Wait(seconds(10));
+    const auto lines = ParseLines(dump.out());
+    if (small) {
+      EXPECT_EQ(code, 1) << dump.err();
+      EXPECT_NE(dump.err().find("the kernel dropped"), std::string::npos) << dump.err();
+      EXPECT_LT(lines.size(), static_cast<std::size_t>(kBurst));
+    } else {
+      EXPECT_EQ(code, 0) << dump.err();
+      EXPECT_EQ(dump.err().find("dropped"), std::string::npos) << dump.err();
+      EXPECT_EQ(lines.size(), static_cast<std::size_t>(kBurst)) << dump.err();
+    }
   }
 }
 

@@ -125,6 +125,9 @@ InputResult RunLiveCapture(const LiveOptions& options, const std::vector<std::ui
   pcap_set_promisc(p, 0);
   pcap_set_timeout(p, kLiveReadTimeoutMs);
   pcap_set_immediate_mode(p, 1);
+  pcap_set_buffer_size(
+      p, static_cast<int>(std::min<std::uint64_t>(std::uint64_t{options.buffer_kib} * 1024,
+                                                  std::numeric_limits<int>::max())));
   const int rc = pcap_activate(p);
   if (rc < 0) {
     const std::string why = pcap_geterr(p);
@@ -181,6 +184,16 @@ InputResult RunLiveCapture(const LiveOptions& options, const std::vector<std::ui
   g_live_handle.store(nullptr);
   decoder.Finish();
   dumper.Flush();
+  // Say so when the capture is incomplete: PDUs of the dropped packets are missing from the
+  // output, and streams with a gap resynchronise at the next PDU header.
+  pcap_stat stats{};
+  if (pcap_stats(p, &stats) == 0 && stats.ps_drop > 0) {
+    std::fprintf(stderr,
+                 "pdu_dump: %s: the kernel dropped %u packets: pdu_dump fell behind and the "
+                 "capture buffer (-B, %u KiB) filled; PDUs in them are missing from the output\n",
+                 iface.c_str(), stats.ps_drop, options.buffer_kib);
+    dumper.OnInputError();
+  }
   pcap_close(p);
   return result;
 }

@@ -31,9 +31,16 @@ InputResult ReadCaptureFile(const std::string& path, CaptureDecoder& decoder, Pd
 InputResult ReadCaptureStream(std::FILE* file, const std::string& name, CaptureDecoder& decoder,
                               PduDumper& dumper);
 
+// The kernel's capture buffer for live captures unless -B says otherwise. In immediate mode every
+// packet takes a slot of the interface's MTU (128 KiB each on a 64 KiB-MTU loopback), so libpcap's
+// own 2 MiB default holds only 16 loopback packets: a pdu_dump descheduled for a few milliseconds
+// on a busy machine lost packets. 64 MiB holds about 500 loopback packets, far more on Ethernet.
+inline constexpr std::uint32_t kDefaultLiveBufferKib = 64 * 1024;
+
 struct LiveOptions {
   std::string interface;
   std::string bpf;  // empty: derived from the watched ports
+  std::uint32_t buffer_kib = kDefaultLiveBufferKib;
   // Set from a signal handler (or a test) to stop; checked between reads.
   std::atomic<bool>* stop = nullptr;
   // Called once the capture is active, so a caller can start traffic only when nothing is missed.

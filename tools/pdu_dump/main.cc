@@ -125,6 +125,7 @@ int Main(int argc, char** argv) {
       LiveOptions live;
       live.interface = options.interface;
       live.bpf = options.bpf;
+      live.buffer_kib = options.live_buffer_kib;
       live.stop = &g_stop;
       note(RunLiveCapture(live, options.capture.ports, decoder, dumper));
       break;

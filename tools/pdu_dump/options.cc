@@ -34,12 +34,16 @@ Options:
   --max-pdu BYTES    largest valid PDU (default 65536); longer lengths are errors
   --max-buffer BYTES out-of-order data held per TCP stream before a hole is declared
                      lost (default 4194304)
+  -B, --buffer-size KIB
+                     live capture: the kernel's capture buffer in KiB (default 65536).
+                     Packets that arrive while it is full are dropped; pdu_dump then
+                     says how many and exits 1
   -h, --help         this text
 
 Exit codes:
   0  every PDU decoded cleanly
   1  some PDUs, streams or capture records were broken (each is reported where it is;
-     decoding went on past it)
+     decoding went on past it), or a live capture dropped packets
   2  usage error (bad option, bad filter, bad BPF expression)
   3  an input cannot be opened (missing file, not a capture, unsupported link type,
      no such interface, proxy cannot listen or resolve)
@@ -113,6 +117,11 @@ std::string ParseCommandLine(int argc, char** argv, Options& o) {
       const auto n = ParseNumber(v, 1024u * 1024 * 1024);
       if (!n || *n == 0) return "--max-buffer must be 1..1073741824";
       o.capture.max_out_of_order_bytes = *n;
+    } else if (arg == "-B" || arg == "--buffer-size") {
+      if (!value(v)) return arg + " needs a size in KiB";
+      const auto n = ParseNumber(v, 4u * 1024 * 1024);
+      if (!n || *n < 256) return arg + ": '" + v + "' is not 256..4194304 (KiB)";
+      o.live_buffer_kib = *n;
     } else if (arg == "--raw" || arg == "--hex") {
       if (!value(o.raw_path)) return arg + " needs a file name or -";
       o.mode = arg == "--raw" ? InputMode::kRaw : InputMode::kHex;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tools/pdu_dump/capture_decoder.h"
+#include "tools/pdu_dump/capture_reader.h"
 #include "tools/pdu_dump/pdu_dumper.h"
 #include "tools/pdu_dump/pdu_proxy.h"
 
@@ -23,10 +24,11 @@ enum class InputMode { kCapture, kRaw, kHex, kLive, kProxy };
 
 struct Options {
   InputMode mode = InputMode::kCapture;
-  std::vector<std::string> captures;  // capture files, "-" for stdin
-  std::string raw_path;               // --raw / --hex
-  std::string interface;              // -i
-  std::string bpf;                    // words after -i IFACE
+  std::vector<std::string> captures;                      // capture files, "-" for stdin
+  std::string raw_path;                                   // --raw / --hex
+  std::string interface;                                  // -i
+  std::string bpf;                                        // words after -i IFACE
+  std::uint32_t live_buffer_kib = kDefaultLiveBufferKib;  // -B
   ProxyConfig proxy;
   DumpConfig dump;
   CaptureConfig capture;
