@@ -32,6 +32,7 @@ trap cleanup EXIT
 # shellcheck source=lib/loopback_server.sh
 source "$root/scripts/lib/loopback_server.sh"
 write_loopback_config "$dir/loginserver.conf" AdminListenIP=127.0.0.1 AdminPort=0
+# The idle connections and the load need more descriptors than a default shell allows.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 "$build/server/login_server" -c "$dir/loginserver.conf" --ready-file "$dir/ready.json" \
   2>"$dir/server.log" &

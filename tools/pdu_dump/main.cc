@@ -122,10 +122,7 @@ int Main(int argc, char** argv) {
       sigaction(SIGINT, &sa, nullptr);
       sigaction(SIGTERM, &sa, nullptr);
       CaptureDecoder decoder(options.capture, dumper);
-      LiveOptions live;
-      live.interface = options.interface;
-      live.bpf = options.bpf;
-      live.buffer_kib = options.live_buffer_kib;
+      LiveOptions live = options.live;
       live.stop = &g_stop;
       note(RunLiveCapture(live, options.capture.ports, decoder, dumper));
       break;

@@ -121,13 +121,13 @@ std::string ParseCommandLine(int argc, char** argv, Options& o) {
       if (!value(v)) return arg + " needs a size in KiB";
       const auto n = ParseNumber(v, 4u * 1024 * 1024);
       if (!n || *n < 256) return arg + ": '" + v + "' is not 256..4194304 (KiB)";
-      o.live_buffer_kib = *n;
+      o.live.buffer_kib = *n;
     } else if (arg == "--raw" || arg == "--hex") {
       if (!value(o.raw_path)) return arg + " needs a file name or -";
       o.mode = arg == "--raw" ? InputMode::kRaw : InputMode::kHex;
       ++inputs_chosen;
     } else if (arg == "-i" || arg == "--interface") {
-      if (!value(o.interface)) return "-i needs an interface name";
+      if (!value(o.live.interface)) return "-i needs an interface name";
       o.mode = InputMode::kLive;
       ++inputs_chosen;
     } else if (arg == "--proxy") {
@@ -145,7 +145,7 @@ std::string ParseCommandLine(int argc, char** argv, Options& o) {
   if (inputs_chosen > 1) return "choose one of --raw, --hex, -i and --proxy";
   if (o.mode == InputMode::kLive) {
     for (const std::string& word : positional)
-      o.bpf += (o.bpf.empty() ? "" : " ") + word;
+      o.live.bpf += (o.live.bpf.empty() ? "" : " ") + word;
   } else if (o.mode == InputMode::kCapture) {
     if (positional.empty()) return "no input: give a capture file, --raw, --hex, -i or --proxy";
     o.captures = positional;

@@ -24,11 +24,9 @@ enum class InputMode { kCapture, kRaw, kHex, kLive, kProxy };
 
 struct Options {
   InputMode mode = InputMode::kCapture;
-  std::vector<std::string> captures;                      // capture files, "-" for stdin
-  std::string raw_path;                                   // --raw / --hex
-  std::string interface;                                  // -i
-  std::string bpf;                                        // words after -i IFACE
-  std::uint32_t live_buffer_kib = kDefaultLiveBufferKib;  // -B
+  std::vector<std::string> captures;  // capture files, "-" for stdin
+  std::string raw_path;               // --raw / --hex
+  LiveOptions live;                   // -i IFACE, the BPF words after it, -B (main sets `stop`)
   ProxyConfig proxy;
   DumpConfig dump;
   CaptureConfig capture;
