@@ -7,9 +7,6 @@
 
 namespace ttlogin::server::http {
 
-// Bytes a header line adds beyond its name and value (": " and CRLF).
-constexpr std::size_t kHeaderLineOverhead = 4;
-
 const llhttp_settings_t& HttpRequestParser::Settings() {
   static const llhttp_settings_t settings = [] {
     llhttp_settings_t s;
@@ -50,6 +47,7 @@ void HttpRequestParser::Reset(std::size_t max_head_size, std::size_t max_body_si
   max_head_size_ = max_head_size;
   max_body_size_ = max_body_size;
   head_size_ = 0;
+  head_complete_ = false;
   in_message_ = false;
   complete_ = false;
   field_.clear();
@@ -58,20 +56,9 @@ void HttpRequestParser::Reset(std::size_t max_head_size, std::size_t max_body_si
   limit_error_ = HttpParseError{};
 }
 
-int HttpRequestParser::CountHead(std::size_t len) {
-  head_size_ += len;
-  if (head_size_ > max_head_size_) {
-    limit_error_ = HttpParseError{
-        431, "request head larger than " + std::to_string(max_head_size_) + " bytes"};
-    return -1;
-  }
-  return 0;
-}
-
 int HttpRequestParser::OnMessageBegin(llhttp_t* p) {
   HttpRequestParser& self = Self(p);
   self.in_message_ = true;
-  self.head_size_ = 0;
   self.request_.url.clear();
   self.request_.authorization.clear();
   self.request_.x_forwarded_for.clear();
@@ -83,14 +70,12 @@ int HttpRequestParser::OnMessageBegin(llhttp_t* p) {
 
 int HttpRequestParser::OnUrl(llhttp_t* p, const char* at, std::size_t len) {
   HttpRequestParser& self = Self(p);
-  if (self.CountHead(len) != 0) return -1;
   self.request_.url.append(at, len);
   return 0;
 }
 
 int HttpRequestParser::OnHeaderField(llhttp_t* p, const char* at, std::size_t len) {
   HttpRequestParser& self = Self(p);
-  if (self.CountHead(len) != 0) return -1;
   if (self.field_done_) {
     self.field_.clear();
     self.field_done_ = false;
@@ -101,7 +86,6 @@ int HttpRequestParser::OnHeaderField(llhttp_t* p, const char* at, std::size_t le
 
 int HttpRequestParser::OnHeaderValue(llhttp_t* p, const char* at, std::size_t len) {
   HttpRequestParser& self = Self(p);
-  if (self.CountHead(len) != 0) return -1;
   // A value may come in pieces (split across reads): the first piece starts a new value.
   const bool first_piece = !self.field_done_;
   self.field_done_ = true;
@@ -109,8 +93,8 @@ int HttpRequestParser::OnHeaderValue(llhttp_t* p, const char* at, std::size_t le
     self.request_.authorization.append(at, len);
   } else if (EqualsLowercase(self.field_, "x-forwarded-for")) {
     std::string& xff = self.request_.x_forwarded_for;
-    // The separator is smaller than the ": " and CRLF the head size counts per header line, so
-    // the joined value stays within the head size limit.
+    // The separator is smaller than the ": " and CRLF of each header line, so the joined value
+    // stays within the head size limit.
     if (first_piece && !xff.empty()) xff += ", ";
     xff.append(at, len);
   }
@@ -121,11 +105,12 @@ int HttpRequestParser::OnHeaderValueComplete(llhttp_t* p) {
   HttpRequestParser& self = Self(p);
   self.field_.clear();
   self.field_done_ = false;
-  return self.CountHead(kHeaderLineOverhead);
+  return 0;
 }
 
 int HttpRequestParser::OnHeadersComplete(llhttp_t* p) {
   HttpRequestParser& self = Self(p);
+  self.head_complete_ = true;
   if (p->content_length > self.max_body_size_ && p->content_length != ULLONG_MAX) {
     self.limit_error_ = HttpParseError{
         413, "request body larger than " + std::to_string(self.max_body_size_) + " bytes"};
@@ -149,6 +134,8 @@ int HttpRequestParser::OnMessageComplete(llhttp_t* p) {
   HttpRequestParser& self = Self(p);
   self.in_message_ = false;
   self.complete_ = true;
+  self.head_size_ = 0;
+  self.head_complete_ = false;
   self.request_.method = static_cast<std::uint8_t>(llhttp_get_method(p));
   // A protocol switch (Upgrade, CONNECT) ends HTTP on this connection: llhttp parses nothing
   // after it. The request is answered and the connection closes, so what follows is never read as

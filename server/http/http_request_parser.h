@@ -1,10 +1,17 @@
 // HttpRequestParser: llhttp wrapped into "feed bytes, get whole requests or one error".
 //
 // llhttp does the HTTP/1.x grammar (pipelining, chunked bodies, keep-alive rules of 1.0 and 1.1).
-// This class adds the limits llhttp leaves to its user: the size of a request head (URL plus
-// header lines) and of a body, and turns each outcome into a value the connection acts on.
+// This class adds the limits llhttp leaves to its user: the size of a request head and of a body,
+// and turns each outcome into a value the connection acts on.
+//
+// The head limit counts the bytes of the stream from the end of the previous request (or the
+// start) to the end of this request's head: request line, header lines, the blank line, and any
+// blank lines before the request. While a head is incomplete llhttp is given no more than what is
+// left of the limit, so a head that does not end within it is a 431 and a syntax error within it
+// a 400, decided by the bytes alone: how the reads split them never changes the answer.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -56,6 +63,9 @@ class HttpRequestParser {
 
   // True between the first byte of a request and its end: a request is half-received.
   bool in_request() const { return in_message_; }
+  // True when no byte after the last complete request has been read (not even a blank line): a
+  // new parser would be in the same state.
+  bool at_request_boundary() const { return !in_message_ && head_size_ == 0; }
 
  private:
   static int OnMessageBegin(llhttp_t* p);
@@ -67,14 +77,14 @@ class HttpRequestParser {
   static int OnBody(llhttp_t* p, const char* at, std::size_t len);
   static int OnMessageComplete(llhttp_t* p);
   static HttpRequestParser& Self(llhttp_t* p) { return *static_cast<HttpRequestParser*>(p->data); }
-  int CountHead(std::size_t len);
 
   static const llhttp_settings_t& Settings();
 
   llhttp_t parser_;
   std::size_t max_head_size_;
   std::size_t max_body_size_;
-  std::size_t head_size_ = 0;
+  std::size_t head_size_ = 0;  // bytes of the current head read so far (see the class comment)
+  bool head_complete_ = false;
   bool in_message_ = false;
   bool complete_ = false;
   std::string field_;        // name of the header being parsed (bounded by max_head_size)
@@ -88,8 +98,21 @@ HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& o
   const char* p = data.data();
   const char* const end = data.data() + data.size();
   while (p < end) {
-    const llhttp_errno_t err = llhttp_execute(&parser_, p, static_cast<std::size_t>(end - p));
-    if (err == HPE_OK) return {};
+    std::size_t n = static_cast<std::size_t>(end - p);
+    const bool in_head = !head_complete_;
+    if (in_head) {
+      if (head_size_ >= max_head_size_) {
+        return HttpParseError{
+            431, "request head larger than " + std::to_string(max_head_size_) + " bytes"};
+      }
+      n = std::min(n, max_head_size_ - head_size_);
+    }
+    const llhttp_errno_t err = llhttp_execute(&parser_, p, n);
+    if (err == HPE_OK) {
+      if (in_head && !head_complete_) head_size_ += n;
+      p += n;
+      continue;
+    }
     if (err == HPE_PAUSED && complete_) {
       // One whole request: hand it out, then go on after it (pipelining).
       complete_ = false;

@@ -72,8 +72,9 @@ bool HttpSession::OnBytes(std::span<const std::uint8_t> bytes, std::string& out,
     done_ = true;
   }
   // Between requests (or once done) the parser holds nothing worth keeping: a fresh one is in
-  // the same state at the start of the next request.
-  if (done_ || !parser_->in_request()) ReleaseParser();
+  // the same state at the start of the next request. Blank lines before a request count toward
+  // its head, so a parser that has read some is kept.
+  if (done_ || parser_->at_request_boundary()) ReleaseParser();
   return done_;
 }
 

@@ -241,6 +241,48 @@ TEST(HttpSessionTest, AnUpgradeRequestIsAnsweredAndClosesWhateverTheSplit) {
   }
 }
 
+// The head limit counts the bytes of the stream up to the end of the head, so a head that ends
+// exactly at the limit is accepted and one byte more is a 431, blank lines before it included.
+TEST(HttpRequestParserTest, TheHeadLimitIsExactAndCountsBlankLinesBeforeTheRequest) {
+  const std::string head = "GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n";
+  HttpRequestParser fits(head.size(), 0);
+  const Outcome ok = Parse(fits, head + head);
+  ASSERT_FALSE(ok.error) << ok.error.reason;
+  EXPECT_EQ(ok.requests.size(), 2U);  // the limit is per request
+
+  HttpRequestParser one_more(head.size() - 1, 0);
+  EXPECT_EQ(Parse(one_more, head).error.status, 431);
+
+  HttpRequestParser blank_lines(head.size() + 1, 0);
+  EXPECT_EQ(Parse(blank_lines, "\r\n" + head).error.status, 431);
+  HttpRequestParser one_blank(head.size() + 1, 0);
+  EXPECT_EQ(Parse(one_blank, "\n" + head).requests.size(), 1U);
+}
+
+// Whether a head breaks the limit (431) or the grammar (400) first must not depend on how the
+// reads split it: a syntax error past the limit is a 431, one within it a 400, in every split.
+TEST(HttpSessionTest, TheAnswerToABadHeadDoesNotDependOnTheSplit) {
+  const std::string long_url = "GET /" + std::string(300, 'u') + "\x01 HTTP/1.1\r\n\r\n";
+  const std::string bad_token = "GET /msg_server HTTP/1.1\r\nX: " + std::string(200, 'a') +
+                                "\r\nConnection: clo\x8d" + std::string(100, 'a') + "\r\n\r\n";
+  const std::string early_error = "GET /\x01" + std::string(300, 'u') + " HTTP/1.1\r\n\r\n";
+  const std::vector<std::pair<std::string, int>> cases = {
+      {long_url, 431}, {bad_token, 431}, {early_error, 400}};
+  for (const auto& [bytes, status] : cases) {
+    for (std::size_t chunk = 1; chunk <= bytes.size(); chunk += (chunk < 20 ? 1 : 37)) {
+      RecordingHandler handler;
+      HttpSession session(handler, 256, 0);
+      std::string out;
+      bool closed = false;
+      for (std::size_t at = 0; at < bytes.size() && !closed; at += chunk)
+        closed = session.OnBytes(Bytes(std::string_view(bytes).substr(at, chunk)), out);
+      EXPECT_TRUE(closed) << "chunk " << chunk;
+      EXPECT_EQ(handler.errors, std::vector<int>{status}) << "chunk " << chunk;
+      EXPECT_TRUE(handler.urls.empty()) << "chunk " << chunk;
+    }
+  }
+}
+
 TEST(HttpPathTest, MsgServerPathRules) {
   EXPECT_TRUE(IsMsgServerPath("/msg_server"));
   EXPECT_TRUE(IsMsgServerPath("/msg_server?x=1"));
