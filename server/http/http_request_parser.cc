@@ -76,6 +76,10 @@ int HttpRequestParser::OnUrl(llhttp_t* p, const char* at, std::size_t len) {
 
 int HttpRequestParser::OnHeaderField(llhttp_t* p, const char* at, std::size_t len) {
   HttpRequestParser& self = Self(p);
+  // After the head, header lines are a chunked body's trailer section: read past and stored
+  // nowhere (nothing here needs them, and the head limit no longer bounds them; the request
+  // timeout does).
+  if (self.head_complete_) return 0;
   if (self.field_done_) {
     self.field_.clear();
     self.field_done_ = false;
@@ -86,6 +90,7 @@ int HttpRequestParser::OnHeaderField(llhttp_t* p, const char* at, std::size_t le
 
 int HttpRequestParser::OnHeaderValue(llhttp_t* p, const char* at, std::size_t len) {
   HttpRequestParser& self = Self(p);
+  if (self.head_complete_) return 0;  // a trailer (see OnHeaderField)
   // A value may come in pieces (split across reads): the first piece starts a new value.
   const bool first_piece = !self.field_done_;
   self.field_done_ = true;

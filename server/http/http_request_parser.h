@@ -66,6 +66,12 @@ class HttpRequestParser {
   // True when no byte after the last complete request has been read (not even a blank line): a
   // new parser would be in the same state.
   bool at_request_boundary() const { return !in_message_ && head_size_ == 0; }
+  // Bytes of request text held (URL, header name being parsed, the values kept): bounded by the
+  // head limit.
+  std::size_t held_bytes() const {
+    return request_.url.size() + field_.size() + request_.authorization.size() +
+           request_.x_forwarded_for.size();
+  }
 
  private:
   static int OnMessageBegin(llhttp_t* p);

@@ -142,6 +142,31 @@ TEST(HttpRequestParserTest, XForwardedForIsBoundedByTheHeadLimit) {
   EXPECT_TRUE(o.requests.empty());
 }
 
+// A chunked body's trailer section comes after the head and its limit: it is read past and
+// stored nowhere, so it neither sets request fields nor holds memory, however long it runs.
+TEST(HttpRequestParserTest, TrailersAreReadPastAndNotStored) {
+  HttpRequestParser p(1024, 1024);
+  const Outcome o =
+      Parse(p,
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "3\r\nabc\r\n0\r\nX-Forwarded-For: 192.0.2.9\r\nAuthorization: t\r\n\r\n");
+  ASSERT_FALSE(o.error) << o.error.reason;
+  ASSERT_EQ(o.requests.size(), 1U);
+  EXPECT_EQ(o.requests[0].x_forwarded_for, "");
+  EXPECT_EQ(o.requests[0].authorization, "");
+  EXPECT_EQ(o.requests[0].body_size, 3U);
+
+  HttpRequestParser q(1024, 1024);
+  ASSERT_FALSE(Parse(q, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-Long").error);
+  const std::string piece(64 * 1024, 'n');
+  for (int i = 0; i < 64; ++i)
+    ASSERT_FALSE(Parse(q, piece).error);
+  EXPECT_LT(q.held_bytes(), 1024U);
+  const Outcome v = Parse(q, ": " + piece + "\r\n\r\n");
+  ASSERT_FALSE(v.error) << v.error.reason;
+  EXPECT_EQ(v.requests.size(), 1U);
+}
+
 TEST(HttpRequestParserTest, ResetGivesAFreshParserWithNewLimits) {
   HttpRequestParser p(8192, 1024);
   ASSERT_FALSE(
