@@ -134,8 +134,8 @@ TEST_F(RoutingTest, CandidatesListTheNextBestInOrder) {
   const auto j = Ask(http());
   ASSERT_TRUE(j);
   const json& c = j->at("candidates");
-  EXPECT_EQ(c[0], json({{"backupIP", "172.16.0.2"}, {"ip", "10.0.0.2"}, {"port", "8002"}}));
-  EXPECT_EQ(c[1]["ip"], "10.0.0.3");
+  EXPECT_EQ(c.at(0), json({{"backupIP", "172.16.0.2"}, {"ip", "10.0.0.2"}, {"port", "8002"}}));
+  EXPECT_EQ(c.at(1).at("ip"), "10.0.0.3");
   // The classic keys are all still there.
   for (const char* key :
        {"backupIP", "code", "discovery", "msfsBackup", "msfsPrior", "msg", "port", "priorIP"}) {
