@@ -9,6 +9,16 @@
 // blank lines before the request. While a head is incomplete llhttp is given no more than what is
 // left of the limit, so a head that does not end within it is a 431 and a syntax error within it
 // a 400, decided by the bytes alone: how the reads split them never changes the answer.
+//
+// It is stricter than llhttp where a lenient reading lets two servers on one path disagree about
+// a request (RFC 9112 and RFC 9110 allow or require the refusals; nginx makes the same ones): each
+// of these is a 400 and the connection closes.
+//   - obs-fold: a header line starting with SP or HT, continuing the previous one. llhttp joins it
+//     to the previous value (a folded Transfer-Encoding included); a proxy in front may not.
+//   - a second Authorization header (llhttp would hand both; joining them made one token of two)
+//     or a second Host header.
+//   - an HTTP/1.1 request without Host.
+//   - an origin-form target whose path is not in normal form (see RequestTargetError).
 #pragma once
 
 #include <algorithm>
@@ -61,11 +71,12 @@ class HttpRequestParser {
   template <typename OnRequest>
   HttpParseError Feed(std::span<const char> data, OnRequest&& on_request);
 
-  // True between the first byte of a request and its end: a request is half-received.
-  bool in_request() const { return in_message_; }
+  // True between the first byte after the last complete request (a blank line before a request
+  // included) and the end of the next one: a request is half-received, and its deadline runs.
+  bool in_request() const { return in_message_ || head_size_ != 0; }
   // True when no byte after the last complete request has been read (not even a blank line): a
   // new parser would be in the same state.
-  bool at_request_boundary() const { return !in_message_ && head_size_ == 0; }
+  bool at_request_boundary() const { return !in_request(); }
   // Bytes of request text held (URL, header name being parsed, the values kept): bounded by the
   // head limit.
   std::size_t held_bytes() const {
@@ -76,7 +87,9 @@ class HttpRequestParser {
  private:
   static int OnMessageBegin(llhttp_t* p);
   static int OnUrl(llhttp_t* p, const char* at, std::size_t len);
+  static int OnUrlComplete(llhttp_t* p);
   static int OnHeaderField(llhttp_t* p, const char* at, std::size_t len);
+  static int OnHeaderFieldComplete(llhttp_t* p);
   static int OnHeaderValue(llhttp_t* p, const char* at, std::size_t len);
   static int OnHeaderValueComplete(llhttp_t* p);
   static int OnHeadersComplete(llhttp_t* p);
@@ -85,6 +98,14 @@ class HttpRequestParser {
   static HttpRequestParser& Self(llhttp_t* p) { return *static_cast<HttpRequestParser*>(p->data); }
 
   static const llhttp_settings_t& Settings();
+  int Refuse(std::string reason);
+  // Scans head bytes before llhttp reads them; false on an obs-fold (see the class comment).
+  bool ScanHeadLines(const char* p, std::size_t n);
+
+  // The header whose value is being read, for the few this parser keeps or checks.
+  enum class Field : std::uint8_t { kOther, kAuthorization, kXForwardedFor, kHost };
+  // Where the line scanner is within the current line of the head.
+  enum class Line : std::uint8_t { kStart, kCr, kText };
 
   llhttp_t parser_;
   std::size_t max_head_size_;
@@ -93,11 +114,31 @@ class HttpRequestParser {
   bool head_complete_ = false;
   bool in_message_ = false;
   bool complete_ = false;
-  std::string field_;        // name of the header being parsed (bounded by max_head_size)
-  bool field_done_ = false;  // the name is complete; value bytes follow
+  std::string field_;  // name of the header being parsed (bounded by max_head_size)
+  Field field_kind_ = Field::kOther;
+  bool value_started_ = false;  // a piece of the current header's value has been read
+  bool authorization_seen_ = false;
+  bool host_seen_ = false;
+  // The line scanner's state (ScanHeadLines): its place in the current line, whether a non-blank
+  // line (the request line) has ended, and whether the blank line ending the head was seen.
+  Line line_ = Line::kStart;
+  bool line_seen_ = false;
+  bool lines_done_ = false;
   HttpRequest request_;
-  HttpParseError limit_error_;
+  HttpParseError callback_error_;  // set by a callback that stopped llhttp (limit or strictness)
 };
+
+// Why an origin-form request target ("/path?query") is refused, or empty when it is accepted.
+// Routes are matched on the raw path, so the server accepts only paths that are already in the
+// normal form of RFC 3986 section 6 and that no other server could read as another path:
+//   - no dot segment ("." or ".."): "/msg_server/../x" is not "/msg_server";
+//   - no empty segment ("//") except a trailing slash;
+//   - no percent-encoded unreserved character (letters, digits, "-._~": "%2e" is a dot), slash,
+//     backslash or control character, no malformed "%", no literal backslash;
+//   - no fragment ("#").
+// The query string is not a path and is not checked. Other target forms (absolute-form, "*",
+// authority-form) match no route and get the route's 404.
+std::string_view RequestTargetError(std::string_view target);
 
 template <typename OnRequest>
 HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& on_request) {
@@ -112,6 +153,8 @@ HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& o
             431, "request head larger than " + std::to_string(max_head_size_) + " bytes"};
       }
       n = std::min(n, max_head_size_ - head_size_);
+      // Before llhttp reads them, which would join a folded line to the previous value.
+      if (!ScanHeadLines(p, n)) return HttpParseError{400, "obs-fold (folded header line)"};
     }
     const llhttp_errno_t err = llhttp_execute(&parser_, p, n);
     if (err == HPE_OK) {
@@ -128,7 +171,7 @@ HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& o
       p = resume_at;
       continue;
     }
-    if (limit_error_) return limit_error_;
+    if (callback_error_) return callback_error_;
     return HttpParseError{400, llhttp_errno_name(err)};
   }
   return {};

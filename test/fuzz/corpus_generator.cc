@@ -143,22 +143,24 @@ void HttpSession(const fs::path& dir) {
   const std::string get = "GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n";
   Write(dir, "get-keepalive-pipelined",
         Byte(2) + Servers(2) + Byte(0) + get + get +
-            "GET /msg_server?a=b HTTP/1.1\r\nConnection: close\r\n\r\n");
+            "GET /msg_server?a=b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   Write(dir, "split", Byte(2) + Servers(1) + Byte(3) + Byte(0) + Byte(4) + Byte(9) + get);
   Write(dir, "head-post-chunked",
-        Byte(8) + Servers(1) + Byte(0) + "HEAD /msg_server HTTP/1.1\r\n\r\n" +
-            "POST /msg_server HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello" +
-            "POST /msg_server HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+        Byte(8) + Servers(1) + Byte(0) + "HEAD /msg_server HTTP/1.1\r\nHost: x\r\n\r\n" +
+            "POST /msg_server HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
+            "POST /msg_server HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+            "chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
   Write(dir, "404-405",
-        Byte(2) + Servers(0) + Byte(0) + "GET /other HTTP/1.1\r\n\r\n" +
-            "DELETE /msg_server HTTP/1.1\r\n\r\n");
+        Byte(2) + Servers(0) + Byte(0) + "GET /other HTTP/1.1\r\nHost: x\r\n\r\n" +
+            "DELETE /msg_server HTTP/1.1\r\nHost: x\r\n\r\n");
   Write(dir, "http10", Byte(2) + Servers(1) + Byte(0) + "GET /msg_server HTTP/1.0\r\n\r\n");
   Write(dir, "garbage", Byte(2) + Servers(0) + Byte(0) + "\x16\x03\x01\x02\x00\x01\x00"s);
   Write(dir, "big-head",
-        Byte(0) + Servers(0) + Byte(0) + "GET /msg_server HTTP/1.1\r\nX: " + std::string(300, 'a') +
-            "\r\n\r\n");
+        Byte(0) + Servers(0) + Byte(0) +
+            "GET /msg_server HTTP/1.1\r\nHost: x\r\nX: " + std::string(300, 'a') + "\r\n\r\n");
   Write(dir, "big-body",
-        Byte(3) + Servers(0) + Byte(0) + "POST /msg_server HTTP/1.1\r\nContent-Length: 40\r\n\r\n" +
+        Byte(3) + Servers(0) + Byte(0) +
+            "POST /msg_server HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n" +
             std::string(40, 'b'));
   Write(dir, "half-request", Byte(2) + Servers(1) + Byte(0) + "GET /msg_server HTTP/1.1\r\nHo");
 }

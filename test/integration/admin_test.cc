@@ -272,7 +272,7 @@ TEST_F(AdminTest, MetricsParseAndCount) {
     return r && r->body.find("\"code\":0") != std::string::npos;
   }));
   ASSERT_TRUE(AskClientPort(server_.ports().client));
-  HttpRequest(server_.ports().http, "GET /nope HTTP/1.1\r\nConnection: close\r\n\r\n");
+  HttpRequest(server_.ports().http, "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   TcpClient bad(server_.ports().msg_server);
   bad.Send(std::string(16, '\0'));
   bad.WaitClosed();
@@ -352,7 +352,7 @@ TEST_F(ReloadTest, SighupAppliesANewConfigWithoutDroppingConnections) {
   Register(ms, "msg-a", 8000);
   ASSERT_TRUE(Eventually([&] { return Msfs() == "http://127.0.0.1:8700/"; }));
   TcpClient keep_alive(server_.ports().http);
-  ASSERT_TRUE(keep_alive.Send("GET /msg_server HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(keep_alive.Send("GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(ReadHttpResponse(keep_alive));
 
   AppendConfig("msfs=http://files.example:9000/\ndiscovery=http://d.example/\n");
@@ -360,7 +360,7 @@ TEST_F(ReloadTest, SighupAppliesANewConfigWithoutDroppingConnections) {
   ASSERT_TRUE(Eventually([&] { return Msfs() == "http://files.example:9000/"; }));
 
   // The connections made before the reload still work.
-  ASSERT_TRUE(keep_alive.Send("GET /msg_server HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(keep_alive.Send("GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n"));
   const auto again = ReadHttpResponse(keep_alive);
   ASSERT_TRUE(again);
   EXPECT_EQ(json::parse(again->body)["discovery"], "http://d.example/");

@@ -61,31 +61,34 @@ TEST_F(HttpPortTest, NoMsgServerIsCodeOne) {
 
 TEST_F(HttpPortTest, QueryStringAndPostAndHeadAreServed) {
   RegisterOne();
-  auto r = HttpRequest(port(), "GET /msg_server?uid=5&v=2 HTTP/1.1\r\nConnection: close\r\n\r\n");
+  auto r = HttpRequest(
+      port(), "GET /msg_server?uid=5&v=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(json::parse(r->body)["code"], 0);
-  r = HttpRequest(port(),
-                  "POST /msg_server HTTP/1.1\r\nContent-Length: 7\r\nConnection: close\r\n\r\n"
-                  "uid=123");
+  r = HttpRequest(
+      port(),
+      "POST /msg_server HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nConnection: close\r\n\r\n"
+      "uid=123");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(json::parse(r->body)["code"], 0);
   TcpClient c(port());
-  ASSERT_TRUE(c.Send("HEAD /msg_server HTTP/1.1\r\nConnection: close\r\n\r\n"));
+  ASSERT_TRUE(c.Send("HEAD /msg_server HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   const std::string raw = c.ReadUntilClose(std::chrono::seconds(3));
   EXPECT_NE(raw.find("200 OK"), std::string::npos);
   EXPECT_EQ(raw.find("{"), std::string::npos);  // no body for HEAD
 }
 
 TEST_F(HttpPortTest, OtherPathIs404WithJson) {
-  const auto r = HttpRequest(port(), "GET /admin HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const auto r = HttpRequest(port(), "GET /admin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
   EXPECT_EQ(json::parse(r->body)["code"], 404);
 }
 
 TEST_F(HttpPortTest, OtherMethodIs405WithAllow) {
-  const auto r = HttpRequest(port(), "DELETE /msg_server HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const auto r =
+      HttpRequest(port(), "DELETE /msg_server HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 405);
   EXPECT_EQ(r->headers.at("allow"), "GET, HEAD, POST");
@@ -107,7 +110,7 @@ TEST_F(HttpPortTest, MalformedRequestIs400AndClosed) {
 TEST_F(HttpPortTest, HundredKibHeaderIs431AndClosed) {
   TcpClient c(port());
   const std::string big =
-      "GET /msg_server HTTP/1.1\r\nX-Fill: " + std::string(100 * 1024, 'a') + "\r\n\r\n";
+      "GET /msg_server HTTP/1.1\r\nHost: x\r\nX-Fill: " + std::string(100 * 1024, 'a') + "\r\n\r\n";
   c.Send(big);  // the server may close before taking it all
   bool closed = false;
   const std::string raw = c.ReadUntilClose(std::chrono::seconds(3), &closed);
@@ -133,8 +136,8 @@ TEST_F(HttpPortTest, KeepAliveServesManyRequestsOnOneConnection) {
 TEST_F(HttpPortTest, PipelinedRequestsGetTheirRepliesInOrder) {
   TcpClient c(port());
   ASSERT_TRUE(
-      c.Send("GET /msg_server HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n"
-             "GET /msg_server HTTP/1.1\r\nConnection: close\r\n\r\n"));
+      c.Send("GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+             "GET /msg_server HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
   bool closed = false;
   const std::string raw = c.ReadUntilClose(std::chrono::seconds(3), &closed);
   EXPECT_TRUE(closed);
@@ -173,7 +176,7 @@ TEST_F(HttpPortTest, Http10KeepAliveIsHonoured) {
 
 TEST_F(HttpPortTest, IdleKeepAliveConnectionTimesOut) {
   TcpClient c(port());
-  ASSERT_TRUE(c.Send("GET /msg_server HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(c.Send("GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(ReadHttpResponse(c));
   EXPECT_TRUE(c.WaitClosed(std::chrono::seconds(5)));
 }

@@ -21,7 +21,8 @@ namespace {
 using nlohmann::json;
 
 std::string Metrics(const ServerProcess& s) {
-  const auto r = HttpRequest(s.ports().admin, "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const auto r =
+      HttpRequest(s.ports().admin, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   return r ? r->body : "";
 }
 
@@ -42,7 +43,7 @@ TEST(LimitsTest, ConnectionsBeyondTheListenerCapAreRefusedAndCounted) {
   std::vector<TcpClient> held;
   for (int i = 0; i < 5; ++i) {
     held.emplace_back(server.ports().http);
-    ASSERT_TRUE(held.back().Send("GET /msg_server HTTP/1.1\r\n\r\n"));
+    ASSERT_TRUE(held.back().Send("GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n"));
     ASSERT_TRUE(ReadHttpResponse(held.back())) << i;  // accepted and served
   }
   TcpClient extra(server.ports().http);

@@ -51,8 +51,8 @@ class RoutingTest : public testing::Test {
   // Waits until the server holds every msg_server added so far (registrations race the queries).
   bool WaitRegistered() {
     return Eventually([&] {
-      const auto r =
-          HttpRequest(server_->ports().admin, "GET /servers HTTP/1.1\r\nConnection: close\r\n\r\n");
+      const auto r = HttpRequest(server_->ports().admin,
+                                 "GET /servers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
       if (!r || r->status != 200) return false;
       const json list = json::parse(r->body, nullptr, false);
       return list.is_array() && list.size() == peers_.size();
@@ -169,13 +169,13 @@ TEST_F(RoutingTest, AssignmentHoldsSpreadABurstBetweenCountUpdates) {
   EXPECT_GE(seen["8001"], 9);
   EXPECT_GE(seen["8002"], 9);
   // Operators see the provisional users: in /metrics and per msg_server in /servers.
-  const auto metrics =
-      HttpRequest(server_->ports().admin, "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const auto metrics = HttpRequest(server_->ports().admin,
+                                   "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("\nttlogin_assignment_holds "), std::string::npos);
   EXPECT_EQ(metrics->body.find("\nttlogin_assignment_holds 0\n"), std::string::npos);
-  const auto servers =
-      HttpRequest(server_->ports().admin, "GET /servers HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const auto servers = HttpRequest(server_->ports().admin,
+                                   "GET /servers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(servers);
   const json list = json::parse(servers->body);
   ASSERT_EQ(list.size(), 2u);
@@ -183,8 +183,8 @@ TEST_F(RoutingTest, AssignmentHoldsSpreadABurstBetweenCountUpdates) {
   // A count update settles holds: the provisional users become real ones.
   ASSERT_TRUE(peers_[0]->Inc(3));
   EXPECT_TRUE(Eventually([&] {
-    const auto r =
-        HttpRequest(server_->ports().admin, "GET /servers HTTP/1.1\r\nConnection: close\r\n\r\n");
+    const auto r = HttpRequest(server_->ports().admin,
+                               "GET /servers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     if (!r) return false;
     for (const json& e : json::parse(r->body)) {
       if (e["host_name"] == "a" && e["cur"] == 3) return true;
