@@ -5,7 +5,10 @@
 namespace ttlogin::server {
 
 ClientConnection::ClientConnection(asio::ip::tcp::socket socket, ServerContext& context)
-    : Connection(std::move(socket)), context_(context), session_(context, peer()) {
+    : Connection(std::move(socket)),
+      context_(context),
+      session_(context, peer()),
+      accepted_(last_received()) {
   context_.metrics.ConnectionOpened(ListenerKind::kClient);
 }
 
@@ -14,15 +17,20 @@ ClientConnection::~ClientConnection() {
 }
 
 void ClientConnection::OnStart() {
-  ArmTimer(last_received() + context_.config().client_timeout);
+  ArmTimer(Deadline());
+}
+
+// Read from the live config each time, so a reload shortens or lengthens open connections too.
+Clock::time_point ClientConnection::Deadline() const {
+  return accepted_ + context_.config().client_timeout;
 }
 
 void ClientConnection::OnTimer(Clock::time_point now) {
-  const auto deadline = last_received() + context_.config().client_timeout;
+  const auto deadline = Deadline();
   if (now >= deadline) {
-    spdlog::debug("client {}: idle for {} s; closing", peer(),
+    spdlog::debug("client {}: no request answered within {} s; closing", peer(),
                   context_.config().client_timeout.count());
-    Close("idle timeout");
+    Close("request timeout");
     return;
   }
   ArmTimer(deadline);

@@ -1,5 +1,10 @@
 // ClientConnection: a client on the Client port asking, by PDU, where to log in. The protocol is
-// ClientSession's; this class adds the idle timeout (ClientTimeout) and answer latency.
+// ClientSession's; this class adds the connection's deadline (ClientTimeout) and answer latency.
+//
+// The connection exists for one request, so ClientTimeout runs from the accept and nothing the
+// peer sends extends it: not a heartbeat (classic clients are not kept alive by one either), not
+// a PDU dribbled in a byte at a time. An idle timeout would let either hold the connection, and
+// a descriptor, for as long as the peer likes.
 #pragma once
 
 #include "server/client_session.h"
@@ -17,9 +22,11 @@ class ClientConnection final : public Connection {
   void OnStart() override;
   void OnData(std::span<const std::uint8_t> data) override;
   void OnTimer(Clock::time_point now) override;
+  Clock::time_point Deadline() const;
 
   ServerContext& context_;
   ClientSession session_;
+  const Clock::time_point accepted_;
 };
 
 }  // namespace ttlogin::server
