@@ -136,6 +136,11 @@ void ClientSession(const fs::path& dir) {
   Write(dir, "bad-length", Byte(0) + Servers(1) + Byte(0) + Header(8, 1, 0x0101));
   Write(dir, "unknown-then-request",
         Byte(1) + Servers(1) + Byte(0) + Header(20, 3, 0x0301) + "abcd" + Request(1) + Request(2));
+  // Heartbeats, then a request dribbled a byte per read (the connection's deadline bounds this
+  // in time; the session must still answer it whole).
+  Write(dir, "heartbeats-then-dribbled-request",
+        Byte(1) + Servers(1) + Byte(1) + Byte(0) + Heartbeat() + Heartbeat() + Heartbeat() +
+            Request(0x0b0b));
 }
 
 void HttpSession(const fs::path& dir) {
@@ -163,6 +168,33 @@ void HttpSession(const fs::path& dir) {
             "POST /msg_server HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n" +
             std::string(40, 'b'));
   Write(dir, "half-request", Byte(2) + Servers(1) + Byte(0) + "GET /msg_server HTTP/1.1\r\nHo");
+  // Strictness: each is a 400 before the handler sees the request.
+  Write(dir, "obs-fold",
+        Byte(2) + Servers(1) + Byte(0) + get +
+            "POST /msg_server HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n"
+            "0\r\n\r\n");
+  Write(dir, "obs-fold-split",
+        Byte(2) + Servers(1) + Byte(2) + Byte(0) + Byte(2) +
+            "GET /msg_server HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n");
+  Write(dir, "duplicate-authorization",
+        Byte(2) + Servers(1) + Byte(0) +
+            "GET /msg_server HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\n"
+            "authorization: Bearer a\r\n\r\n");
+  Write(dir, "missing-host",
+        Byte(2) + Servers(1) + Byte(0) + "GET /msg_server HTTP/1.1\r\nX-Host: x\r\n\r\n");
+  Write(dir, "duplicate-host",
+        Byte(2) + Servers(1) + Byte(0) + "GET /msg_server HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+  Write(dir, "dot-segments",
+        Byte(2) + Servers(1) + Byte(0) + get +
+            "GET /msg_server/../x?y=/../z HTTP/1.1\r\nHost: x\r\n\r\n");
+  Write(dir, "encoded-dot-segments",
+        Byte(2) + Servers(1) + Byte(1) + Byte(6) +
+            "GET /msg_server/%2e%2E/x HTTP/1.1\r\nHost: x\r\n\r\n");
+  Write(dir, "path-spellings",
+        Byte(2) + Servers(1) + Byte(0) + "GET /msg_server?a=/../b%2e HTTP/1.1\r\nHost: x\r\n\r\n" +
+            "GET //msg%5Fserver/%2F\\# HTTP/1.1\r\nHost: x\r\n\r\n");
+  // Blank lines before a request: part of its head, so a timeout answers 408.
+  Write(dir, "blank-lines", Byte(2) + Servers(1) + Byte(1) + Byte(1) + "\r\n\r\n\n\r\n");
 }
 
 void Config(const fs::path& dir, const fs::path& shipped) {

@@ -7,7 +7,12 @@
 // the session counted plus at most one closing error. Once the session says close, it stays closed
 // and writes nothing more; its last response says "Connection: close". Feeding the same bytes in
 // one piece must give byte-identical output. A timeout at the end answers 408 exactly when a
-// request was half-received.
+// request was half-received (blank lines before a request included).
+//
+// Strictness: no request reaches the handler with a target out of normal form
+// (RequestTargetError), and an independent reading of the first request's head predicts a 400
+// before any answer when it holds an obs-fold line, two Authorization or Host headers, or no Host
+// in HTTP/1.1.
 #include <array>
 #include <charconv>
 #include <optional>
@@ -97,6 +102,58 @@ std::vector<Response> ParseResponses(std::string_view out) {
   return all;
 }
 
+// The public port's handler, checking what reaches it: only targets in normal form.
+class CheckingHandler final : public server::http::HttpHandler {
+ public:
+  explicit CheckingHandler(server::ServerContext& context) : inner_(context) {}
+  void Handle(const server::http::HttpRequest& request, bool keep_alive,
+              std::string& out) override {
+    FUZZ_CHECK(server::http::RequestTargetError(request.url).empty());
+    inner_.Handle(request, keep_alive, out);
+  }
+  void CountError(int status) override { inner_.CountError(status); }
+
+ private:
+  server::http::MsgServerHandler inner_;
+};
+
+bool StartsWithLowercase(std::string_view line, std::string_view lowercase) {
+  if (line.size() < lowercase.size()) return false;
+  for (std::size_t i = 0; i < lowercase.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(line[i])) != lowercase[i]) return false;
+  }
+  return true;
+}
+
+// True when the first request's head, read independently of llhttp, must be refused before it is
+// answered. Only streams that start with a request line, end their first head with CRLF CRLF and
+// use CRLF throughout it are judged; anything else is left to the other invariants.
+bool FirstHeadMustBeRefused(std::string_view stream, std::size_t max_head) {
+  const std::size_t end = stream.find("\r\n\r\n");
+  if (end == std::string_view::npos || end + 4 > max_head) return false;
+  const std::string_view head = stream.substr(0, end + 2);
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    if (head[i] == '\n' && (i == 0 || head[i - 1] != '\r')) return false;
+    if (head[i] == '\r' && (i + 1 >= head.size() || head[i + 1] != '\n')) return false;
+  }
+  const std::size_t first_eol = head.find("\r\n");
+  const std::string_view request_line = head.substr(0, first_eol);
+  if (request_line.empty() || request_line.front() == ' ') return false;
+  const bool http11 = request_line.ends_with(" HTTP/1.1");
+  int authorization = 0;
+  int host = 0;
+  std::string_view rest = head.substr(first_eol + 2);
+  while (!rest.empty()) {
+    const std::size_t eol = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol + 2);
+    if (!line.empty() && (line.front() == ' ' || line.front() == '\t')) return true;  // obs-fold
+    if (StartsWithLowercase(line, "authorization:")) ++authorization;
+    if (StartsWithLowercase(line, "host:")) ++host;
+  }
+  return authorization > 1 || host > 1 || (http11 && host == 0);
+}
+
 // The responses are one per counted request, plus at most one closing error; only the last may
 // close, and a closed session's last response closes.
 void CheckSequence(const std::vector<Response>& rs, std::uint64_t answered, bool closed) {
@@ -131,7 +188,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     c = in.U8() + 1;
   const std::span<const std::uint8_t> stream = in.Rest();
 
-  server::http::MsgServerHandler handler(h.context);
+  CheckingHandler handler(h.context);
   server::http::HttpSession session(handler, max_head, max_body);
   std::string out;
   bool closed = false;
@@ -146,6 +203,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (closed) FUZZ_CHECK(now_closed && out.size() == before);
     closed = now_closed;
     CheckSequence(ParseResponses(out), session.answered(), closed);
+  }
+
+  if (FirstHeadMustBeRefused(
+          std::string_view(reinterpret_cast<const char*>(stream.data()), stream.size()),
+          max_head)) {
+    FUZZ_CHECK(closed && session.answered() == 0);
   }
 
   // The split must not matter.
