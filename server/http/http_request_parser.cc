@@ -102,9 +102,7 @@ void HttpRequestParser::Reset(std::size_t max_head_size, std::size_t max_body_si
   value_started_ = false;
   authorization_seen_ = false;
   host_seen_ = false;
-  line_ = Line::kStart;
-  line_seen_ = false;
-  lines_done_ = false;
+  ResetHeadLines();
   request_ = HttpRequest{};
   callback_error_ = HttpParseError{};
 }
@@ -112,6 +110,12 @@ void HttpRequestParser::Reset(std::size_t max_head_size, std::size_t max_body_si
 int HttpRequestParser::Refuse(std::string reason) {
   callback_error_ = HttpParseError{400, std::move(reason)};
   return -1;
+}
+
+void HttpRequestParser::ResetHeadLines() {
+  line_ = Line::kStart;
+  line_seen_ = false;
+  lines_done_ = false;
 }
 
 bool HttpRequestParser::ScanHeadLines(const char* p, std::size_t n) {
@@ -255,9 +259,6 @@ int HttpRequestParser::OnMessageComplete(llhttp_t* p) {
   self.complete_ = true;
   self.head_size_ = 0;
   self.head_complete_ = false;
-  self.line_ = Line::kStart;
-  self.line_seen_ = false;
-  self.lines_done_ = false;
   self.request_.method = static_cast<std::uint8_t>(llhttp_get_method(p));
   // A protocol switch (Upgrade, CONNECT) ends HTTP on this connection: llhttp parses nothing
   // after it. The request is answered and the connection closes, so what follows is never read as

@@ -99,8 +99,10 @@ class HttpRequestParser {
 
   static const llhttp_settings_t& Settings();
   int Refuse(std::string reason);
-  // Scans head bytes before llhttp reads them; false on an obs-fold (see the class comment).
+  // Scans bytes llhttp has read, up to the blank line ending the head; false on an obs-fold (see
+  // the class comment). The message's end resets it (ResetHeadLines).
   bool ScanHeadLines(const char* p, std::size_t n);
+  void ResetHeadLines();
 
   // The header whose value is being read, for the few this parser keeps or checks.
   enum class Field : std::uint8_t { kOther, kAuthorization, kXForwardedFor, kHost };
@@ -153,10 +155,16 @@ HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& o
             431, "request head larger than " + std::to_string(max_head_size_) + " bytes"};
       }
       n = std::min(n, max_head_size_ - head_size_);
-      // Before llhttp reads them, which would join a folded line to the previous value.
-      if (!ScanHeadLines(p, n)) return HttpParseError{400, "obs-fold (folded header line)"};
     }
     const llhttp_errno_t err = llhttp_execute(&parser_, p, n);
+    // The bytes llhttp read are scanned for obs-fold before anything it made of them is used: a
+    // request handed out, or an error answered (a fold before the error's position wins, so the
+    // answer depends on the bytes, not on how reads split them).
+    const char* stop = err == HPE_OK ? p + n : llhttp_get_error_pos(&parser_);
+    if (stop == nullptr || stop < p || stop > p + n) stop = p + n;
+    if (!ScanHeadLines(p, static_cast<std::size_t>(stop - p))) {
+      return HttpParseError{400, "obs-fold (folded header line)"};
+    }
     if (err == HPE_OK) {
       if (in_head && !head_complete_) head_size_ += n;
       p += n;
@@ -165,10 +173,10 @@ HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& o
     if (err == HPE_PAUSED && complete_) {
       // One whole request: hand it out, then go on after it (pipelining).
       complete_ = false;
-      const char* resume_at = llhttp_get_error_pos(&parser_);
+      ResetHeadLines();
       llhttp_resume(&parser_);
       if (!on_request(static_cast<const HttpRequest&>(request_))) return {};
-      p = resume_at;
+      p = stop;
       continue;
     }
     if (callback_error_) return callback_error_;

@@ -407,6 +407,25 @@ TEST(HttpRequestParserTest, ObsFoldIsA400IncludingAFoldedTransferEncoding) {
   EXPECT_EQ(run.errors, std::vector<int>{400});
 }
 
+// A request line without a version ends llhttp's message at its line end, so what follows is
+// the next request; a fold there must be found as the reads reach it, not earlier than llhttp
+// does, or one read and many give different answers (a fuzzer finding: one read saw the fold
+// and answered 400, byte-at-a-time reads answered the first request first).
+TEST(HttpSessionTest, AFoldIsFoundWhereLlhttpReadsItWhateverTheSplit) {
+  const std::string stream = "GET /msg_serverUpgrx\r\n\r websocket\r\n \xff\xffHTTP/1A1\r\n\r\n";
+  const SessionRun whole = RunSession(stream, 0);
+  for (std::size_t chunk = 1; chunk < stream.size(); ++chunk) {
+    const SessionRun split = RunSession(stream, chunk);
+    EXPECT_EQ(split.out, whole.out) << "chunk " << chunk;
+    EXPECT_EQ(split.errors, whole.errors) << "chunk " << chunk;
+    EXPECT_EQ(split.urls, whole.urls) << "chunk " << chunk;
+  }
+  // llhttp reads the first line as an HTTP/0.9 request, answered (404) and closing: the fold
+  // after it is never reached.
+  EXPECT_EQ(whole.urls, std::vector<std::string>{"/msg_serverUpgrx"});
+  EXPECT_TRUE(whole.errors.empty());
+}
+
 // RFC 9112 section 3.2: an HTTP/1.1 request without Host, or with two, is a 400. HTTP/1.0 has no
 // Host requirement.
 TEST(HttpRequestParserTest, Http11WithoutHostOrWithTwoIsA400) {
