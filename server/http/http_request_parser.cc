@@ -44,9 +44,11 @@ int HexValue(char c) {
   return (std::tolower(static_cast<unsigned char>(c)) - 'a') + 10;
 }
 
-// RFC 3986 unreserved: the characters whose percent-encoding normalisation removes.
+// RFC 3986 unreserved: the characters whose percent-encoding normalisation removes (ASCII only,
+// whatever the locale).
 bool IsUnreserved(unsigned char c) {
-  return std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 }  // namespace
