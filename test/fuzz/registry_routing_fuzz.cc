@@ -57,6 +57,9 @@ namespace {
 
 using registry::Choice;
 using registry::ChooseCode;
+using registry::ClaimCode;
+using registry::ClaimResult;
+using registry::ClaimRule;
 using registry::EntryMeta;
 using registry::MsgServerInfo;
 using registry::MsgServerRegistry;
