@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 #include "IM.Server.pb.h"
 #include "common/logging.h"
 #include "common/protocol.h"
@@ -20,6 +22,18 @@ constexpr auto kTouchInterval = std::chrono::seconds(1);
 // HeartbeatInterval; a claimant retrying in a loop would win in that gap. Two intervals means the
 // link has missed a heartbeat.
 constexpr int kClaimSilenceHeartbeats = 2;
+
+// Refused registrations are logged the first few times, then one in this many, process-wide: a
+// peer that reconnects and sends its refused registration again must not flood the log.
+constexpr std::uint64_t kRefusalLogFirst = 10;
+constexpr std::uint64_t kRefusalLogEvery = 1000;
+std::atomic<std::uint64_t> g_refused_registrations{0};
+
+// Counts one refusal; true when it is to be logged. `n` is set to the count so far.
+bool CountRefusal(std::uint64_t& n) {
+  n = g_refused_registrations.fetch_add(1, std::memory_order_relaxed) + 1;
+  return n <= kRefusalLogFirst || n % kRefusalLogEvery == 0;
+}
 
 // The largest count the registry holds (it clamps at both ends).
 constexpr std::int64_t kMaxCount = 0xffffffffLL;
@@ -99,8 +113,11 @@ bool MsgServerSession::Acceptable(const registry::MsgServerInfo& info) {
     context_.metrics.Add(Counter::kRegistrationBadAddress);
   }
   // EscapeForLog bounds what reaches the log: the field may be 64 KB.
-  spdlog::warn("msg_server {}: registration refused: {} {} (host_name={}); closing", peer_,
-               problem->field, problem->detail, common::EscapeForLog(info.host_name));
+  if (std::uint64_t n = 0; CountRefusal(n)) {
+    spdlog::warn(
+        "msg_server {}: registration refused: {} {} (host_name={}); closing ({} refused so far)",
+        peer_, problem->field, problem->detail, common::EscapeForLog(info.host_name), n);
+  }
   close_reason_ = "registration refused";
   return false;
 }
@@ -215,11 +232,13 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
   }
   if (claim.code == registry::ClaimCode::kTaken) {
     context_.metrics.Add(Counter::kRegistrationNameTaken);
-    spdlog::warn(
-        "msg_server {}: registration refused: host_name={} port={} is held by the live link "
-        "from {}, heard from within {} heartbeat intervals; closing",
-        peer_, common::EscapeForLog(msg.host_name()), msg.port(), claim.holder_peer,
-        kClaimSilenceHeartbeats);
+    if (std::uint64_t n = 0; CountRefusal(n)) {
+      spdlog::warn(
+          "msg_server {}: registration refused: host_name={} port={} is held by the live link "
+          "from {}, heard from within {} heartbeat intervals; closing ({} refused so far)",
+          peer_, common::EscapeForLog(msg.host_name()), msg.port(), claim.holder_peer,
+          kClaimSilenceHeartbeats, n);
+    }
     close_reason_ = "host_name:port taken";
     return false;
   }

@@ -442,6 +442,19 @@ TEST_F(MsgServerTrustTest, AnotherHostTakesOverOnlyAfterTheOldLinkWentSilent) {
   EXPECT_TRUE(old_link.conn().WaitClosed());
 }
 
+TEST_F(MsgServerTrustTest, RefusalsRepeatedByAPeerDoNotFloodTheLog) {
+  constexpr int kTries = 60;
+  for (int i = 0; i < kTries; ++i) {
+    FakeMsgServer ms(server_.ports().msg_server);
+    ASSERT_TRUE(ms.Register(Fields(70000)));
+    ASSERT_TRUE(ms.conn().WaitClosed());
+  }
+  EXPECT_TRUE(MetricReaches(
+      server_, "ttlogin_msg_server_registrations_refused_total{reason=\"bad_port\"}", kTries));
+  // The first ten are logged, then one in a thousand.
+  EXPECT_EQ(Occurrences(server_.log(), "registration refused: port"), 10u);
+}
+
 class MsgServerAllowFromTest : public MsgServerTrustTest {
  protected:
   MsgServerAllowFromTest() : MsgServerTrustTest("MsgServerAllowFrom=127.0.0.2/32\n") {}
