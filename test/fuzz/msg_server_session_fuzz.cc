@@ -323,14 +323,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
       case 1:
-        FeedSplit(run, i, ServInfoFromInput(in), in.U8() % 24);
-        break;
       case 2:
-        FeedSplit(run, i, UpdatePdu(common::kUserActionInc, in.U8()), in.U8() % 24);
+      case 3: {
+        // The PDU is read from the input before the split size, in separate statements: the
+        // order in which a compiler evaluates arguments is unspecified, and an input must mean
+        // the same to the fuzz build (clang) and the replay in every build (gcc).
+        const std::string pdu =
+            (op >> 2) % 8 == 1
+                ? ServInfoFromInput(in)
+                : UpdatePdu((op >> 2) % 8 == 2 ? common::kUserActionInc : common::kUserActionDec,
+                            in.U8());
+        FeedSplit(run, i, pdu, in.U8() % 24);
         break;
-      case 3:
-        FeedSplit(run, i, UpdatePdu(common::kUserActionDec, in.U8()), in.U8() % 24);
-        break;
+      }
       case 4: {
         // A burst of pipelined updates in one read; each bit of the pattern is +1 or -1, and an
         // odd user_action now and then.
