@@ -9,6 +9,8 @@ bool IsIpLiteral(std::string_view text) {
   // inet_pton needs a terminated string; the longest literal (IPv4-mapped IPv6) is 45 bytes.
   constexpr std::size_t kMaxLiteral = 64;
   if (text.empty() || text.size() >= kMaxLiteral) return false;
+  // inet_pton stops at a NUL: "10.0.0.1\0junk" must not pass as 10.0.0.1.
+  if (text.find('\0') != std::string_view::npos) return false;
   char buf[kMaxLiteral];
   text.copy(buf, text.size());
   buf[text.size()] = '\0';

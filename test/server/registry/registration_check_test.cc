@@ -65,7 +65,8 @@ TEST(RegistrationCheckTest, RefusesIpFieldsThatAreNeitherAddressNorDnsName) {
         std::string("-msg.example"), std::string("msg-.example"), std::string("msg..example"),
         std::string("."), std::string("msg example"), std::string("msg_1.example"),
         std::string("10.0.0.1:8000"), std::string("http://10.0.0.1/"), std::string("a\0b", 3),
-        std::string("\"><script>"), std::string("2001:db8::1::2")}) {
+        std::string("10.0.0.1\0junk", 13), std::string("::1\0", 4), std::string("\"><script>"),
+        std::string("2001:db8::1::2")}) {
     for (int field = 1; field <= 2; ++field) {
       MsgServerInfo info = Valid();
       (field == 1 ? info.ip1 : info.ip2) = bad;
