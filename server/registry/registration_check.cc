@@ -35,7 +35,11 @@ bool IsDnsName(std::string_view text) {
     for (const char c : label) {
       if (!IsLabelChar(c)) return false;
     }
-    if (dot == std::string_view::npos) return true;
+    if (dot == std::string_view::npos) {
+      // No top-level domain is all digits (RFC 3696 section 2): such a name is a malformed IPv4
+      // address ("256.1.1.1", "10.0.0"), which clients would not resolve either.
+      return label.find_first_not_of("0123456789") != std::string_view::npos;
+    }
     start = dot + 1;
   }
 }

@@ -35,8 +35,8 @@ struct RegistrationProblem {
 std::optional<RegistrationProblem> CheckRegistration(const MsgServerInfo& info);
 
 // An IPv4 or IPv6 literal (as inet_pton reads it), or a DNS name of at most kMaxDnsNameBytes:
-// dot-separated labels of 1-63 letters, digits and '-', none starting or ending with '-' (one
-// trailing dot allowed).
+// dot-separated labels of 1-63 letters, digits and '-', none starting or ending with '-', the last
+// not all digits (one trailing dot allowed).
 bool IsAddressOrDnsName(std::string_view text);
 
 }  // namespace ttlogin::registry

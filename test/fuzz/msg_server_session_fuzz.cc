@@ -17,6 +17,7 @@
 // At the end every session goes and the registry must be empty.
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <limits>
@@ -73,7 +74,10 @@ bool ModelAddress(const std::string& s) {
     }
     prev = c;
   }
-  return true;
+  // A last label of digits only is a malformed IPv4 address, not a name.
+  const std::string last = name.substr(name.rfind('.') + 1);  // npos + 1 == 0: the whole name
+  return !std::all_of(last.begin(), last.end(),
+                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
 }
 
 bool ModelAcceptable(const registry::MsgServerInfo& info) {
@@ -263,8 +267,9 @@ class Run {
 // Mostly values a registration may carry, from small sets so names collide between sessions;
 // sometimes fuzzer-chosen strings and ports (most of them refused).
 std::string AddressFromInput(FuzzInput& in) {
-  static const std::array<const char*, 6> kAddresses = {
-      "10.0.0.1", "2001:db8::1", "msg1.example.com", "a-b.c", "-bad.example", "10.0.0.1:80"};
+  static const std::array<const char*, 7> kAddresses = {
+      "10.0.0.1",     "2001:db8::1", "msg1.example.com", "a-b.c",
+      "-bad.example", "10.0.0.1:80", "256.1.1.1"};
   const std::uint8_t pick = in.U8();
   if (pick < 192) return kAddresses[pick % kAddresses.size()];
   if (pick < 224) return std::string(in.U8() % 2 == 0 ? 253 : 254, 'a');

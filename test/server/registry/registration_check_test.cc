@@ -60,13 +60,27 @@ TEST(RegistrationCheckTest, RefusesIpFieldsThatAreNeitherAddressNorDnsName) {
   const std::string label63(63, 'a');
   const std::string too_long = label63 + "." + label63 + "." + label63 + "." + label63 + "x";
   ASSERT_GT(too_long.size(), kMaxDnsNameBytes);
-  for (const std::string& bad :
-       {std::string(), std::string(20 * 1024, 'a'), too_long, std::string(64, 'a') + ".example",
-        std::string("-msg.example"), std::string("msg-.example"), std::string("msg..example"),
-        std::string("."), std::string("msg example"), std::string("msg_1.example"),
-        std::string("10.0.0.1:8000"), std::string("http://10.0.0.1/"), std::string("a\0b", 3),
-        std::string("10.0.0.1\0junk", 13), std::string("::1\0", 4), std::string("\"><script>"),
-        std::string("2001:db8::1::2")}) {
+  for (const std::string& bad : {std::string(),
+                                 std::string(20 * 1024, 'a'),
+                                 too_long,
+                                 std::string(64, 'a') + ".example",
+                                 std::string("-msg.example"),
+                                 std::string("msg-.example"),
+                                 std::string("msg..example"),
+                                 std::string("."),
+                                 std::string("msg example"),
+                                 std::string("msg_1.example"),
+                                 std::string("10.0.0.1:8000"),
+                                 std::string("http://10.0.0.1/"),
+                                 std::string("a\0b", 3),
+                                 std::string("10.0.0.1\0junk", 13),
+                                 std::string("::1\0", 4),
+                                 std::string("256.1.1.1"),
+                                 std::string("10.0.0"),
+                                 std::string("1.2.3.4.5"),
+                                 std::string("12345"),
+                                 std::string("\"><script>"),
+                                 std::string("2001:db8::1::2")}) {
     for (int field = 1; field <= 2; ++field) {
       MsgServerInfo info = Valid();
       (field == 1 ? info.ip1 : info.ip2) = bad;
