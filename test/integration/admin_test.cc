@@ -211,6 +211,8 @@ TEST_F(AdminTest, DrainStopsNewUsersAndUndrainRestores) {
     const auto r = HttpGetMsgServer(server_.ports().http);
     return r ? json::parse(r->body, nullptr, false).value("port", "") : "";
   };
+  // Both registered (msg-a is chosen as soon as it alone is there), then drain msg-a.
+  ASSERT_TRUE(Eventually([&] { return Servers().size() == 2; }));
   ASSERT_TRUE(Eventually([&] { return chosen() == "8001"; }));
   auto r = Admin(server_, "POST", "/servers/msg-a:8001/drain");
   ASSERT_TRUE(r);
