@@ -2,8 +2,11 @@
 // that is away (Drain).
 #include <gtest/gtest.h>
 
+#include <random>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "server/registry/msg_server_registry.h"
 
@@ -132,6 +135,44 @@ TEST(ClaimTest, AFullRegistryRefusesAClaimOfAFreeName) {
   // Displacing its own entry needs no new place.
   EXPECT_EQ(r.Claim(Info("msg-a", 8000, 0), Meta("10.0.0.1:2"), From("10.0.0.1")).code,
             ClaimCode::kOk);
+}
+
+TEST(ClaimTest, ConcurrentClaimsAndRemovalsKeepOneEntryPerName) {
+  MsgServerRegistry r(8);
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 3000;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<ServerHandle>> held(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&r, &held, t] {
+      std::mt19937 rng(static_cast<unsigned>(t + 1));
+      const std::string address = "10.0.0." + std::to_string(1 + t % 2);
+      for (int i = 0; i < kRounds; ++i) {
+        auto& mine = held[static_cast<std::size_t>(t)];
+        if (!mine.empty() && rng() % 3 == 0) {
+          r.Remove(mine.back());  // false when another thread displaced it
+          mine.pop_back();
+          continue;
+        }
+        const ClaimResult c = r.Claim(Info("msg-" + std::to_string(rng() % 6), 8000, 0),
+                                      Meta(address + ":" + std::to_string(i)), From(address));
+        if (c.code == ClaimCode::kOk) mine.push_back(c.handle);
+      }
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  std::set<std::string> names;
+  for (const auto& s : r.Snapshot()) {
+    EXPECT_TRUE(names.insert(s.info.host_name).second) << s.info.host_name;
+  }
+  std::size_t live = 0;
+  for (const auto& mine : held) {
+    for (const ServerHandle& h : mine)
+      live += r.Live(h) ? 1 : 0;
+  }
+  EXPECT_EQ(live, names.size());
+  EXPECT_EQ(r.Stats().registered, names.size());
 }
 
 TEST(DrainTest, ARepeatedDrainOfAnAbsentMsgServerKeepsItsDrain) {
