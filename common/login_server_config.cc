@@ -49,6 +49,8 @@ const std::set<std::string, std::less<>>& KnownKeys() {
       "Candidates",
       "NetworkTable",
       "TrustedProxies",
+      "MsgServerAllowFrom",
+      "MaxMsgServerConnectionsPerAddress",
   };
   return keys;
 }
@@ -180,6 +182,37 @@ class Builder {
     }
   }
 
+  // MsgServerAllowFrom and MaxMsgServerConnectionsPerAddress. Anyone who reaches the MsgServer
+  // port can register a msg_server and so receive logins: say so when the port is open beyond
+  // loopback to everyone.
+  void MsgServerTrust(LoginServerConfig& c) {
+    const ConfigValue* v = file_.Find("MsgServerAllowFrom");
+    if (v != nullptr && !v->value.empty()) {
+      std::string error;
+      if (auto set = CidrSet::Parse(v->value, &error)) {
+        if (!set->empty())
+          c.msg_server_allow_from = std::make_shared<const CidrSet>(std::move(*set));
+      } else {
+        Error("MsgServerAllowFrom", v, error);
+      }
+    }
+    Optional("MaxMsgServerConnectionsPerAddress", 1, 10'000'000,
+             c.max_msg_server_connections_per_address);
+    if (c.msg_server_allow_from) return;
+    for (const std::string& a : c.msg_server.addresses) {
+      unsigned char v4[4];
+      const bool loopback = (inet_pton(AF_INET, a.c_str(), v4) == 1 && v4[0] == 127) || a == "::1";
+      if (!loopback) {
+        warnings_.push_back(file_.path + ": MsgServerListenIP " + a +
+                            " is beyond loopback and MsgServerAllowFrom is empty: any host that "
+                            "reaches the MsgServer port can register a msg_server and receive "
+                            "logins (see \"Trust model of the MsgServer port\" in "
+                            "docs/OPERATIONS.md)");
+        return;
+      }
+    }
+  }
+
   static bool IsIpAddress(const std::string& s) {
     unsigned char buf[16];
     return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
@@ -244,6 +277,7 @@ class Builder {
     }
     Optional("LogMaxSizeMB", 1, 1024 * 1024, c.log_max_size_mb);
     Optional("LogMaxFiles", 1, 1000, c.log_max_files);
+    MsgServerTrust(c);
     if (file_.Find("AdminPort") != nullptr) {
       c.admin_enabled = true;
       if (file_.Find("AdminListenIP") == nullptr) {

@@ -17,6 +17,11 @@
 
 namespace ttlogin::common {
 
+// Open MsgServer-port connections one address may hold (MaxMsgServerConnectionsPerAddress): a
+// msg_server needs one, a host running a few of them and their reconnects a handful more, and one
+// address must not be able to fill MaxMsgServerConnections for everyone else.
+inline constexpr std::size_t kDefaultMaxMsgServerConnectionsPerAddress = 64;
+
 struct ListenerConfig {
   std::vector<std::string> addresses;  // from the ';'-separated list
   std::uint16_t port = 0;              // 0 picks a free port (tests only; logged loudly)
@@ -59,6 +64,12 @@ struct LoginServerConfig {
   std::shared_ptr<const NetworkTable> network_table;  // loaded from it; null when off
   std::shared_ptr<const CidrSet> trusted_proxies;     // TrustedProxies: X-Forwarded-For believed
                                                       // from these networks; null when none
+
+  // Who may use the MsgServer port (docs/OPERATIONS.md, "Trust model of the MsgServer port");
+  // both reloadable, read when a connection arrives.
+  std::shared_ptr<const CidrSet> msg_server_allow_from;  // MsgServerAllowFrom: null = anyone
+  std::size_t max_msg_server_connections_per_address =   // MaxMsgServerConnectionsPerAddress
+      kDefaultMaxMsgServerConnectionsPerAddress;
 
   // Admin listener: off unless AdminPort is set.
   bool admin_enabled = false;

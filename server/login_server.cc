@@ -46,7 +46,7 @@ LoginServer::LoginServer(common::LoginServerConfig config, std::string config_pa
       version_(std::move(version)),
       live_config_(std::move(config)),
       registry_(registry::MsgServerRegistry::kDefaultShardCount, startup_.max_msg_servers),
-      context_{live_config_, registry_, metrics_},
+      context_{live_config_, registry_, metrics_, &msg_server_addresses_},
       msg_server_handler_(context_),
       admin_handler_(context_, *this),
       signals_(accept_io_, SIGINT, SIGTERM),

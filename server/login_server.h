@@ -64,6 +64,7 @@ class LoginServer final : public admin::AdminBackend {
   LiveConfig live_config_;
   registry::MsgServerRegistry registry_;
   Metrics metrics_;
+  AddressLimiter msg_server_addresses_;
   ServerContext context_;
   http::MsgServerHandler msg_server_handler_;
   admin::AdminHandler admin_handler_;

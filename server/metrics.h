@@ -53,6 +53,15 @@ enum class Counter : std::uint16_t {
   kMsgServerRemoved,
   kMsgServerTimedOut,
   kMsgServerRefused,  // over MaxMsgServers
+  // registrations refused for their content, by reason (CheckRegistration, Claim)
+  kRegistrationBadPort,
+  kRegistrationBadHostName,
+  kRegistrationBadAddress,
+  kRegistrationNameTaken,
+  kMsgServerDisplaced,  // an entry replaced by a new registration of its host_name:port
+  // MsgServer-port connections closed at once: MsgServerAllowFrom, the per-address cap
+  kMsgServerPeerNotAllowed,
+  kMsgServerPeerOverAddressLimit,
   kUpdateClamped,
   kUpdateBeforeRegistration,
   kUpdateBadAction,

@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 #include "IM.Other.pb.h"
+#include "common/network_table.h"
 #include "common/protocol.h"
 
 namespace ttlogin::server {
@@ -14,18 +17,58 @@ const std::string& HeartbeatPdu() {
   return pdu;
 }
 
+// Refusals at arrival are logged the first few times, then one in this many: a flood of
+// connections must not flood the log.
+constexpr std::uint64_t kRefusalLogFirst = 5;
+constexpr std::uint64_t kRefusalLogEvery = 1000;
+std::atomic<std::uint64_t> g_refusals{0};
+
 }  // namespace
 
 MsgServerConnection::MsgServerConnection(asio::ip::tcp::socket socket, ServerContext& context)
-    : Connection(std::move(socket)), context_(context), session_(context, peer()) {
+    : Connection(std::move(socket)),
+      context_(context),
+      session_(context, peer()),
+      address_(registry::PeerAddressOf(peer())) {
   context_.metrics.ConnectionOpened(ListenerKind::kMsgServer);
 }
 
 MsgServerConnection::~MsgServerConnection() {
+  if (holds_address_slot_) context_.msg_server_addresses->Release(address_);
   context_.metrics.ConnectionClosed(ListenerKind::kMsgServer);
 }
 
+std::optional<std::string> MsgServerConnection::Admit() {
+  const common::LoginServerConfig& config = context_.config();
+  if (const auto& allow = config.msg_server_allow_from) {
+    const auto ip = common::ParseIpAddress(address_);
+    if (!ip || !allow->Contains(*ip)) {
+      context_.metrics.Add(Counter::kMsgServerPeerNotAllowed);
+      return "not in MsgServerAllowFrom";
+    }
+  }
+  if (context_.msg_server_addresses != nullptr) {
+    const std::size_t limit = config.max_msg_server_connections_per_address;
+    if (!context_.msg_server_addresses->Acquire(address_, limit)) {
+      context_.metrics.Add(Counter::kMsgServerPeerOverAddressLimit);
+      return "already holds " + std::to_string(limit) +
+             " connections (MaxMsgServerConnectionsPerAddress)";
+    }
+    holds_address_slot_ = true;
+  }
+  return std::nullopt;
+}
+
 void MsgServerConnection::OnStart() {
+  if (auto refusal = Admit()) {
+    const std::uint64_t n = g_refusals.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (n <= kRefusalLogFirst || n % kRefusalLogEvery == 0) {
+      spdlog::warn("msg_server connection from {} refused: {} ({} refused so far)", peer(),
+                   *refusal, n);
+    }
+    Close("refused at arrival");
+    return;
+  }
   spdlog::debug("msg_server connection from {}", peer());
   ScheduleTimer();
 }
@@ -54,7 +97,7 @@ void MsgServerConnection::OnData(std::span<const std::uint8_t> data) {
     Close(*reason);
     return;
   }
-  session_.Heard(last_received());
+  if (auto reason = session_.Heard(last_received())) Close(*reason);
 }
 
 void MsgServerConnection::OnClose(std::string_view reason) {

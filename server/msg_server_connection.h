@@ -1,8 +1,13 @@
 // MsgServerConnection: a msg_server's long-lived link on the MsgServer port.
 //
 // The protocol lives in MsgServerSession; this class adds the socket's part: heartbeats after
-// HeartbeatInterval without sending, and the drop after MsgServerTimeout of silence.
+// HeartbeatInterval without sending, and the drop after MsgServerTimeout of silence. It also
+// decides whether the peer may use the port at all (MsgServerAllowFrom, the per-address cap):
+// a refused connection is closed as it starts, before any byte is read.
 #pragma once
+
+#include <optional>
+#include <string>
 
 #include "server/connection.h"
 #include "server/msg_server_session.h"
@@ -21,9 +26,13 @@ class MsgServerConnection final : public Connection {
   void OnTimer(Clock::time_point now) override;
   void OnClose(std::string_view reason) override;
   void ScheduleTimer();
+  // Why this peer may not use the port, or nullopt; takes its per-address place when it may.
+  std::optional<std::string> Admit();
 
   ServerContext& context_;
   MsgServerSession session_;
+  std::string address_;              // the peer's address, without port
+  bool holds_address_slot_ = false;  // counted in context_.msg_server_addresses
 };
 
 }  // namespace ttlogin::server

@@ -2,9 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 #include "IM.Server.pb.h"
 #include "common/logging.h"
 #include "common/protocol.h"
+#include "server/registry/registration_check.h"
 
 namespace ttlogin::server {
 namespace {
@@ -12,6 +15,25 @@ constexpr std::uint64_t kWarnFirst = 5;
 constexpr std::uint64_t kWarnEvery = 1000;
 // How often the registry's last-heard time is refreshed: operators read it in seconds.
 constexpr auto kTouchInterval = std::chrono::seconds(1);
+
+// How long another address's claim of this link's host_name:port waits for this link to be
+// silent, in heartbeat intervals. One is not enough: a classic msg_server sends its heartbeat
+// every 5 s from a 1 s timer, so a live link is routinely silent for 5-6 s, as long as the default
+// HeartbeatInterval; a claimant retrying in a loop would win in that gap. Two intervals means the
+// link has missed a heartbeat.
+constexpr int kClaimSilenceHeartbeats = 2;
+
+// Refused registrations are logged the first few times, then one in this many, process-wide: a
+// peer that reconnects and sends its refused registration again must not flood the log.
+constexpr std::uint64_t kRefusalLogFirst = 10;
+constexpr std::uint64_t kRefusalLogEvery = 1000;
+std::atomic<std::uint64_t> g_refused_registrations{0};
+
+// Counts one refusal; true when it is to be logged. `n` is set to the count so far.
+bool CountRefusal(std::uint64_t& n) {
+  n = g_refused_registrations.fetch_add(1, std::memory_order_relaxed) + 1;
+  return n <= kRefusalLogFirst || n % kRefusalLogEvery == 0;
+}
 
 // The largest count the registry holds (it clamps at both ends).
 constexpr std::int64_t kMaxCount = 0xffffffffLL;
@@ -58,10 +80,46 @@ std::int64_t UnixMs() {
 }
 }  // namespace
 
-void MsgServerSession::Heard(std::chrono::steady_clock::time_point now) {
-  if (!handle_.valid() || now - last_touch_ < kTouchInterval) return;
+std::optional<std::string> MsgServerSession::Heard(std::chrono::steady_clock::time_point now) {
+  if (!handle_.valid() || now - last_touch_ < kTouchInterval) return close_reason_;
   last_touch_ = now;
-  context_.registry.Touch(handle_, UnixMs());
+  if (!context_.registry.Touch(handle_, UnixMs())) LoseEntry();
+  return close_reason_;
+}
+
+void MsgServerSession::LoseEntry() {
+  spdlog::info(
+      "msg_server {} ({}): its entry was taken over by a new registration of the same "
+      "host_name:port; closing this link",
+      peer_, host_name_);
+  handle_ = {};
+  close_reason_ = "entry taken over";
+}
+
+registry::ClaimRule MsgServerSession::Rule() const {
+  const auto heartbeat =
+      std::chrono::duration_cast<std::chrono::milliseconds>(context_.config().heartbeat_interval);
+  return registry::ClaimRule{peer_address_, UnixMs(), kClaimSilenceHeartbeats * heartbeat.count()};
+}
+
+bool MsgServerSession::Acceptable(const registry::MsgServerInfo& info) {
+  const auto problem = registry::CheckRegistration(info);
+  if (!problem) return true;
+  if (problem->reason == "bad_port") {
+    context_.metrics.Add(Counter::kRegistrationBadPort);
+  } else if (problem->reason == "bad_host_name") {
+    context_.metrics.Add(Counter::kRegistrationBadHostName);
+  } else {
+    context_.metrics.Add(Counter::kRegistrationBadAddress);
+  }
+  // EscapeForLog bounds what reaches the log: the field may be 64 KB.
+  if (std::uint64_t n = 0; CountRefusal(n)) {
+    spdlog::warn(
+        "msg_server {}: registration refused: {} {} (host_name={}); closing ({} refused so far)",
+        peer_, problem->field, problem->detail, common::EscapeForLog(info.host_name), n);
+  }
+  close_reason_ = "registration refused";
+  return false;
 }
 
 std::string MsgServerSession::AddressWarning(const std::string& ip1, const std::string& ip2) const {
@@ -76,17 +134,24 @@ std::string MsgServerSession::AddressWarning(const std::string& ip1, const std::
 }
 
 MsgServerSession::MsgServerSession(ServerContext& context, std::string peer)
-    : context_(context), peer_(std::move(peer)), decoder_(context.config().max_pdu_size) {}
+    : context_(context),
+      peer_(std::move(peer)),
+      peer_address_(registry::PeerAddressOf(peer_)),
+      decoder_(context.config().max_pdu_size) {}
 
 MsgServerSession::~MsgServerSession() {
-  if (handle_.valid()) {
-    context_.registry.Remove(handle_);
+  if (handle_.valid() && context_.registry.Remove(handle_)) {
     context_.metrics.Add(Counter::kMsgServerRemoved);
   }
 }
 
 std::optional<std::string> MsgServerSession::OnBytes(std::span<const std::uint8_t> bytes) {
   if (close_reason_) return close_reason_;
+  // A link whose entry another link took over (MsgServerRegistry::Claim) has nothing left to do.
+  if (handle_.valid() && !context_.registry.Live(handle_)) {
+    LoseEntry();
+    return close_reason_;
+  }
   batching_ = !spdlog::should_log(spdlog::level::debug);
   const std::string error =
       decoder_.Feed(bytes, [this](const common::DecodedFrame& frame) { return Dispatch(frame); });
@@ -137,28 +202,55 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
   const bool again = handle_.valid();
   registry::MsgServerInfo info{msg.ip1(),          msg.ip2(),          msg.port(),
                                msg.max_conn_cnt(), msg.cur_conn_cnt(), msg.host_name()};
+  if (!Acceptable(info)) return false;
   std::string warning = AddressWarning(msg.ip1(), msg.ip2());
   if (!warning.empty()) {
     spdlog::warn("msg_server {} (host_name={}): {}", peer_, common::EscapeForLog(msg.host_name()),
                  warning);
   }
   known_count_ = -1;  // the registry decides what the new info means for the count
+  registry::ClaimResult claim;
   if (again) {
-    context_.registry.Replace(handle_, std::move(info), std::move(warning));
-    context_.metrics.Add(Counter::kMsgServerReplaced);
-  } else {
-    const std::int64_t now = UnixMs();
-    handle_ = context_.registry.Register(std::move(info),
-                                         registry::EntryMeta{peer_, now, now, std::move(warning)});
-    if (!handle_.valid()) {
-      context_.metrics.Add(Counter::kMsgServerRefused);
-      spdlog::error(
-          "msg_server {}: registration of host_name={} refused: the registry is full "
-          "(MaxMsgServers); closing",
-          peer_, common::EscapeForLog(msg.host_name()));
-      close_reason_ = "registry full";
+    claim = context_.registry.Reclaim(handle_, std::move(info), std::move(warning), Rule());
+    if (claim.code == registry::ClaimCode::kGone) {
+      LoseEntry();
       return false;
     }
+  } else {
+    const std::int64_t now = UnixMs();
+    claim = context_.registry.Claim(
+        std::move(info), registry::EntryMeta{peer_, now, now, std::move(warning)}, Rule());
+  }
+  if (claim.code == registry::ClaimCode::kFull) {
+    context_.metrics.Add(Counter::kMsgServerRefused);
+    spdlog::error(
+        "msg_server {}: registration of host_name={} refused: the registry is full "
+        "(MaxMsgServers); closing",
+        peer_, common::EscapeForLog(msg.host_name()));
+    close_reason_ = "registry full";
+    return false;
+  }
+  if (claim.code == registry::ClaimCode::kTaken) {
+    context_.metrics.Add(Counter::kRegistrationNameTaken);
+    if (std::uint64_t n = 0; CountRefusal(n)) {
+      spdlog::warn(
+          "msg_server {}: registration refused: host_name={} port={} is held by the live link "
+          "from {}, heard from within {} heartbeat intervals; closing ({} refused so far)",
+          peer_, common::EscapeForLog(msg.host_name()), msg.port(), claim.holder_peer,
+          kClaimSilenceHeartbeats, n);
+    }
+    close_reason_ = "host_name:port taken";
+    return false;
+  }
+  if (claim.displaced) {
+    context_.metrics.Add(Counter::kMsgServerDisplaced);
+    spdlog::info("msg_server {}: host_name={} port={} taken over from the link from {}", peer_,
+                 common::EscapeForLog(msg.host_name()), msg.port(), claim.holder_peer);
+  }
+  if (again) {
+    context_.metrics.Add(Counter::kMsgServerReplaced);
+  } else {
+    handle_ = claim.handle;
     context_.metrics.Add(Counter::kMsgServerRegistered);
   }
   host_name_ = common::EscapeForLog(msg.host_name());
@@ -274,9 +366,14 @@ void MsgServerSession::OnClosed(std::string_view reason) {
     return;
   }
   const auto info = context_.registry.Get(handle_);
-  context_.registry.Remove(handle_);
-  context_.metrics.Add(Counter::kMsgServerRemoved);
+  const bool removed = context_.registry.Remove(handle_);
   handle_ = {};
+  if (!removed) {
+    spdlog::info("msg_server {} closed ({}); its entry had been taken over by another link", peer_,
+                 reason);
+    return;
+  }
+  context_.metrics.Add(Counter::kMsgServerRemoved);
   spdlog::info("msg_server {} removed ({}): host_name={} port={} users dropped={}", peer_, reason,
                host_name_, info ? info->port : 0, info ? info->cur_conn_cnt : 0);
 }

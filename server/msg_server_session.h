@@ -3,7 +3,12 @@
 // MsgServerConnection owns one and feeds it every read; fuzzers and unit tests feed it directly.
 // Differences from the classic server, on purpose: counts never wrap below zero; updates before
 // registration are ignored with a warning; a second IMMsgServInfo replaces the entry; unknown
-// commands are skipped; a body that does not parse ends only this link.
+// commands are skipped; a body that does not parse ends only this link. A registration whose
+// fields fail CheckRegistration (bad port, oversized host_name, ip1/ip2 not an address), or that
+// claims a host_name:port another live link holds (MsgServerRegistry::Claim), is refused and ends
+// the link: the msg_server sees the close and reconnects, as it does after any failure, so a
+// claim refused only because the old link was still heard from succeeds on a later try. When a
+// new link displaces this one's entry, this link ends at its next read.
 //
 // The update path is the hot one (millions of IMUserCntUpdate PDUs per second from a backlog), so
 // a read's consecutive +1/-1 updates are summed and applied with one registry call, when that is
@@ -37,7 +42,8 @@ class MsgServerSession {
   // Feeds bytes from the peer. Returns the reason the link must close, or nullopt to go on.
   std::optional<std::string> OnBytes(std::span<const std::uint8_t> bytes);
   // The connection heard from the peer (any bytes); tells the registry at most once a second.
-  void Heard(std::chrono::steady_clock::time_point now);
+  // Returns the reason the link must close (its entry was displaced), or nullopt.
+  std::optional<std::string> Heard(std::chrono::steady_clock::time_point now);
   // The link ended: removes the entry and its users from the registry, with a log line.
   void OnClosed(std::string_view reason);
 
@@ -56,6 +62,12 @@ class MsgServerSession {
   void FlushRun();
   // Flushes the run and the per-read counters into the registry and the metrics.
   void FlushPending();
+  // Refuses the registration (metric, log line, close) when its fields are not acceptable.
+  bool Acceptable(const registry::MsgServerInfo& info);
+  // What another link may do to this one's entry (see MsgServerRegistry::ClaimRule).
+  registry::ClaimRule Rule() const;
+  // The entry was displaced by another link: forget it and end this link.
+  void LoseEntry();
   // A warning when the msg_server advertises an address no remote client can reach.
   std::string AddressWarning(const std::string& ip1, const std::string& ip2) const;
   // Logs the first few of a kind of warning per link, then every 1000th, so a broken peer
@@ -64,6 +76,7 @@ class MsgServerSession {
 
   ServerContext& context_;
   std::string peer_;
+  std::string peer_address_;  // peer_ without the port
   common::FrameDecoder decoder_;
   registry::ServerHandle handle_;
   std::string host_name_;  // escaped, for log lines

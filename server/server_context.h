@@ -1,6 +1,7 @@
 // What every connection of the login server shares: config, registry, metrics.
 #pragma once
 
+#include "server/address_limiter.h"
 #include "server/live_config.h"
 #include "server/metrics.h"
 #include "server/registry/msg_server_registry.h"
@@ -11,6 +12,9 @@ struct ServerContext {
   LiveConfig& live_config;
   registry::MsgServerRegistry& registry;
   Metrics& metrics;
+  // Open MsgServer-port connections per peer address (MaxMsgServerConnectionsPerAddress); null
+  // where no socket is involved (session tests, fuzzers).
+  AddressLimiter* msg_server_addresses = nullptr;
 
   // The config in force for this event (see LiveConfig::Get: do not keep the reference).
   const common::LoginServerConfig& config() const { return live_config.Get(); }

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/logging.h"
+
 namespace ttlogin::server::admin {
 namespace {
 
@@ -159,18 +161,21 @@ void AdminHandler::Servers(bool keep_alive, std::string& out) {
 }
 
 void AdminHandler::Drain(std::string_view key, bool draining, bool keep_alive, std::string& out) {
-  const std::size_t matched = context_.registry.SetDraining(key, draining);
-  if (matched == 0) {
-    if (draining) context_.registry.SetDraining(key, false);  // do not remember a typo
+  // A drain naming no live msg_server is a typo unless the key is already remembered: then the
+  // msg_server is away and drained, and draining it again must keep that (undraining forgets it).
+  const auto outcome = context_.registry.Drain(key, draining);
+  if (outcome.matched == 0 && !outcome.was_remembered) {
     return http::AppendJsonError(out, 404, "no registered msg_server has that host:port",
                                  keep_alive);
   }
-  spdlog::info("admin: {} {} ({} msg_server(s))", draining ? "draining" : "undraining",
-               std::string(key), matched);
+  spdlog::info("admin: {} {} ({} msg_server(s){})", draining ? "draining" : "undraining",
+               common::EscapeForLog(key), outcome.matched,
+               outcome.matched == 0 ? ", none connected; the drain key was remembered" : "");
   json j;
   j["key"] = std::string(key);
   j["draining"] = draining;
-  j["matched"] = matched;
+  j["matched"] = outcome.matched;
+  j["remembered"] = outcome.remembered;
   http::AppendHttpResponse(out, 200, Dump(j), keep_alive);
 }
 

@@ -162,7 +162,20 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
                  {"event=\"replaced\"", Counter::kMsgServerReplaced},
                  {"event=\"removed\"", Counter::kMsgServerRemoved},
                  {"event=\"timed_out\"", Counter::kMsgServerTimedOut},
-                 {"event=\"refused\"", Counter::kMsgServerRefused}});
+                 {"event=\"refused\"", Counter::kMsgServerRefused},
+                 {"event=\"displaced\"", Counter::kMsgServerDisplaced}});
+  CounterFamily(w, m, "ttlogin_msg_server_registrations_refused_total",
+                "msg_server registrations refused, by reason; each closed its connection.",
+                {{"reason=\"bad_port\"", Counter::kRegistrationBadPort},
+                 {"reason=\"bad_host_name\"", Counter::kRegistrationBadHostName},
+                 {"reason=\"bad_address\"", Counter::kRegistrationBadAddress},
+                 {"reason=\"host_port_taken\"", Counter::kRegistrationNameTaken},
+                 {"reason=\"registry_full\"", Counter::kMsgServerRefused}});
+  CounterFamily(w, m, "ttlogin_msg_server_connections_refused_total",
+                "MsgServer-port connections closed on arrival, by reason (MsgServerAllowFrom, "
+                "MaxMsgServerConnectionsPerAddress).",
+                {{"reason=\"not_allowed\"", Counter::kMsgServerPeerNotAllowed},
+                 {"reason=\"per_address_limit\"", Counter::kMsgServerPeerOverAddressLimit}});
   CounterFamily(w, m, "ttlogin_update_anomalies_total",
                 "User count updates that were not applied as sent.",
                 {{"kind=\"clamped_at_zero\"", Counter::kUpdateClamped},

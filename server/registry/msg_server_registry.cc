@@ -323,6 +323,23 @@ bool MsgServerRegistry::IsDrainKey(std::string_view key) const {
 // shard's mu).
 std::size_t MsgServerRegistry::SetDraining(std::string_view key, bool draining) {
   std::lock_guard drain_lock(drain_mu_);
+  return SetDrainingLocked(key, draining);
+}
+
+MsgServerRegistry::DrainOutcome MsgServerRegistry::Drain(std::string_view key, bool draining) {
+  std::lock_guard drain_lock(drain_mu_);
+  DrainOutcome out;
+  out.was_remembered = drain_keys_.count(key) != 0;
+  out.matched = SetDrainingLocked(key, draining);
+  // Nothing matched, so no entry changed: forgetting the key again needs no re-judging.
+  if (draining && out.matched == 0 && !out.was_remembered) {
+    drain_keys_.erase(drain_keys_.find(key));
+  }
+  out.remembered = drain_keys_.count(key) != 0;
+  return out;
+}
+
+std::size_t MsgServerRegistry::SetDrainingLocked(std::string_view key, bool draining) {
   const auto matches = [&key](const MsgServerInfo& info) {
     return DrainKey(info.host_name, info.port) == key || DrainKey(info.ip1, info.port) == key;
   };
@@ -365,15 +382,98 @@ std::size_t MsgServerRegistry::SetDraining(std::string_view key, bool draining) 
   return matched;
 }
 
-void MsgServerRegistry::Touch(ServerHandle handle, std::int64_t unix_ms) {
+bool MsgServerRegistry::Touch(ServerHandle handle, std::int64_t unix_ms) {
   Shard& shard = ShardOf(handle);
   std::lock_guard lock(shard.mu);
-  if (shard.Live(handle)) shard.cold[handle.slot].meta.last_heard_ms = unix_ms;
+  if (!shard.Live(handle)) return false;
+  shard.cold[handle.slot].meta.last_heard_ms = unix_ms;
+  return true;
+}
+
+bool MsgServerRegistry::Live(ServerHandle handle) const {
+  const Shard& shard = ShardOf(handle);
+  std::lock_guard lock(shard.mu);
+  return shard.Live(handle);
+}
+
+std::string_view PeerAddressOf(std::string_view peer) {
+  if (!peer.empty() && peer.front() == '[') {
+    const std::size_t close = peer.find(']');
+    return close == std::string_view::npos ? peer : peer.substr(1, close - 1);
+  }
+  const std::size_t colon = peer.rfind(':');
+  return colon == std::string_view::npos ? peer : peer.substr(0, colon);
 }
 
 ServerHandle MsgServerRegistry::Register(MsgServerInfo info, EntryMeta meta) {
   std::lock_guard drain_lock(drain_mu_);  // see SetDraining()
+  return InsertLocked(std::move(info), std::move(meta));
+}
+
+std::optional<ServerHandle> MsgServerRegistry::HolderLocked(const std::string& name_key,
+                                                            ServerHandle self,
+                                                            const ClaimRule& rule,
+                                                            bool& may_displace,
+                                                            std::string& holder_peer) const {
+  const auto it = names_.find(name_key);
+  if (it == names_.end() || it->second == self) return std::nullopt;
+  const ServerHandle holder = it->second;
+  const Shard& shard = ShardOf(holder);
+  std::lock_guard lock(shard.mu);
+  if (!shard.Live(holder)) return std::nullopt;
+  const EntryMeta& meta = shard.cold[holder.slot].meta;
+  holder_peer = meta.peer;
+  may_displace = PeerAddressOf(meta.peer) == rule.peer_address ||
+                 rule.now_unix_ms - meta.last_heard_ms >= rule.silence_ms;
+  return holder;
+}
+
+ClaimResult MsgServerRegistry::Claim(MsgServerInfo info, EntryMeta meta, const ClaimRule& rule) {
+  std::lock_guard drain_lock(drain_mu_);  // see SetDraining()
+  ClaimResult out;
+  bool may_displace = false;
+  if (const auto holder = HolderLocked(DrainKey(info.host_name, info.port), ServerHandle{}, rule,
+                                       may_displace, out.holder_peer)) {
+    if (!may_displace) {
+      out.code = ClaimCode::kTaken;
+      return out;
+    }
+    out.displaced = RemoveLocked(*holder);
+  }
+  out.handle = InsertLocked(std::move(info), std::move(meta));
+  out.code = out.handle.valid() ? ClaimCode::kOk : ClaimCode::kFull;
+  return out;
+}
+
+ClaimResult MsgServerRegistry::Reclaim(ServerHandle handle, MsgServerInfo info, std::string warning,
+                                       const ClaimRule& rule) {
+  std::lock_guard drain_lock(drain_mu_);  // see SetDraining()
+  ClaimResult out;
+  {
+    const Shard& shard = ShardOf(handle);
+    std::lock_guard lock(shard.mu);
+    if (!shard.Live(handle)) {
+      out.code = ClaimCode::kGone;
+      return out;
+    }
+  }
+  bool may_displace = false;
+  if (const auto holder = HolderLocked(DrainKey(info.host_name, info.port), handle, rule,
+                                       may_displace, out.holder_peer)) {
+    if (!may_displace) {
+      out.code = ClaimCode::kTaken;
+      return out;
+    }
+    out.displaced = RemoveLocked(*holder);
+  }
+  ReplaceLocked(handle, std::move(info), std::move(warning));
+  out.handle = handle;
+  return out;
+}
+
+ServerHandle MsgServerRegistry::InsertLocked(MsgServerInfo info, EntryMeta meta) {
   const bool draining = MatchesDrainKeyLocked(info);
+  std::string name_key = DrainKey(info.host_name, info.port);
   // Reserve a place first, so concurrent registrations cannot overshoot the bound. (Meanwhile a
   // Choose() may see one more registration than entries and answer "all full" rather than "none
   // registered": both are refusals, and the window is one insert long.)
@@ -414,15 +514,28 @@ ServerHandle MsgServerRegistry::Register(MsgServerInfo info, EntryMeta meta) {
   shard.Refresh(index);
   shard.Publish();
   ++shard.registered;
-  return ServerHandle{static_cast<std::uint32_t>(shard_index), index, h.generation};
+  const ServerHandle handle{static_cast<std::uint32_t>(shard_index), index, h.generation};
+  names_.try_emplace(std::move(name_key), handle);
+  return handle;
 }
 
 bool MsgServerRegistry::Replace(ServerHandle handle, MsgServerInfo info, std::string warning) {
   std::lock_guard drain_lock(drain_mu_);  // see SetDraining()
+  return ReplaceLocked(handle, std::move(info), std::move(warning));
+}
+
+bool MsgServerRegistry::ReplaceLocked(ServerHandle handle, MsgServerInfo info,
+                                      std::string warning) {
   const bool drained = MatchesDrainKeyLocked(info);
   Shard& shard = ShardOf(handle);
   std::lock_guard lock(shard.mu);
   if (!shard.Live(handle)) return false;
+  const MsgServerInfo& old = shard.cold[handle.slot].info;
+  if (old.host_name != info.host_name || old.port != info.port) {
+    const auto it = names_.find(DrainKey(old.host_name, old.port));
+    if (it != names_.end() && it->second == handle) names_.erase(it);
+    names_.try_emplace(DrainKey(info.host_name, info.port), handle);
+  }
   Shard::Hot& h = shard.hot[handle.slot];
   h.cur = info.cur_conn_cnt;
   h.max = info.max_conn_cnt;
@@ -435,9 +548,19 @@ bool MsgServerRegistry::Replace(ServerHandle handle, MsgServerInfo info, std::st
 }
 
 bool MsgServerRegistry::Remove(ServerHandle handle) {
+  std::lock_guard drain_lock(drain_mu_);  // the name index
+  return RemoveLocked(handle);
+}
+
+bool MsgServerRegistry::RemoveLocked(ServerHandle handle) {
   Shard& shard = ShardOf(handle);
   std::lock_guard lock(shard.mu);
   if (!shard.Live(handle)) return false;
+  const MsgServerInfo& info = shard.cold[handle.slot].info;
+  if (const auto it = names_.find(DrainKey(info.host_name, info.port));
+      it != names_.end() && it->second == handle) {
+    names_.erase(it);
+  }
   shard.Unheap(handle.slot);
   shard.hot[handle.slot] = Shard::Hot{};  // generation 0: its hold and warming records go stale
   shard.cold[handle.slot] = Shard::Cold{};

@@ -39,6 +39,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace ttlogin::registry {
@@ -126,6 +127,34 @@ struct CountChange {
   bool clamped = false;     // the change would have gone below 0 or above 2^32-1
 };
 
+// Who may register a host_name:port that a live entry already holds (Claim, Reclaim). A name has
+// one live entry at a time, so a peer that claims another msg_server's name cannot take its
+// logins (and /metrics has one series per name); but a msg_server that reconnects, from the same
+// address, or after its old connection went silent, replaces its stale entry at once instead of
+// waiting for MsgServerTimeout.
+struct ClaimRule {
+  std::string peer_address;      // the claimant's address, without port (PeerAddressOf)
+  std::int64_t now_unix_ms = 0;  // compared with the holder's EntryMeta::last_heard_ms
+  std::int64_t silence_ms = 0;   // a holder from another address silent this long is displaced
+};
+
+enum class ClaimCode : std::uint8_t {
+  kOk,     // registered (or replaced)
+  kFull,   // the registry holds max_servers entries
+  kTaken,  // a live entry from another address, heard from recently, holds the name
+  kGone,   // Reclaim only: the handle's entry is no longer live (it was displaced)
+};
+
+struct ClaimResult {
+  ClaimCode code = ClaimCode::kOk;
+  ServerHandle handle;      // the entry (kOk)
+  bool displaced = false;   // another entry of the same host_name:port was removed for it
+  std::string holder_peer;  // EntryMeta::peer of the entry that holds (kTaken) or held the name
+};
+
+// The address part of an EntryMeta::peer ("1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1").
+std::string_view PeerAddressOf(std::string_view peer);
+
 struct RegistryStats {
   std::size_t registered = 0;
   std::size_t eligible = 0;  // cur < max and not draining
@@ -162,12 +191,23 @@ class MsgServerRegistry {
   MsgServerRegistry(const MsgServerRegistry&) = delete;
   MsgServerRegistry& operator=(const MsgServerRegistry&) = delete;
 
-  // Returns an invalid handle when the registry already holds max_servers entries.
+  // Returns an invalid handle when the registry already holds max_servers entries. Does not look
+  // at other entries of the same host_name:port (simulations and tools model many processes this
+  // way); the server registers through Claim().
   ServerHandle Register(MsgServerInfo info, EntryMeta meta = {});
   // Replaces the info of a live entry (a second IMMsgServInfo). False if the handle is stale.
   bool Replace(ServerHandle handle, MsgServerInfo info, std::string warning = {});
-  // Records that the entry's connection was heard from at `unix_ms`.
-  void Touch(ServerHandle handle, std::int64_t unix_ms);
+  // Register, keeping one live entry per host_name:port: when another live entry holds the name,
+  // it is displaced (removed, with its users) if it came from rule.peer_address or has not been
+  // heard from for rule.silence_ms; otherwise the claim is refused with kTaken.
+  ClaimResult Claim(MsgServerInfo info, EntryMeta meta, const ClaimRule& rule);
+  // Replace under the same rule, for a second IMMsgServInfo that may carry a new name.
+  ClaimResult Reclaim(ServerHandle handle, MsgServerInfo info, std::string warning,
+                      const ClaimRule& rule);
+  // Whether the handle's entry is still registered (not removed or displaced).
+  bool Live(ServerHandle handle) const;
+  // Records that the entry's connection was heard from at `unix_ms`. False if the handle is stale.
+  bool Touch(ServerHandle handle, std::int64_t unix_ms);
   // Removes the entry and all its users. False if the handle is stale.
   bool Remove(ServerHandle handle);
   // Moves the entry's count by `delta`, clamped to [0, 2^32-1]. nullopt if the handle is stale.
@@ -201,6 +241,15 @@ class MsgServerRegistry {
   // Returns how many live entries match `key`.
   std::size_t SetDraining(std::string_view key, bool draining);
   bool IsDrainKey(std::string_view key) const;
+  // The operator's drain: as SetDraining, except that a drain matching no live entry is
+  // remembered only when `key` already was (a repeated drain of a msg_server that is away keeps
+  // its drain; a first drain of a name nobody has is a typo, not remembered).
+  struct DrainOutcome {
+    std::size_t matched = 0;      // live entries matching `key`
+    bool was_remembered = false;  // `key` was a remembered drain key before the call
+    bool remembered = false;      // and after it
+  };
+  DrainOutcome Drain(std::string_view key, bool draining);
 
   void set_max_servers(std::size_t n) { max_servers_.store(n, std::memory_order_relaxed); }
 
@@ -222,12 +271,25 @@ class MsgServerRegistry {
   void ListCandidates(Choice& choice, std::size_t extra) const;
 
   bool MatchesDrainKeyLocked(const MsgServerInfo& info) const;
+  std::size_t SetDrainingLocked(std::string_view key, bool draining);
+  // The bodies of Register, Replace and Remove; drain_mu_ held.
+  ServerHandle InsertLocked(MsgServerInfo info, EntryMeta meta);
+  bool ReplaceLocked(ServerHandle handle, MsgServerInfo info, std::string warning);
+  bool RemoveLocked(ServerHandle handle);
+  // The live entry holding `name_key` other than `self`, and whether `rule` lets it be displaced.
+  std::optional<ServerHandle> HolderLocked(const std::string& name_key, ServerHandle self,
+                                           const ClaimRule& rule, bool& may_displace,
+                                           std::string& holder_peer) const;
 
   std::size_t shard_count_;
   std::atomic<std::size_t> max_servers_;
   Clock clock_;
+  // Guards the remembered drain keys and the name index; taken before any shard's mu.
   mutable std::mutex drain_mu_;
   std::set<std::string, std::less<>> drain_keys_;
+  // "host_name:port" -> the entry that holds it (Claim keeps one per name; plain Register only
+  // indexes a name nobody holds).
+  std::unordered_map<std::string, ServerHandle> names_;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<std::size_t> next_shard_{0};
   std::atomic<std::size_t> registered_{0};

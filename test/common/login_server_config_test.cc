@@ -29,7 +29,14 @@ bool AnyContains(const std::vector<std::string>& v, const std::string& needle) {
 TEST(LoginServerConfigTest, ClassicFileWorksUnchangedWithDefaults) {
   const ConfigLoadResult r = Build(kClassic);
   ASSERT_TRUE(r.ok()) << r.errors[0];
-  EXPECT_TRUE(r.warnings.empty());
+  // One warning: the MsgServer port listens beyond loopback and anyone may register on it.
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("MsgServerListenIP 10.0.0.5 is beyond loopback and "
+                               "MsgServerAllowFrom is empty"),
+            std::string::npos);
+  EXPECT_EQ(r.config.msg_server_allow_from, nullptr);
+  EXPECT_EQ(r.config.max_msg_server_connections_per_address,
+            kDefaultMaxMsgServerConnectionsPerAddress);
   EXPECT_EQ(r.config.client.port, 8008);
   EXPECT_EQ(r.config.http.port, 8080);
   EXPECT_EQ(r.config.msg_server.port, 8100);
@@ -106,12 +113,41 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
+TEST(LoginServerConfigTest, MsgServerTrustKeys) {
+  ConfigLoadResult r = Build(std::string(kClassic) +
+                             "MsgServerAllowFrom=10.0.0.0/8, 192.168.1.7 ::1\n"
+                             "MaxMsgServerConnectionsPerAddress=3\n");
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  ASSERT_NE(r.config.msg_server_allow_from, nullptr);
+  EXPECT_EQ(r.config.msg_server_allow_from->size(), 3u);
+  EXPECT_TRUE(r.config.msg_server_allow_from->Contains(*ParseIpAddress("10.1.2.3")));
+  EXPECT_FALSE(r.config.msg_server_allow_from->Contains(*ParseIpAddress("192.168.1.8")));
+  EXPECT_EQ(r.config.max_msg_server_connections_per_address, 3u);
+  // Loopback only: nobody else can reach the port, nothing to warn about.
+  r = Build(
+      "ClientListenIP=0.0.0.0\nClientPort=1\nHttpListenIP=0.0.0.0\nHttpPort=2\n"
+      "MsgServerListenIP=127.0.0.1;::1\nMsgServerPort=3\nmsfs=x\ndiscovery=y\n");
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  // Bad values are errors naming the key.
+  for (const char* bad :
+       {"MsgServerAllowFrom=10.0.0.0/33", "MsgServerAllowFrom=banana",
+        "MaxMsgServerConnectionsPerAddress=0", "MaxMsgServerConnectionsPerAddress=ten"}) {
+    r = Build(std::string(kClassic) + bad + "\n");
+    ASSERT_FALSE(r.ok()) << bad;
+    const std::string key = std::string(bad).substr(0, std::string(bad).find('='));
+    EXPECT_TRUE(AnyContains(r.errors, key)) << r.errors[0];
+  }
+}
+
 TEST(LoginServerConfigTest, AdminAndLimitKeys) {
   ConfigLoadResult r = Build(kClassic);
   EXPECT_FALSE(r.config.admin_enabled);
   r = Build(std::string(kClassic) +
             "AdminPort=8090\nAdminToken=t\nMaxMsgServers=5\nMaxHttpConnections=7\n"
-            "HttpRequestTimeout=3\nLogFormat=json\nLogMaxSizeMB=2\nLogMaxFiles=3\n");
+            "HttpRequestTimeout=3\nLogFormat=json\nLogMaxSizeMB=2\nLogMaxFiles=3\n"
+            "MsgServerAllowFrom=10.0.0.0/8\n");
   ASSERT_TRUE(r.ok()) << r.errors[0];
   EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
   EXPECT_TRUE(r.config.admin_enabled);

@@ -8,13 +8,24 @@
 // registry must hold exactly the model's entries and counts:
 //  - counts change only by the PDUs' effects, never below zero and never wrapping;
 //  - no entry without a live, registered session (after OnClosed or destruction it is gone);
-//  - Stats() agrees with Snapshot(), and Choose() picks an eligible entry of least count.
+//  - Stats() agrees with Snapshot(), and Choose() picks an eligible entry of least count;
+//  - a registration with a bad port, host_name or ip1/ip2 closes its link and changes nothing;
+//  - one entry per host_name:port: sessions 0 and 2 share a peer address, as do 1 and 3; a claim
+//    of a name another session holds displaces it when the addresses match (that session's next
+//    read ends it) and is refused (the link closes) when they differ (nobody is silent for two
+//    heartbeat intervals within one input).
 // At the end every session goes and the registry must be empty.
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <limits>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 
 #include "IM.Other.pb.h"
 #include "IM.Server.pb.h"
@@ -35,8 +46,44 @@ struct Slot {
   std::string stream;
   std::size_t pos = 0;
   bool registered = false;
+  bool displaced = false;  // another session took its name: its next read must end it
   registry::MsgServerInfo info;
 };
+
+// The model's own reading of what a registration may say (docs/OPERATIONS.md), written apart
+// from CheckRegistration so that a slip in either shows up as a disagreement.
+bool ModelAddress(const std::string& s) {
+  unsigned char buf[16];
+  if (s.find('\0') == std::string::npos &&
+      (inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1)) {
+    return true;
+  }
+  std::string name = s;
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t label = 0;
+  char prev = '.';
+  for (const char c : name + ".") {
+    if (c == '.') {
+      if (label == 0 || label > 63 || prev == '-') return false;
+      label = 0;
+    } else {
+      const bool ok = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-';
+      if (!ok || (label == 0 && c == '-')) return false;
+      ++label;
+    }
+    prev = c;
+  }
+  // A last label of digits only is a malformed IPv4 address, not a name.
+  const std::string last = name.substr(name.rfind('.') + 1);  // npos + 1 == 0: the whole name
+  return !std::all_of(last.begin(), last.end(),
+                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+bool ModelAcceptable(const registry::MsgServerInfo& info) {
+  return info.port >= 1 && info.port <= 65535 && !info.host_name.empty() &&
+         info.host_name.size() <= 255 && ModelAddress(info.ip1) && ModelAddress(info.ip2);
+}
 
 class Run {
  public:
@@ -49,7 +96,7 @@ class Run {
   void Feed(std::size_t i, std::span<const std::uint8_t> bytes) {
     Slot& s = slots_[i];
     const std::optional<std::string> reason = s.session->OnBytes(bytes);
-    const bool model_close = ModelFeed(s, bytes);
+    const bool model_close = s.displaced || ModelFeed(i, bytes);
     FUZZ_CHECK(reason.has_value() == model_close);
     if (reason) {
       // What MsgServerConnection does: the link ends, the entry and its users leave.
@@ -91,9 +138,14 @@ class Run {
     s.stream.clear();
     s.pos = 0;
     s.registered = false;
+    s.displaced = false;
     s.info = {};
-    s.session = std::make_unique<server::MsgServerSession>(h_.context,
-                                                           "127.0.0.1:" + std::to_string(1000 + i));
+    s.session = std::make_unique<server::MsgServerSession>(h_.context, Peer(i));
+  }
+
+  // Sessions 0 and 2 come from one address, 1 and 3 from another.
+  static std::string Peer(std::size_t i) {
+    return "127.0.0." + std::to_string(1 + i % 2) + ":" + std::to_string(1000 + i);
   }
 
   std::size_t ModelRegistered() const {
@@ -105,7 +157,8 @@ class Run {
 
   // The protocol's rules, read straight off PROTOCOL.md and the session's header comment.
   // Returns true when the link must close.
-  bool ModelFeed(Slot& s, std::span<const std::uint8_t> bytes) {
+  bool ModelFeed(std::size_t self, std::span<const std::uint8_t> bytes) {
+    Slot& s = slots_[self];
     s.stream.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     const auto* base = reinterpret_cast<const std::uint8_t*>(s.stream.data());
     while (s.stream.size() - s.pos >= 4) {
@@ -121,10 +174,22 @@ class Run {
       if (cid == 0x0709) {
         IM::Server::IMMsgServInfo msg;
         if (!msg.ParseFromArray(body, body_len)) return true;
+        const registry::MsgServerInfo info{msg.ip1(),          msg.ip2(),          msg.port(),
+                                           msg.max_conn_cnt(), msg.cur_conn_cnt(), msg.host_name()};
+        if (!ModelAcceptable(info)) return true;
+        for (std::size_t o = 0; o < kSessions; ++o) {
+          Slot& other = slots_[o];
+          if (o == self || !other.registered || other.info.host_name != info.host_name ||
+              other.info.port != info.port) {
+            continue;
+          }
+          if (o % 2 != self % 2) return true;  // another address, heard from recently: refused
+          other.registered = false;            // the same address: its entry is replaced
+          other.displaced = true;
+        }
         if (!s.registered && max_servers_ != 0 && ModelRegistered() >= max_servers_) return true;
         s.registered = true;
-        s.info = {msg.ip1(),          msg.ip2(),          msg.port(),
-                  msg.max_conn_cnt(), msg.cur_conn_cnt(), msg.host_name()};
+        s.info = info;
       } else if (cid == 0x070b) {
         IM::Server::IMUserCntUpdate msg;
         if (!msg.ParseFromArray(body, body_len)) return true;
@@ -144,9 +209,13 @@ class Run {
     std::size_t eligible = 0;
     std::uint64_t users = 0;
     std::optional<std::uint32_t> least;
+    std::set<std::pair<std::string, std::uint32_t>> names;
     for (const Slot& s : slots_) {
-      FUZZ_CHECK(s.session->registered() == s.registered);
+      // A displaced session still holds its old handle until its next read; the entry is gone.
+      FUZZ_CHECK(s.session->registered() == (s.registered || s.displaced));
+      if (s.displaced) FUZZ_CHECK(!h_.registry.Live(s.session->handle()));
       if (!s.registered) continue;
+      FUZZ_CHECK(names.emplace(s.info.host_name, s.info.port).second);
       ++registered;
       users += s.info.cur_conn_cnt;
       const auto got = h_.registry.Get(s.session->handle());
@@ -195,16 +264,32 @@ class Run {
   std::array<Slot, kSessions> slots_;
 };
 
+// Mostly values a registration may carry, from small sets so names collide between sessions;
+// sometimes fuzzer-chosen strings and ports (most of them refused).
+std::string AddressFromInput(FuzzInput& in) {
+  static const std::array<const char*, 7> kAddresses = {
+      "10.0.0.1",     "2001:db8::1", "msg1.example.com", "a-b.c",
+      "-bad.example", "10.0.0.1:80", "256.1.1.1"};
+  const std::uint8_t pick = in.U8();
+  if (pick < 192) return kAddresses[pick % kAddresses.size()];
+  if (pick < 224) return std::string(in.U8() % 2 == 0 ? 253 : 254, 'a');
+  return in.String(20);
+}
+
 std::string ServInfoFromInput(FuzzInput& in) {
   IM::Server::IMMsgServInfo msg;
-  msg.set_ip1(in.String(20));
-  msg.set_ip2(in.String(20));
-  msg.set_port(in.U16());
+  msg.set_ip1(AddressFromInput(in));
+  msg.set_ip2(AddressFromInput(in));
+  const std::uint8_t port_mode = in.U8();
+  msg.set_port(port_mode < 200 ? 8000 + port_mode % 2 : port_mode < 240 ? in.U16() : in.U32());
   // Mostly small counts (so increments reach max), sometimes the extremes (wrap at 2^32-1).
   const std::uint8_t mode = in.U8();
   msg.set_max_conn_cnt((mode & 1) != 0 ? in.U32() : in.U8() % 8);
   msg.set_cur_conn_cnt((mode & 2) != 0 ? in.U32() : in.U8() % 8);
-  msg.set_host_name(in.String(16));
+  const std::uint8_t host_mode = in.U8();
+  msg.set_host_name(host_mode < 200   ? std::string("msg-") + static_cast<char>('a' + host_mode % 3)
+                    : host_mode < 216 ? std::string(255 + host_mode % 2, 'h')
+                                      : in.String(16));
   return common::MakePdu(common::kSidOther, common::kCidOtherMsgServInfo, in.U16(), msg);
 }
 
@@ -243,14 +328,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
       case 1:
-        FeedSplit(run, i, ServInfoFromInput(in), in.U8() % 24);
-        break;
       case 2:
-        FeedSplit(run, i, UpdatePdu(common::kUserActionInc, in.U8()), in.U8() % 24);
+      case 3: {
+        // The PDU is read from the input before the split size, in separate statements: the
+        // order in which a compiler evaluates arguments is unspecified, and an input must mean
+        // the same to the fuzz build (clang) and the replay in every build (gcc).
+        const std::string pdu =
+            (op >> 2) % 8 == 1
+                ? ServInfoFromInput(in)
+                : UpdatePdu((op >> 2) % 8 == 2 ? common::kUserActionInc : common::kUserActionDec,
+                            in.U8());
+        FeedSplit(run, i, pdu, in.U8() % 24);
         break;
-      case 3:
-        FeedSplit(run, i, UpdatePdu(common::kUserActionDec, in.U8()), in.U8() % 24);
-        break;
+      }
       case 4: {
         // A burst of pipelined updates in one read; each bit of the pattern is +1 or -1, and an
         // odd user_action now and then.

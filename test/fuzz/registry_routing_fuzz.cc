@@ -6,8 +6,11 @@
 // then a sequence of operations: Register, Replace, Remove, AdjustCount (+-1 up to +-2^63),
 // Touch, SetDraining, set_max_servers, Choose (assign or not, 0-10 extra candidates, or a burst
 // of them), SetRouting (any policy, slow start and holds on or off, any window), moving the fake
-// clock, Expire. The model keeps, per entry, its info, drain and warming state and the time of
-// every assignment hold not yet settled; per shard, every hold record not yet ended.
+// clock, Expire, and the server's registration path: Claim and Reclaim (one live entry per
+// host_name:port, displaced only from the holder's own address or after its silence) and the
+// operator's Drain (a repeated drain of an absent name stays remembered, a first one does not). The
+// model keeps, per entry, its info, drain and warming state and the time of every assignment hold
+// not yet settled; per shard, every hold record not yet ended.
 //
 // The rules the model follows (server/registry/msg_server_registry.cc):
 //  - A hold is placed by an assigning Choose when holds are on and the chosen shard keeps fewer
@@ -40,6 +43,7 @@
 #include <cstdlib>
 #include <deque>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +57,9 @@ namespace {
 
 using registry::Choice;
 using registry::ChooseCode;
+using registry::ClaimCode;
+using registry::ClaimResult;
+using registry::ClaimRule;
 using registry::EntryMeta;
 using registry::MsgServerInfo;
 using registry::MsgServerRegistry;
@@ -113,6 +120,17 @@ class Model {
 
   std::vector<Entry> live;
   std::vector<std::string> drain_keys;
+  // "host_name:port" -> the entry holding the name: the first plain Register of a free name, or
+  // a Claim/Reclaim; a name is freed when its holder leaves or is renamed.
+  std::map<std::string, ServerHandle> names;
+
+  void Name(const MsgServerInfo& info, ServerHandle h) {
+    names.emplace(KeyOf(info.host_name, info.port), h);
+  }
+  void Unname(const MsgServerInfo& info, ServerHandle h) {
+    const auto it = names.find(KeyOf(info.host_name, info.port));
+    if (it != names.end() && it->second == h) names.erase(it);
+  }
   RoutingOptions routing;
   std::size_t next_shard = 0;
 
@@ -336,6 +354,7 @@ class Harness {
     for (const Entry& e : std::vector<Entry>(model_.live))
       FUZZ_CHECK(registry_.Remove(e.handle));
     model_.live.clear();
+    model_.names.clear();
     Check();
     FUZZ_CHECK(registry_.Choose().code == ChooseCode::kNoMsgServer);
   }
@@ -356,10 +375,11 @@ class Harness {
   void Step(FuzzInput& in) {
     switch (in.U8() % 16) {
       case 0:
-      case 1:
         return DoRegister(in);
+      case 1:
+        return DoClaim(in);
       case 2:
-        return DoReplace(in);
+        return in.Bool() ? DoReplace(in) : DoReclaim(in);
       case 3:
         return DoRemove(in);
       case 4:
@@ -409,6 +429,7 @@ class Harness {
     FUZZ_CHECK(h.shard == model_.next_shard % model_.shards());  // round-robin
     ++model_.next_shard;
     FUZZ_CHECK(model_.Find(h) == nullptr);
+    model_.Name(info, h);
     for (const ServerHandle& old : issued_)
       FUZZ_CHECK(!(old == h));  // never the handle of an earlier registration
     Entry e;
@@ -424,6 +445,104 @@ class Harness {
     if (issued_.size() < kMaxIssued) issued_.push_back(h);
   }
 
+  // The address part of a peer, read independently of PeerAddressOf.
+  static std::string AddressOf(const std::string& peer) {
+    if (!peer.empty() && peer[0] == '[') return peer.substr(1, peer.find(']') - 1);
+    const auto colon = peer.rfind(':');
+    return colon == std::string::npos ? peer : peer.substr(0, colon);
+  }
+
+  ClaimRule MakeRule(FuzzInput& in) {
+    static constexpr const char* kAddresses[] = {"10.0.0.1", "10.0.0.2", "peer0", "::1"};
+    return ClaimRule{kAddresses[in.U8() % 4], in.U8(), in.U8() % 64};
+  }
+
+  // The live holder of `info`'s name other than `self`, and whether `rule` lets it go.
+  Entry* Holder(const MsgServerInfo& info, ServerHandle self, const ClaimRule& rule,
+                bool& may_displace) {
+    const auto it = model_.names.find(KeyOf(info.host_name, info.port));
+    if (it == model_.names.end() || it->second == self) return nullptr;
+    Entry* holder = model_.Find(it->second);
+    FUZZ_CHECK(holder != nullptr);  // a name is freed when its holder leaves
+    may_displace = AddressOf(holder->meta.peer) == rule.peer_address ||
+                   rule.now_unix_ms - holder->meta.last_heard_ms >= rule.silence_ms;
+    return holder;
+  }
+
+  void Forget(Entry* e) {
+    model_.Unname(e->info, e->handle);
+    model_.live.erase(model_.live.begin() + (e - model_.live.data()));
+  }
+
+  void DoClaim(FuzzInput& in) {
+    static constexpr const char* kPeers[] = {"10.0.0.1:1", "10.0.0.1:2", "10.0.0.2:1", "[::1]:7"};
+    MsgServerInfo info = MakeInfo(in);
+    EntryMeta meta{kPeers[in.U8() % 4], in.U8(), in.U8(), ""};
+    const ClaimRule rule = MakeRule(in);
+    const ClaimResult r = registry_.Claim(info, meta, rule);
+    bool may_displace = false;
+    Entry* holder = Holder(info, ServerHandle{}, rule, may_displace);
+    if (holder != nullptr && !may_displace) {
+      FUZZ_CHECK(r.code == ClaimCode::kTaken && !r.handle.valid());
+      FUZZ_CHECK(r.holder_peer == holder->meta.peer);
+      return;
+    }
+    FUZZ_CHECK(r.displaced == (holder != nullptr));
+    if (holder != nullptr) {
+      FUZZ_CHECK(r.holder_peer == holder->meta.peer);
+      Forget(holder);
+    }
+    FUZZ_CHECK(r.code ==
+               ((bound_ == 0 || model_.live.size() < bound_) ? ClaimCode::kOk : ClaimCode::kFull));
+    if (r.code != ClaimCode::kOk) return;
+    const ServerHandle h = r.handle;
+    FUZZ_CHECK(h.shard == model_.next_shard++ % model_.shards());  // round-robin
+    if (model_.live.size() >= kMaxLive) {
+      FUZZ_CHECK(registry_.Remove(h));
+      return;
+    }
+    Entry e;
+    e.handle = h;
+    e.draining = model_.Drained(info);
+    e.info = std::move(info);
+    e.meta = std::move(meta);
+    if (model_.routing.slow_start_ms > 0 && e.info.cur_conn_cnt == 0) {
+      e.warming = true;
+      e.warm_since = g_now;
+    }
+    model_.Name(e.info, h);
+    model_.live.push_back(std::move(e));
+    if (issued_.size() < kMaxIssued) issued_.push_back(h);
+  }
+
+  void DoReclaim(FuzzInput& in) {
+    const ServerHandle h = PickHandle(in);
+    MsgServerInfo info = MakeInfo(in);
+    const ClaimRule rule = MakeRule(in);
+    const ClaimResult r = registry_.Reclaim(h, info, "", rule);
+    if (model_.Find(h) == nullptr) {
+      FUZZ_CHECK(r.code == ClaimCode::kGone);
+      return;
+    }
+    bool may_displace = false;
+    Entry* holder = Holder(info, h, rule, may_displace);
+    if (holder != nullptr && !may_displace) {
+      FUZZ_CHECK(r.code == ClaimCode::kTaken);
+      return;
+    }
+    FUZZ_CHECK(r.code == ClaimCode::kOk && r.handle == h);
+    FUZZ_CHECK(r.displaced == (holder != nullptr));
+    if (holder != nullptr) Forget(holder);
+    Entry* e = model_.Find(h);
+    if (KeyOf(e->info.host_name, e->info.port) != KeyOf(info.host_name, info.port)) {
+      model_.Unname(e->info, h);
+      model_.Name(info, h);
+    }
+    e->draining = model_.Drained(info);
+    e->info = std::move(info);
+    e->meta.warning.clear();
+  }
+
   void DoReplace(FuzzInput& in) {
     const ServerHandle h = PickHandle(in);
     MsgServerInfo info = MakeInfo(in);
@@ -432,6 +551,10 @@ class Harness {
     Entry* e = model_.Find(h);
     FUZZ_CHECK(ok == (e != nullptr));
     if (e == nullptr) return;
+    if (KeyOf(e->info.host_name, e->info.port) != KeyOf(info.host_name, info.port)) {
+      model_.Unname(e->info, h);
+      model_.Name(info, h);
+    }
     e->draining = model_.Drained(info);
     e->info = std::move(info);
     e->meta.warning = std::move(warning);
@@ -442,8 +565,9 @@ class Harness {
     const bool ok = registry_.Remove(h);
     Entry* e = model_.Find(h);
     FUZZ_CHECK(ok == (e != nullptr));
+    FUZZ_CHECK(registry_.Live(h) == false);
     if (e == nullptr) return;
-    model_.live.erase(model_.live.begin() + (e - model_.live.data()));
+    Forget(e);
   }
 
   void DoAdjust(FuzzInput& in) {
@@ -470,9 +594,19 @@ class Harness {
 
   void DoDrain(FuzzInput& in) {
     const std::string key = DrainKey(in);
-    const bool draining = in.Bool();
-    const std::size_t matched = registry_.SetDraining(key, draining);
+    const std::uint8_t mode = in.U8();
+    const bool draining = (mode & 1) != 0;
+    const bool operator_drain = (mode & 2) != 0;  // Drain(): the admin endpoint's call
     auto& keys = model_.drain_keys;
+    const bool was = std::find(keys.begin(), keys.end(), key) != keys.end();
+    std::size_t matched = 0;
+    MsgServerRegistry::DrainOutcome outcome;
+    if (operator_drain) {
+      outcome = registry_.Drain(key, draining);
+      matched = outcome.matched;
+    } else {
+      matched = registry_.SetDraining(key, draining);
+    }
     const auto forget = [&keys](const std::string& k) {
       keys.erase(std::remove(keys.begin(), keys.end(), k), keys.end());
     };
@@ -488,11 +622,17 @@ class Harness {
         forget(KeyOf(e.info.ip1, e.info.port));
       }
     }
-    if (draining) keys.push_back(key);
+    // The operator's first drain of a name nobody has is a typo: not remembered.
+    const bool keep = draining && !(operator_drain && expected == 0 && !was);
+    if (keep) keys.push_back(key);
     for (Entry& e : model_.live)
       e.draining = model_.Drained(e.info);
     FUZZ_CHECK(matched == expected);
-    FUZZ_CHECK(registry_.IsDrainKey(key) == draining);
+    FUZZ_CHECK(registry_.IsDrainKey(key) == keep);
+    if (operator_drain) {
+      FUZZ_CHECK(outcome.was_remembered == was);
+      FUZZ_CHECK(outcome.remembered == keep);
+    }
   }
 
   void DoSetRouting(FuzzInput& in) {
@@ -513,8 +653,10 @@ class Harness {
       case 0: {
         const ServerHandle h = PickHandle(in);
         const std::int64_t ms = in.U32();
-        registry_.Touch(h, ms);
-        if (Entry* e = model_.Find(h)) e->meta.last_heard_ms = ms;
+        const bool ok = registry_.Touch(h, ms);
+        Entry* e = model_.Find(h);
+        FUZZ_CHECK(ok == (e != nullptr));
+        if (e != nullptr) e->meta.last_heard_ms = ms;
         return;
       }
       case 1:

@@ -211,6 +211,8 @@ TEST_F(AdminTest, DrainStopsNewUsersAndUndrainRestores) {
     const auto r = HttpGetMsgServer(server_.ports().http);
     return r ? json::parse(r->body, nullptr, false).value("port", "") : "";
   };
+  // Both registered (msg-a is chosen as soon as it alone is there), then drain msg-a.
+  ASSERT_TRUE(Eventually([&] { return Servers().size() == 2; }));
   ASSERT_TRUE(Eventually([&] { return chosen() == "8001"; }));
   auto r = Admin(server_, "POST", "/servers/msg-a:8001/drain");
   ASSERT_TRUE(r);
@@ -253,6 +255,49 @@ TEST_F(AdminTest, DrainedServerStaysDrainedWhenItReconnects) {
   EXPECT_EQ(list[0]["draining"], true);
   const auto ready = Admin(server_, "GET", "/readyz");
   EXPECT_EQ(ready->status, 503);
+}
+
+TEST_F(AdminTest, ARepeatedDrainWhileAwayKeepsTheDrain) {
+  {
+    FakeMsgServer a(server_.ports().msg_server);
+    Register(a, "msg-a", 8001);
+    ASSERT_TRUE(Eventually([&] { return Servers().size() == 1; }));
+    ASSERT_EQ(Admin(server_, "POST", "/servers/msg-a:8001/drain")->status, 200);
+  }
+  ASSERT_TRUE(Eventually([&] { return Servers().empty(); }));
+  // The operator drains it again while it is away: the drain is still in force, and stays.
+  for (int i = 0; i < 2; ++i) {
+    const auto r = Admin(server_, "POST", "/servers/msg-a:8001/drain");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+    const json j = json::parse(r->body, nullptr, false);
+    EXPECT_EQ(j["matched"], 0);
+    EXPECT_EQ(j["remembered"], true);
+  }
+  FakeMsgServer again(server_.ports().msg_server);
+  Register(again, "msg-a", 8001);
+  json list;
+  ASSERT_TRUE(Eventually([&] {
+    list = Servers();
+    return list.size() == 1;
+  }));
+  EXPECT_EQ(list[0]["draining"], true);
+  EXPECT_EQ(Admin(server_, "GET", "/readyz")->status, 503);
+  // Undraining it while away is heard too, and it then comes back undrained.
+  { FakeMsgServer gone = std::move(again); }
+  ASSERT_TRUE(Eventually([&] { return Servers().empty(); }));
+  const auto undrain = Admin(server_, "POST", "/servers/msg-a:8001/undrain");
+  ASSERT_TRUE(undrain);
+  EXPECT_EQ(undrain->status, 200) << undrain->body;
+  EXPECT_EQ(json::parse(undrain->body, nullptr, false)["remembered"], false);
+  EXPECT_EQ(Admin(server_, "POST", "/servers/msg-a:8001/drain")->status, 404);  // now unknown
+  FakeMsgServer back(server_.ports().msg_server);
+  Register(back, "msg-a", 8001);
+  ASSERT_TRUE(Eventually([&] {
+    list = Servers();
+    return list.size() == 1;
+  }));
+  EXPECT_EQ(list[0]["draining"], false);
 }
 
 TEST_F(AdminTest, DrainOfAnUnknownServerIs404) {

@@ -4,6 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <vector>
+
 #include "common/pdu_header.h"
 #include "common/protocol.h"
 #include "test/support/fake_peers.h"
@@ -276,6 +282,249 @@ TEST_F(MsgServerPortTest, ManyPipelinedUpdatesAreAllCounted) {
   EXPECT_TRUE(ChoosesPort(server_, 1002));
   ASSERT_TRUE(a.Dec(2));  // 19,999 < 20,000
   EXPECT_TRUE(ChoosesPort(server_, 1001));
+}
+
+// --- Who may use the port: registration values, one live entry per host_name:port,
+// MsgServerAllowFrom and the per-address cap. Peers on "other hosts" connect from 127.0.0.2.
+
+constexpr const char* kOtherHost = "127.0.0.2";
+
+// The admin port's /metrics text.
+std::string Scrape(const ServerProcess& server) {
+  const auto r = HttpRequest(server.ports().admin,
+                             "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  return r && r->status == 200 ? r->body : std::string();
+}
+
+// The value of one sample line (`name{labels}` exactly as written), or -1 when absent.
+double Sample(const std::string& text, const std::string& sample) {
+  const std::string key = "\n" + sample + " ";
+  const std::size_t at = ("\n" + text).find(key);
+  if (at == std::string::npos) return -1;
+  return std::strtod(text.c_str() + at + key.size() - 1, nullptr);
+}
+
+std::size_t Occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+bool MetricReaches(const ServerProcess& server, const std::string& sample, double value) {
+  return Eventually([&] { return Sample(Scrape(server), sample) == value; });
+}
+
+class MsgServerTrustTest : public testing::Test {
+ protected:
+  explicit MsgServerTrustTest(const std::string& extra = "")
+      : server_("AdminPort=0\nHeartbeatInterval=1\nMsgServerTimeout=30\n" + extra) {}
+  void SetUp() override {
+    ASSERT_TRUE(server_.started()) << server_.log();
+    // A peer on "another host" needs 127.0.0.2, which Linux routes to lo.
+    FakeMsgServer probe(server_.ports().msg_server, kOtherHost);
+    ASSERT_TRUE(probe.connected()) << "cannot connect from " << kOtherHost;
+  }
+  ServerProcess server_;
+};
+
+TEST_F(MsgServerTrustTest, BadPortsAndAddressesAreRefusedAndNeverHandedToClients) {
+  std::vector<MsgServerFields> bad;
+  for (std::uint32_t port : {0u, 70000u, 4294967295u}) {
+    bad.push_back(Fields(1001));
+    bad.back().port = port;
+  }
+  bad.push_back(Fields(1002));
+  bad.back().ip1 = std::string(20 * 1024, 'a');  // one label of 20 KB
+  bad.push_back(Fields(1003));
+  bad.back().ip2 = "not an address";
+  bad.push_back(Fields(1004));
+  bad.back().host_name = std::string(63 * 1024, 'h');
+  for (const MsgServerFields& f : bad) {
+    FakeMsgServer ms(server_.ports().msg_server);
+    ASSERT_TRUE(ms.Register(f));
+    EXPECT_TRUE(ms.conn().WaitClosed()) << "port " << f.port;
+  }
+  const std::string prefix = "ttlogin_msg_server_registrations_refused_total{reason=";
+  EXPECT_TRUE(MetricReaches(server_, prefix + "\"bad_port\"}", 3));
+  EXPECT_TRUE(MetricReaches(server_, prefix + "\"bad_address\"}", 2));
+  EXPECT_TRUE(MetricReaches(server_, prefix + "\"bad_host_name\"}", 1));
+  EXPECT_EQ(Ask(server_).value("code", -1), 1);  // none registered, none handed out
+  const std::string log = server_.log();
+  EXPECT_NE(log.find("registration refused: port 70000 is not a TCP port"), std::string::npos);
+  EXPECT_NE(log.find("registration refused: ip2 "), std::string::npos);
+  EXPECT_EQ(log.find(std::string(300, 'h')), std::string::npos);  // the 63 KB never reached it
+  // A good registration still works.
+  FakeMsgServer ok(server_.ports().msg_server);
+  ASSERT_TRUE(ok.Register(Fields(65535)));
+  EXPECT_TRUE(ChoosesPort(server_, 65535));
+}
+
+TEST_F(MsgServerTrustTest, AnotherHostCannotTakeALiveMsgServersLogins) {
+  FakeMsgServer real(server_.ports().msg_server);
+  MsgServerFields f = Fields(8000, 10, 1000, "msg-a");
+  f.ip1 = "10.0.0.1";
+  ASSERT_TRUE(real.Register(f));
+  ASSERT_TRUE(ChoosesPort(server_, 8000));
+  // The claim of the report: the same host_name:port, cur 0 and max 2^32-1, another address.
+  FakeMsgServer fake(server_.ports().msg_server, kOtherHost);
+  MsgServerFields hijack = f;
+  hijack.ip1 = "192.0.2.66";
+  hijack.cur_conn_cnt = 0;
+  hijack.max_conn_cnt = 0xffffffffu;
+  ASSERT_TRUE(real.Heartbeat());
+  ASSERT_TRUE(fake.Register(hijack));
+  EXPECT_TRUE(fake.conn().WaitClosed());
+  for (int i = 0; i < 20; ++i) {
+    const json j = Ask(server_);
+    ASSERT_EQ(j.value("code", -1), 0);
+    EXPECT_EQ(j.value("priorIP", ""), "10.0.0.1");
+  }
+  EXPECT_TRUE(MetricReaches(
+      server_, "ttlogin_msg_server_registrations_refused_total{reason=\"host_port_taken\"}", 1));
+  EXPECT_NE(server_.log().find("is held by the live link from 127.0.0.1:"), std::string::npos);
+}
+
+TEST_F(MsgServerTrustTest, AReconnectFromTheSameHostReplacesItsEntryAndTheOldLinkEnds) {
+  FakeMsgServer old_link(server_.ports().msg_server);
+  ASSERT_TRUE(old_link.Register(Fields(8000, 10, 1000, "msg-a")));
+  ASSERT_TRUE(ChoosesPort(server_, 8000));
+  FakeMsgServer new_link(server_.ports().msg_server);
+  ASSERT_TRUE(new_link.Register(Fields(8000, 3, 1000, "msg-a")));
+  ASSERT_TRUE(MetricReaches(server_, "ttlogin_msg_server_events_total{event=\"displaced\"}", 1));
+  // The old link is closed at its next read, and there is one entry, with the new count.
+  ASSERT_TRUE(old_link.Heartbeat());
+  EXPECT_TRUE(old_link.conn().WaitClosed());
+  const std::string text = Scrape(server_);
+  EXPECT_EQ(Sample(text, "ttlogin_msg_servers{state=\"registered\"}"), 1);
+  EXPECT_EQ(Sample(text, "ttlogin_users"), 3);
+  EXPECT_EQ(Occurrences(text, "ttlogin_msg_server_users{host=\"msg-a8000\",port=\"8000\"}"), 1u);
+  ASSERT_TRUE(new_link.Inc(1));
+  EXPECT_TRUE(Eventually([&] { return Sample(Scrape(server_), "ttlogin_users") == 4; }));
+}
+
+TEST_F(MsgServerTrustTest, AnotherHostTakesOverOnlyAfterTheOldLinkWentSilent) {
+  // Silence is measured from the last read the server recorded, here the registration.
+  const auto start = std::chrono::steady_clock::now();
+  FakeMsgServer old_link(server_.ports().msg_server);
+  ASSERT_TRUE(old_link.Register(Fields(8000, 10, 1000, "msg-a")));
+  ASSERT_TRUE(ChoosesPort(server_, 8000));
+  // Each claim from another host either is closed (refused) or becomes the answer (taken).
+  std::optional<FakeMsgServer> moved;
+  auto claim = [&]() -> int {
+    moved.emplace(server_.ports().msg_server, kOtherHost);
+    MsgServerFields f = Fields(8000, 0, 1000, "msg-a");
+    f.ip1 = "10.9.9.9";
+    if (!moved->Register(f)) return -1;
+    int outcome = -1;
+    Eventually([&] {
+      if (moved->conn().WaitClosed(std::chrono::milliseconds(20))) outcome = 0;
+      if (Ask(server_).value("priorIP", "") == "10.9.9.9") outcome = 1;
+      return outcome != -1;
+    });
+    return outcome;
+  };
+  EXPECT_EQ(claim(), 0) << "taken over while the old link had just registered";
+  int attempts = 1;
+  // Two heartbeat intervals (HeartbeatInterval=1) of silence, then the next claim wins.
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(15)) {
+    ++attempts;
+    const int outcome = claim();
+    ASSERT_NE(outcome, -1);
+    if (outcome == 1) break;
+  }
+  ASSERT_EQ(Ask(server_).value("priorIP", ""), "10.9.9.9") << attempts << " claims";
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_TRUE(MetricReaches(server_, "ttlogin_msg_server_events_total{event=\"displaced\"}", 1));
+  ASSERT_TRUE(old_link.Heartbeat());
+  EXPECT_TRUE(old_link.conn().WaitClosed());
+}
+
+TEST_F(MsgServerTrustTest, RefusalsRepeatedByAPeerDoNotFloodTheLog) {
+  constexpr int kTries = 60;
+  for (int i = 0; i < kTries; ++i) {
+    FakeMsgServer ms(server_.ports().msg_server);
+    ASSERT_TRUE(ms.Register(Fields(70000)));
+    ASSERT_TRUE(ms.conn().WaitClosed());
+  }
+  EXPECT_TRUE(MetricReaches(
+      server_, "ttlogin_msg_server_registrations_refused_total{reason=\"bad_port\"}", kTries));
+  // The first ten are logged, then one in a thousand.
+  EXPECT_EQ(Occurrences(server_.log(), "registration refused: port"), 10u);
+}
+
+class MsgServerAllowFromTest : public MsgServerTrustTest {
+ protected:
+  MsgServerAllowFromTest() : MsgServerTrustTest("MsgServerAllowFrom=127.0.0.2/32\n") {}
+};
+
+TEST_F(MsgServerAllowFromTest, OnlyListedNetworksMayConnect) {
+  FakeMsgServer outsider(server_.ports().msg_server);  // 127.0.0.1: not listed
+  EXPECT_TRUE(outsider.conn().WaitClosed());
+  FakeMsgServer insider(server_.ports().msg_server, kOtherHost);
+  ASSERT_TRUE(insider.Register(Fields(8000)));
+  EXPECT_TRUE(ChoosesPort(server_, 8000));
+  EXPECT_TRUE(MetricReaches(
+      server_, "ttlogin_msg_server_connections_refused_total{reason=\"not_allowed\"}", 1));
+  EXPECT_NE(server_.log().find("refused: not in MsgServerAllowFrom"), std::string::npos);
+}
+
+class MsgServerAddressCapTest : public MsgServerTrustTest {
+ protected:
+  MsgServerAddressCapTest() : MsgServerTrustTest("MaxMsgServerConnectionsPerAddress=8\n") {}
+};
+
+TEST_F(MsgServerAddressCapTest, OneAddressCannotCrowdOutTheRest) {
+  constexpr int kFlood = 200;
+  std::vector<TcpClient> flood;
+  flood.reserve(kFlood);
+  for (int i = 0; i < kFlood; ++i) {
+    flood.emplace_back();
+    ASSERT_TRUE(flood.back().Connect(server_.ports().msg_server));
+  }
+  // The SetUp probe came and went from 127.0.0.2; 8 of the flood stay, the rest are closed.
+  EXPECT_TRUE(MetricReaches(
+      server_, "ttlogin_msg_server_connections_refused_total{reason=\"per_address_limit\"}",
+      kFlood - 8));
+  EXPECT_TRUE(MetricReaches(server_, "ttlogin_connections_open{listener=\"msg_server\"}", 8));
+  // A real msg_server on another host still gets in and registers.
+  FakeMsgServer real(server_.ports().msg_server, kOtherHost);
+  ASSERT_TRUE(real.Register(Fields(8000)));
+  EXPECT_TRUE(ChoosesPort(server_, 8000));
+  // A place comes back when one of the 8 closes.
+  flood.clear();
+  EXPECT_TRUE(MetricReaches(server_, "ttlogin_connections_open{listener=\"msg_server\"}", 1));
+  FakeMsgServer local(server_.ports().msg_server);
+  ASSERT_TRUE(local.Register(Fields(8001, 0, 1000, "msg-b")));
+  EXPECT_TRUE(Eventually(
+      [&] { return Sample(Scrape(server_), "ttlogin_msg_servers{state=\"registered\"}") == 2; }));
+}
+
+TEST(MsgServerTrustConfigTest, AnOpenPortWithoutAllowFromIsWarnedAbout) {
+  const std::string dir = MakeTempDir();
+  const std::string base =
+      "ClientListenIP=127.0.0.1\nClientPort=0\nHttpListenIP=127.0.0.1\nHttpPort=0\n"
+      "MsgServerPort=0\nmsfs=x\ndiscovery=y\n";
+  WriteFile(dir + "/open.conf", base + "MsgServerListenIP=0.0.0.0\n");
+  WriteFile(dir + "/allowed.conf",
+            base + "MsgServerListenIP=0.0.0.0\nMsgServerAllowFrom=10.0.0.0/8\n");
+  WriteFile(dir + "/loopback.conf", base + "MsgServerListenIP=127.0.0.1\n");
+  WriteFile(dir + "/bad.conf", base +
+                                   "MsgServerListenIP=127.0.0.1\nMsgServerAllowFrom=10.0.0.0/33\n"
+                                   "MaxMsgServerConnectionsPerAddress=0\n");
+  std::string out;
+  EXPECT_EQ(RunLoginServer({"--check-config", "-c", dir + "/open.conf"}, &out), 0) << out;
+  EXPECT_NE(out.find("MsgServerAllowFrom is empty"), std::string::npos) << out;
+  for (const char* quiet : {"/allowed.conf", "/loopback.conf"}) {
+    EXPECT_EQ(RunLoginServer({"--check-config", "-c", dir + quiet}, &out), 0) << out;
+    EXPECT_EQ(out.find("MsgServerAllowFrom"), std::string::npos) << quiet << ": " << out;
+  }
+  EXPECT_EQ(RunLoginServer({"--check-config", "-c", dir + "/bad.conf"}, &out), 2) << out;
+  EXPECT_NE(out.find("MsgServerAllowFrom"), std::string::npos) << out;
+  EXPECT_NE(out.find("MaxMsgServerConnectionsPerAddress"), std::string::npos) << out;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <chrono>
+#include <memory>
 #include <random>
+#include <vector>
 
 #include "IM.Login.pb.h"
 #include "IM.Server.pb.h"
 #include "common/protocol.h"
+#include "server/admin/prometheus_text.h"
 #include "server/client_session.h"
 
 namespace ttlogin::server {
@@ -17,14 +21,16 @@ std::span<const std::uint8_t> Bytes(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-std::string Info(const std::string& ip1, std::uint32_t cur, std::uint32_t max = 100) {
+std::string Info(const std::string& ip1, std::uint32_t cur, std::uint32_t max = 100,
+                 const std::string& host = "msg-a", std::uint32_t port = 8000,
+                 const std::string& ip2 = "10.0.1.1") {
   IM::Server::IMMsgServInfo m;
   m.set_ip1(ip1);
-  m.set_ip2("10.0.1.1");
-  m.set_port(8000);
+  m.set_ip2(ip2);
+  m.set_port(port);
   m.set_max_conn_cnt(max);
   m.set_cur_conn_cnt(cur);
-  m.set_host_name("msg-a");
+  m.set_host_name(host);
   return common::MakePdu(common::kSidOther, common::kCidOtherMsgServInfo, 0, m);
 }
 
@@ -224,10 +230,127 @@ TEST_F(SessionTest, RegistryFullRefusesAndCloses) {
   registry_.set_max_servers(1);
   MsgServerSession a(context_, "a"), b(context_, "b");
   EXPECT_FALSE(a.OnBytes(Bytes(Info("10.0.0.1", 0))));
-  const auto r = b.OnBytes(Bytes(Info("10.0.0.2", 0)));
+  const auto r = b.OnBytes(Bytes(Info("10.0.0.2", 0, 100, "msg-b")));
   ASSERT_TRUE(r);
   EXPECT_EQ(*r, "registry full");
   EXPECT_EQ(metrics_.Get(Counter::kMsgServerRefused), 1u);
+}
+
+TEST_F(SessionTest, BadPortsAndAddressesAreRefusedCountedAndClose) {
+  struct Case {
+    std::string pdu;
+    Counter counter;
+  };
+  const std::string label(64, 'a');
+  const std::vector<Case> cases = {
+      {Info("10.0.0.1", 0, 100, "msg-a", 0), Counter::kRegistrationBadPort},
+      {Info("10.0.0.1", 0, 100, "msg-a", 70000), Counter::kRegistrationBadPort},
+      {Info("10.0.0.1", 0, 100, "msg-a", 4294967295u), Counter::kRegistrationBadPort},
+      {Info("10.0.0.1", 0, 100, std::string(256, 'h')), Counter::kRegistrationBadHostName},
+      {Info("10.0.0.1", 0, 100, ""), Counter::kRegistrationBadHostName},
+      {Info(std::string(20 * 1024, '1'), 0), Counter::kRegistrationBadAddress},
+      {Info("10.0.0.1", 0, 100, "msg-a", 8000, label + ".example"),
+       Counter::kRegistrationBadAddress},
+      {Info("not an address", 0), Counter::kRegistrationBadAddress},
+  };
+  std::uint64_t expected[3] = {0, 0, 0};
+  for (const Case& c : cases) {
+    MsgServerSession s(context_, "10.0.0.9:1000");
+    const auto r = s.OnBytes(Bytes(c.pdu));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, "registration refused");
+    EXPECT_FALSE(s.registered());
+    EXPECT_EQ(registry_.Stats().registered, 0u);
+    ++expected[c.counter == Counter::kRegistrationBadPort       ? 0
+               : c.counter == Counter::kRegistrationBadHostName ? 1
+                                                                : 2];
+  }
+  EXPECT_EQ(metrics_.Get(Counter::kRegistrationBadPort), expected[0]);
+  EXPECT_EQ(metrics_.Get(Counter::kRegistrationBadHostName), expected[1]);
+  EXPECT_EQ(metrics_.Get(Counter::kRegistrationBadAddress), expected[2]);
+  EXPECT_EQ(metrics_.Get(Counter::kMsgServerRegistered), 0u);
+  // A host name of 255 bytes and a port of 65535 are fine.
+  MsgServerSession ok(context_, "10.0.0.9:1001");
+  EXPECT_FALSE(ok.OnBytes(Bytes(Info("10.0.0.1", 0, 100, std::string(255, 'h'), 65535))));
+  EXPECT_TRUE(ok.registered());
+}
+
+TEST_F(SessionTest, ABadReRegistrationEndsTheLinkAndItsEntry) {
+  MsgServerSession s(context_, "10.0.0.9:1000");
+  ASSERT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 4))));
+  const auto r = s.OnBytes(Bytes(Info("10.0.0.1", 4, 100, "msg-a", 70000)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "registration refused");
+  EXPECT_EQ(registry_.Get(s.handle())->port, 8000u);  // the refused values never reached it
+  s.OnClosed(*r);
+  EXPECT_EQ(registry_.Stats().registered, 0u);
+}
+
+TEST_F(SessionTest, AnotherAddressCannotTakeALiveHostAndPort) {
+  MsgServerSession real(context_, "10.0.0.1:4000");
+  ASSERT_FALSE(real.OnBytes(Bytes(Info("10.0.0.1", 10))));
+  MsgServerSession fake(context_, "192.0.2.66:5000");
+  const auto r = fake.OnBytes(Bytes(Info("192.0.2.66", 0, 0xffffffffu)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "host_name:port taken");
+  EXPECT_EQ(metrics_.Get(Counter::kRegistrationNameTaken), 1u);
+  fake.OnClosed(*r);
+  EXPECT_EQ(registry_.Stats().registered, 1u);
+  const auto choice = registry_.Choose();
+  EXPECT_EQ(choice.ip1, "10.0.0.1");
+  EXPECT_FALSE(real.OnBytes(Bytes(Update(1))));  // the real link goes on
+  EXPECT_EQ(registry_.Get(real.handle())->cur_conn_cnt, 11u);
+}
+
+TEST_F(SessionTest, AReconnectFromTheSameAddressReplacesTheOldLinkWhichThenEnds) {
+  MsgServerSession old_link(context_, "10.0.0.1:4000");
+  ASSERT_FALSE(old_link.OnBytes(Bytes(Info("10.0.0.1", 10))));
+  MsgServerSession new_link(context_, "10.0.0.1:4001");
+  ASSERT_FALSE(new_link.OnBytes(Bytes(Info("10.0.0.1", 2))));
+  EXPECT_EQ(metrics_.Get(Counter::kMsgServerDisplaced), 1u);
+  EXPECT_EQ(registry_.Stats().registered, 1u);
+  EXPECT_EQ(registry_.Stats().users, 2u);
+  // The old link's next bytes end it, and its updates never reach the new entry.
+  const auto r = old_link.OnBytes(Bytes(Update(1)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "entry taken over");
+  EXPECT_FALSE(old_link.registered());
+  old_link.OnClosed(*r);
+  EXPECT_EQ(registry_.Stats().registered, 1u);
+  EXPECT_EQ(registry_.Get(new_link.handle())->cur_conn_cnt, 2u);
+  EXPECT_EQ(metrics_.Get(Counter::kMsgServerRemoved), 0u);
+}
+
+TEST_F(SessionTest, AnotherAddressTakesOverASilentLink) {
+  MsgServerSession old_link(context_, "10.0.0.1:4000");
+  ASSERT_FALSE(old_link.OnBytes(Bytes(Info("10.0.0.1", 10))));
+  // Its connection was last heard from three heartbeat intervals ago (the default is 5 s).
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  ASSERT_TRUE(registry_.Touch(old_link.handle(), now_ms - 15'000));
+  MsgServerSession moved(context_, "10.0.0.7:4000");
+  ASSERT_FALSE(moved.OnBytes(Bytes(Info("10.0.0.7", 0))));
+  EXPECT_TRUE(moved.registered());
+  EXPECT_EQ(registry_.Choose().ip1, "10.0.0.7");
+  // The old link ends as soon as it is heard again.
+  const auto r = old_link.Heard(std::chrono::steady_clock::now());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, "entry taken over");
+}
+
+TEST_F(SessionTest, OneHostAndPortMakesOneMetricsSeries) {
+  std::vector<std::unique_ptr<MsgServerSession>> links;
+  for (int i = 0; i < 3; ++i) {
+    links.push_back(std::make_unique<MsgServerSession>(context_, "10.0.0.1:" + std::to_string(i)));
+    ASSERT_FALSE(links.back()->OnBytes(Bytes(Info("10.0.0.1", 0))));
+  }
+  const std::string text = admin::RenderPrometheus(metrics_, registry_, "test", 0);
+  const std::string series = "ttlogin_msg_server_users{host=\"msg-a\",port=\"8000\"}";
+  const std::size_t first = text.find(series);
+  ASSERT_NE(first, std::string::npos) << text;
+  EXPECT_EQ(text.find(series, first + 1), std::string::npos);
+  EXPECT_NE(text.find("ttlogin_msg_server_events_total{event=\"displaced\"} 2"), std::string::npos);
 }
 
 TEST_F(SessionTest, LoopbackAddressIsFineWhenClientsAreLocalToo) {

@@ -69,9 +69,22 @@ TcpClient& TcpClient::operator=(TcpClient&& other) noexcept {
 }
 
 bool TcpClient::Connect(std::uint16_t port) {
+  return Connect(port, std::string());
+}
+
+bool TcpClient::Connect(std::uint16_t port, const std::string& source) {
   Close();
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return false;
+  if (!source.empty()) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source.c_str(), &from.sin_addr) != 1 ||
+        bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+      Close();
+      return false;
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);

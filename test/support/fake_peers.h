@@ -28,6 +28,9 @@ class TcpClient {
   TcpClient& operator=(const TcpClient&) = delete;
 
   bool Connect(std::uint16_t port);
+  // Connects from `source`, another loopback address such as "127.0.0.2" (Linux routes all of
+  // 127.0.0.0/8 to lo), to play a peer on a different host.
+  bool Connect(std::uint16_t port, const std::string& source);
   bool connected() const { return fd_ >= 0; }
   bool Send(std::string_view bytes);
   // Reads exactly n bytes; nullopt on timeout or close.
@@ -88,6 +91,8 @@ std::string MsgServReqPdu(std::uint16_t seq);
 class FakeMsgServer {
  public:
   explicit FakeMsgServer(std::uint16_t port) : conn_(port) {}
+  // From another loopback address (see TcpClient::Connect).
+  FakeMsgServer(std::uint16_t port, const std::string& source) { conn_.Connect(port, source); }
   bool connected() const { return conn_.connected(); }
   bool Register(const MsgServerFields& fields) { return conn_.Send(ServInfoPdu(fields)); }
   bool Inc(int n = 1, std::uint32_t first_user = 1);
