@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log_rate_limiter.h"
+
 namespace ttlogin::server {
 
 ClientConnection::ClientConnection(asio::ip::tcp::socket socket, ServerContext& context)
@@ -20,8 +22,8 @@ void ClientConnection::OnStart() {
 void ClientConnection::OnTimer(Clock::time_point now) {
   const auto deadline = last_received() + context_.config().client_timeout;
   if (now >= deadline) {
-    spdlog::debug("client {}: idle for {} s; closing", peer(),
-                  context_.config().client_timeout.count());
+    TTLOGIN_LOG_PER_PEER(spdlog::level::debug, "client {}: idle for {} s; closing", peer(),
+                         context_.config().client_timeout.count());
     Close("idle timeout");
     return;
   }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "IM.Other.pb.h"
+#include "common/log_rate_limiter.h"
 #include "common/protocol.h"
 
 namespace ttlogin::server {
@@ -26,7 +27,7 @@ MsgServerConnection::~MsgServerConnection() {
 }
 
 void MsgServerConnection::OnStart() {
-  spdlog::debug("msg_server connection from {}", peer());
+  TTLOGIN_LOG_PER_PEER(spdlog::level::debug, "msg_server connection from {}", peer());
   ScheduleTimer();
 }
 
@@ -39,9 +40,10 @@ void MsgServerConnection::ScheduleTimer() {
 void MsgServerConnection::OnTimer(Clock::time_point now) {
   if (now >= last_received() + context_.config().msg_server_timeout) {
     context_.metrics.Add(Counter::kMsgServerTimedOut);
-    spdlog::warn("msg_server {} ({}) timed out: nothing received for {} s; dropping it", peer(),
-                 session_.registered() ? session_.host_name() : "unregistered",
-                 context_.config().msg_server_timeout.count());
+    TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
+                         "msg_server {} ({}) timed out: nothing received for {} s; dropping it",
+                         peer(), session_.registered() ? session_.host_name() : "unregistered",
+                         context_.config().msg_server_timeout.count());
     Close("timeout");
     return;
   }

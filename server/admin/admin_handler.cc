@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/log_rate_limiter.h"
+
 namespace ttlogin::server::admin {
 namespace {
 
@@ -165,8 +167,8 @@ void AdminHandler::Drain(std::string_view key, bool draining, bool keep_alive, s
     return http::AppendJsonError(out, 404, "no registered msg_server has that host:port",
                                  keep_alive);
   }
-  spdlog::info("admin: {} {} ({} msg_server(s))", draining ? "draining" : "undraining",
-               std::string(key), matched);
+  TTLOGIN_LOG_PER_PEER(spdlog::level::info, "admin: {} {} ({} msg_server(s))",
+                       draining ? "draining" : "undraining", std::string(key), matched);
   json j;
   j["key"] = std::string(key);
   j["draining"] = draining;
