@@ -177,10 +177,16 @@ TEST_F(LogLimitedTest, EachCallSiteOfTheMacroHasItsOwnBudget) {
     b += line.rfind("info site b", 0) == 0 ? 1 : 0;
   }
   // The loop runs far faster than one refill, but a slow machine may earn a token or two.
-  EXPECT_GE(a, kPeerLogBurst);
   EXPECT_LE(a, kPeerLogBurst + 2);
-  EXPECT_GE(b, kPeerLogBurst);
   EXPECT_LE(b, kPeerLogBurst + 2);
+  // The macro's limiters live as long as the process, so only the first run in a process (not a
+  // --gtest_repeat) starts with full buckets; then each site writes its own whole burst.
+  static bool first_run = true;
+  if (first_run) {
+    first_run = false;
+    EXPECT_GE(a, kPeerLogBurst);
+    EXPECT_GE(b, kPeerLogBurst);
+  }
 }
 
 }  // namespace
