@@ -192,5 +192,38 @@ TEST(PeerLogRateTest, ManyPeersEachLoggingOnceShareOneBudget) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(PeerLogRateTest, DebugLinesPeersTriggerAreBoundedToo) {
+  // At debug the server logs every msg_server connection and every bad HTTP request; an operator
+  // turning debug on during an attack must not lose the log to it.
+  const std::string dir = MakeTempDir();
+  const std::string log_path = dir + "/server.log";
+  ServerProcess server("LogLevel=debug\nLogFile=" + log_path + "\n");
+  ASSERT_TRUE(server.started()) << server.log();
+  const auto start = Clock::now();
+  constexpr int kPeers = 200;
+  for (int i = 0; i < kPeers; ++i) {
+    TcpClient http(server.ports().http);
+    ASSERT_TRUE(http.connected()) << i;
+    http.Send("NOT HTTP AT ALL\r\n\r\n");
+    ASSERT_TRUE(http.WaitClosed()) << i;
+    TcpClient ms(server.ports().msg_server);
+    ASSERT_TRUE(ms.connected()) << i;
+    ms.Close();
+  }
+  // The last msg_server connection's debug line may still be on its way: wait for one at least.
+  std::vector<std::string> lines;
+  ASSERT_TRUE(Eventually([&] {
+    lines = ReadLines(log_path);
+    return CountContaining(lines, "msg_server connection from") >= 1;
+  }));
+  const auto elapsed = Clock::now() - start;
+  const std::size_t bad_requests = CountContaining(lines, "http 127.0.0.1", ": bad request:");
+  const std::size_t connections = CountContaining(lines, "msg_server connection from");
+  EXPECT_GE(bad_requests, 1u);
+  EXPECT_LE(bad_requests, PerSiteBound(elapsed)) << kPeers << " bad requests";
+  EXPECT_LE(connections, PerSiteBound(elapsed)) << kPeers << " connections";
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace ttlogin::test
