@@ -12,6 +12,8 @@ PACKAGES=(
   libpcap-dev node-llhttp
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl tshark
+  # promtool checks that /metrics is a scrape Prometheus accepts
+  prometheus
   # fuzzing and sanitizers (clang's libFuzzer and runtimes)
   clang-14 libclang-rt-14-dev
 )

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log_rate_limiter.h"
+
 namespace ttlogin::server {
 
 ClientConnection::ClientConnection(asio::ip::tcp::socket socket, ServerContext& context)
@@ -28,8 +30,9 @@ Clock::time_point ClientConnection::Deadline() const {
 void ClientConnection::OnTimer(Clock::time_point now) {
   const auto deadline = Deadline();
   if (now >= deadline) {
-    spdlog::debug("client {}: no request answered within {} s; closing", peer(),
-                  context_.config().client_timeout.count());
+    TTLOGIN_LOG_PER_PEER(spdlog::level::debug,
+                         "client {}: no request answered within {} s; closing", peer(),
+                         context_.config().client_timeout.count());
     Close("request timeout");
     return;
   }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "IM.Login.pb.h"
+#include "common/log_rate_limiter.h"
 #include "common/protocol.h"
 #include "server/login_reply.h"
 #include "server/routing.h"
@@ -34,7 +35,8 @@ ClientSession::Result ClientSession::OnBytes(std::span<const std::uint8_t> bytes
       bytes, [&](const common::DecodedFrame& frame) { return Dispatch(frame, reply); });
   if (!error.empty()) {
     context_.metrics.Add(Counter::kErrorBadLength);
-    spdlog::warn("client {}: protocol error: {}; closing the connection", peer_, error);
+    TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
+                         "client {}: protocol error: {}; closing the connection", peer_, error);
     result_ = {Outcome::kClose, "protocol error"};
   }
   return result_;
@@ -47,8 +49,9 @@ bool ClientSession::Dispatch(const common::DecodedFrame& frame, std::string& rep
     IM::Login::IMMsgServReq req;
     if (!req.ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
       context_.metrics.Add(Counter::kErrorBadBody);
-      spdlog::warn("client {}: IMMsgServReq body does not parse ({} bytes); closing", peer_,
-                   frame.body.size());
+      TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
+                           "client {}: IMMsgServReq body does not parse ({} bytes); closing", peer_,
+                           frame.body.size());
       result_ = {Outcome::kClose, "bad IMMsgServReq"};
       return false;
     }
@@ -64,8 +67,9 @@ bool ClientSession::Dispatch(const common::DecodedFrame& frame, std::string& rep
   }
   context_.metrics.Add(Counter::kPduOther);
   if (++unknown_pdus_ <= kMaxUnknownPdusLogged) {
-    spdlog::warn("client {}: skipping unexpected PDU service={:#06x} command={:#06x}", peer_,
-                 h.service_id, h.command_id);
+    TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
+                         "client {}: skipping unexpected PDU service={:#06x} command={:#06x}",
+                         peer_, h.service_id, h.command_id);
   }
   return true;
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "IM.Other.pb.h"
+#include "common/log_rate_limiter.h"
 #include "common/network_table.h"
 #include "common/protocol.h"
 
@@ -69,7 +70,7 @@ void MsgServerConnection::OnStart() {
     Close("refused at arrival");
     return;
   }
-  spdlog::debug("msg_server connection from {}", peer());
+  TTLOGIN_LOG_PER_PEER(spdlog::level::debug, "msg_server connection from {}", peer());
   ScheduleTimer();
 }
 
@@ -82,9 +83,10 @@ void MsgServerConnection::ScheduleTimer() {
 void MsgServerConnection::OnTimer(Clock::time_point now) {
   if (now >= last_received() + context_.config().msg_server_timeout) {
     context_.metrics.Add(Counter::kMsgServerTimedOut);
-    spdlog::warn("msg_server {} ({}) timed out: nothing received for {} s; dropping it", peer(),
-                 session_.registered() ? session_.host_name() : "unregistered",
-                 context_.config().msg_server_timeout.count());
+    TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
+                         "msg_server {} ({}) timed out: nothing received for {} s; dropping it",
+                         peer(), session_.registered() ? session_.host_name() : "unregistered",
+                         context_.config().msg_server_timeout.count());
     Close("timeout");
     return;
   }

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "IM.Server.pb.h"
+#include "common/log_rate_limiter.h"
 #include "common/logging.h"
 #include "common/protocol.h"
 #include "server/registry/registration_check.h"
@@ -88,7 +89,8 @@ std::optional<std::string> MsgServerSession::Heard(std::chrono::steady_clock::ti
 }
 
 void MsgServerSession::LoseEntry() {
-  spdlog::info(
+  TTLOGIN_LOG_PER_PEER(
+      spdlog::level::info,
       "msg_server {} ({}): its entry was taken over by a new registration of the same "
       "host_name:port; closing this link",
       peer_, host_name_);
@@ -158,7 +160,8 @@ std::optional<std::string> MsgServerSession::OnBytes(std::span<const std::uint8_
   FlushPending();
   if (!error.empty()) {
     context_.metrics.Add(Counter::kErrorBadLength);
-    spdlog::warn("msg_server {}: protocol error: {}; closing the connection", peer_, error);
+    TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
+                         "msg_server {}: protocol error: {}; closing the connection", peer_, error);
     close_reason_ = "protocol error";
   }
   return close_reason_;
@@ -184,8 +187,10 @@ bool MsgServerSession::Dispatch(const common::DecodedFrame& frame) {
   }
   context_.metrics.Add(Counter::kPduOther);
   if (ShouldWarn(unknown_commands_)) {
-    spdlog::warn("msg_server {}: skipping unknown PDU service={:#06x} command={:#06x} length={}",
-                 peer_, h.service_id, h.command_id, h.length);
+    TTLOGIN_LOG_PER_PEER(
+        spdlog::level::warn,
+        "msg_server {}: skipping unknown PDU service={:#06x} command={:#06x} length={}", peer_,
+        h.service_id, h.command_id, h.length);
   }
   return true;
 }
@@ -194,8 +199,9 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
   IM::Server::IMMsgServInfo msg;
   if (!msg.ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
     context_.metrics.Add(Counter::kErrorBadBody);
-    spdlog::warn("msg_server {}: IMMsgServInfo body does not parse ({} bytes); closing", peer_,
-                 frame.body.size());
+    TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
+                         "msg_server {}: IMMsgServInfo body does not parse ({} bytes); closing",
+                         peer_, frame.body.size());
     close_reason_ = "bad IMMsgServInfo";
     return false;
   }
@@ -205,8 +211,8 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
   if (!Acceptable(info)) return false;
   std::string warning = AddressWarning(msg.ip1(), msg.ip2());
   if (!warning.empty()) {
-    spdlog::warn("msg_server {} (host_name={}): {}", peer_, common::EscapeForLog(msg.host_name()),
-                 warning);
+    TTLOGIN_LOG_PER_PEER(spdlog::level::warn, "msg_server {} (host_name={}): {}", peer_,
+                         common::EscapeForLog(msg.host_name()), warning);
   }
   known_count_ = -1;  // the registry decides what the new info means for the count
   registry::ClaimResult claim;
@@ -223,7 +229,8 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
   }
   if (claim.code == registry::ClaimCode::kFull) {
     context_.metrics.Add(Counter::kMsgServerRefused);
-    spdlog::error(
+    TTLOGIN_LOG_PER_PEER(
+        spdlog::level::err,
         "msg_server {}: registration of host_name={} refused: the registry is full "
         "(MaxMsgServers); closing",
         peer_, common::EscapeForLog(msg.host_name()));
@@ -244,8 +251,9 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
   }
   if (claim.displaced) {
     context_.metrics.Add(Counter::kMsgServerDisplaced);
-    spdlog::info("msg_server {}: host_name={} port={} taken over from the link from {}", peer_,
-                 common::EscapeForLog(msg.host_name()), msg.port(), claim.holder_peer);
+    TTLOGIN_LOG_PER_PEER(
+        spdlog::level::info, "msg_server {}: host_name={} port={} taken over from the link from {}",
+        peer_, common::EscapeForLog(msg.host_name()), msg.port(), claim.holder_peer);
   }
   if (again) {
     context_.metrics.Add(Counter::kMsgServerReplaced);
@@ -254,10 +262,11 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
     context_.metrics.Add(Counter::kMsgServerRegistered);
   }
   host_name_ = common::EscapeForLog(msg.host_name());
-  spdlog::info("msg_server {} {}: host_name={} ip1={} ip2={} port={} cur={} max={}", peer_,
-               again ? "re-registered (entry replaced)" : "registered", host_name_,
-               common::EscapeForLog(msg.ip1()), common::EscapeForLog(msg.ip2()), msg.port(),
-               msg.cur_conn_cnt(), msg.max_conn_cnt());
+  TTLOGIN_LOG_PER_PEER(spdlog::level::info,
+                       "msg_server {} {}: host_name={} ip1={} ip2={} port={} cur={} max={}", peer_,
+                       again ? "re-registered (entry replaced)" : "registered", host_name_,
+                       common::EscapeForLog(msg.ip1()), common::EscapeForLog(msg.ip2()), msg.port(),
+                       msg.cur_conn_cnt(), msg.max_conn_cnt());
   return true;
 }
 
@@ -269,8 +278,9 @@ bool MsgServerSession::HandleUserCntUpdate(const common::DecodedFrame& frame) {
     if (!msg.ParseFromArray(frame.body.data(), static_cast<int>(frame.body.size()))) {
       FlushRun();
       context_.metrics.Add(Counter::kErrorBadBody);
-      spdlog::warn("msg_server {}: IMUserCntUpdate body does not parse ({} bytes); closing", peer_,
-                   frame.body.size());
+      TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
+                           "msg_server {}: IMUserCntUpdate body does not parse ({} bytes); closing",
+                           peer_, frame.body.size());
       close_reason_ = "bad IMUserCntUpdate";
       return false;
     }
@@ -280,8 +290,10 @@ bool MsgServerSession::HandleUserCntUpdate(const common::DecodedFrame& frame) {
   if (!handle_.valid()) {
     context_.metrics.Add(Counter::kUpdateBeforeRegistration);
     if (ShouldWarn(unregistered_updates_)) {
-      spdlog::warn("msg_server {}: user count update before IMMsgServInfo ignored ({} so far)",
-                   peer_, unregistered_updates_);
+      TTLOGIN_LOG_PER_PEER(
+          spdlog::level::warn,
+          "msg_server {}: user count update before IMMsgServInfo ignored ({} so far)", peer_,
+          unregistered_updates_);
     }
     return true;
   }
@@ -293,7 +305,9 @@ bool MsgServerSession::HandleUserCntUpdate(const common::DecodedFrame& frame) {
   } else {
     context_.metrics.Add(Counter::kUpdateBadAction);
     if (ShouldWarn(bad_actions_)) {
-      spdlog::warn("msg_server {} ({}): unknown user_action {} ignored", peer_, host_name_, action);
+      TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
+                           "msg_server {} ({}): unknown user_action {} ignored", peer_, host_name_,
+                           action);
     }
     return true;
   }
@@ -320,12 +334,14 @@ void MsgServerSession::ApplyOne(std::int64_t delta, std::uint32_t user_id) {
   if (change->clamped) {
     context_.metrics.Add(Counter::kUpdateClamped);
     if (ShouldWarn(clamped_updates_)) {
-      spdlog::warn("msg_server {} ({}): user count would go below zero; kept at 0 ({} so far)",
-                   peer_, host_name_, clamped_updates_);
+      TTLOGIN_LOG_PER_PEER(
+          spdlog::level::warn,
+          "msg_server {} ({}): user count would go below zero; kept at 0 ({} so far)", peer_,
+          host_name_, clamped_updates_);
     }
   }
-  spdlog::debug("msg_server {} ({}): user {} {} -> {}", peer_, host_name_, user_id,
-                delta > 0 ? "came" : "left", change->count);
+  TTLOGIN_LOG_PER_PEER(spdlog::level::debug, "msg_server {} ({}): user {} {} -> {}", peer_,
+                       host_name_, user_id, delta > 0 ? "came" : "left", change->count);
 }
 
 void MsgServerSession::FlushRun() {
@@ -346,8 +362,10 @@ void MsgServerSession::FlushRun() {
     // it ever does, it is reported like any other clamp rather than hidden.
     context_.metrics.Add(Counter::kUpdateClamped);
     if (ShouldWarn(clamped_updates_)) {
-      spdlog::warn("msg_server {} ({}): user count would go below zero; kept at 0 ({} so far)",
-                   peer_, host_name_, clamped_updates_);
+      TTLOGIN_LOG_PER_PEER(
+          spdlog::level::warn,
+          "msg_server {} ({}): user count would go below zero; kept at 0 ({} so far)", peer_,
+          host_name_, clamped_updates_);
     }
   }
 }
@@ -362,20 +380,23 @@ void MsgServerSession::FlushPending() {
 
 void MsgServerSession::OnClosed(std::string_view reason) {
   if (!handle_.valid()) {
-    spdlog::debug("msg_server connection {} closed before registering ({})", peer_, reason);
+    TTLOGIN_LOG_PER_PEER(spdlog::level::debug,
+                         "msg_server connection {} closed before registering ({})", peer_, reason);
     return;
   }
   const auto info = context_.registry.Get(handle_);
   const bool removed = context_.registry.Remove(handle_);
   handle_ = {};
   if (!removed) {
-    spdlog::info("msg_server {} closed ({}); its entry had been taken over by another link", peer_,
-                 reason);
+    TTLOGIN_LOG_PER_PEER(spdlog::level::info,
+                         "msg_server {} closed ({}); its entry had been taken over by another link",
+                         peer_, reason);
     return;
   }
   context_.metrics.Add(Counter::kMsgServerRemoved);
-  spdlog::info("msg_server {} removed ({}): host_name={} port={} users dropped={}", peer_, reason,
-               host_name_, info ? info->port : 0, info ? info->cur_conn_cnt : 0);
+  TTLOGIN_LOG_PER_PEER(spdlog::level::info,
+                       "msg_server {} removed ({}): host_name={} port={} users dropped={}", peer_,
+                       reason, host_name_, info ? info->port : 0, info ? info->cur_conn_cnt : 0);
 }
 
 bool MsgServerSession::ShouldWarn(std::uint64_t& counter) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "common/log_rate_limiter.h"
 #include "common/logging.h"
 
 namespace ttlogin::server::admin {
@@ -168,9 +169,10 @@ void AdminHandler::Drain(std::string_view key, bool draining, bool keep_alive, s
     return http::AppendJsonError(out, 404, "no registered msg_server has that host:port",
                                  keep_alive);
   }
-  spdlog::info("admin: {} {} ({} msg_server(s){})", draining ? "draining" : "undraining",
-               common::EscapeForLog(key), outcome.matched,
-               outcome.matched == 0 ? ", none connected; the drain key was remembered" : "");
+  TTLOGIN_LOG_PER_PEER(
+      spdlog::level::info, "admin: {} {} ({} msg_server(s){})",
+      draining ? "draining" : "undraining", common::EscapeForLog(key), outcome.matched,
+      outcome.matched == 0 ? ", none connected; the drain key was remembered" : "");
   json j;
   j["key"] = std::string(key);
   j["draining"] = draining;

@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "common/log_rate_limiter.h"
+
 namespace ttlogin::server::admin {
 namespace {
 
@@ -70,19 +72,71 @@ double UpdateRate::Sample(std::uint64_t total, std::chrono::steady_clock::time_p
   return last_rate_;
 }
 
+std::size_t Utf8SequenceLength(std::string_view s) {
+  if (s.empty()) return 0;
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const auto tail = [&](std::size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
+  const unsigned char lead = b(0);
+  if (lead < 0x80) return 1;
+  if (lead < 0xC2) return 0;  // a continuation byte, or C0/C1: overlong forms of ASCII
+  if (lead < 0xE0) return tail(1) ? 2 : 0;
+  if (lead < 0xF0) {
+    if (!tail(1) || !tail(2)) return 0;
+    if (lead == 0xE0 && b(1) < 0xA0) return 0;   // overlong (below U+0800)
+    if (lead == 0xED && b(1) >= 0xA0) return 0;  // UTF-16 surrogates U+D800..U+DFFF
+    return 3;
+  }
+  if (lead < 0xF5) {
+    if (!tail(1) || !tail(2) || !tail(3)) return 0;
+    if (lead == 0xF0 && b(1) < 0x90) return 0;   // overlong (below U+10000)
+    if (lead == 0xF4 && b(1) >= 0x90) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;  // F5..FF never start a sequence
+}
+
 std::string EscapeLabel(std::string_view value) {
+  // The exposition format allows only three escapes in a label value (\\, \" and \n), so a
+  // byte that must not appear raw is written as the visible text \xNN (a backslash on the wire
+  // is doubled). Literal backslashes are shown the same way (\x5c), which keeps the mapping
+  // reversible: two different host_names never become one series.
+  constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(value.size());
-  for (const char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
+  out.reserve(value.size() + 8);
+  const auto escape_byte = [&](unsigned char c) {
+    out += "\\\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 0xF];
+  };
+  std::size_t i = 0;
+  while (i < value.size()) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7F || c == '\\') {
+        escape_byte(c);
+      } else if (c == '"') {
+        out += "\\\"";
+      } else {
+        out += static_cast<char>(c);
+      }
+      ++i;
+      continue;
     }
+    const std::size_t n = Utf8SequenceLength(value.substr(i));
+    if (n == 0) {
+      escape_byte(c);  // not UTF-8: Prometheus would reject the whole scrape
+      ++i;
+      continue;
+    }
+    const bool c1_control = n == 2 && c == 0xC2 && static_cast<unsigned char>(value[i + 1]) < 0xA0;
+    for (std::size_t k = 0; k < n; ++k) {
+      if (c1_control) {
+        escape_byte(static_cast<unsigned char>(value[i + k]));
+      } else {
+        out += value[i + k];
+      }
+    }
+    i += n;
   }
   return out;
 }
@@ -207,6 +261,9 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
   CounterFamily(
       w, m, "ttlogin_reloads_total", "Config reloads, by result.",
       {{"result=\"ok\"", Counter::kReloads}, {"result=\"failed\"", Counter::kReloadFailures}});
+  w.Family("ttlogin_log_lines_suppressed_total", "counter",
+           "Log lines a peer could trigger at will that the per-call-site rate limit dropped.");
+  w.Sample("ttlogin_log_lines_suppressed_total", "", common::LogRateLimiter::TotalSuppressed());
   w.Family("ttlogin_answer_latency_seconds", "histogram",
            "Time from reading a request to queueing its answer, by listener.");
   LatencyHistogram(w, m, Histogram::kHttpAnswer, "http");

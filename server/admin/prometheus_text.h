@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -26,7 +27,14 @@ class UpdateRate {
 std::string RenderPrometheus(const Metrics& metrics, const registry::MsgServerRegistry& registry,
                              std::string_view version, double updates_per_second);
 
-// Escapes a label value: backslash, double quote and newline.
+// Makes any bytes a label value Prometheus accepts: valid UTF-8 with no control character.
+// Printable ASCII and well-formed non-ASCII UTF-8 pass through ('"' as \"); control characters
+// (C0, DEL, C1), backslashes and bytes that are not well-formed UTF-8 (truncated, overlong,
+// surrogate, above U+10FFFF) become the visible text \xNN, one per byte, as in the log. The
+// mapping is reversible, so distinct host_names stay distinct series.
 std::string EscapeLabel(std::string_view value);
+
+// Length of the well-formed UTF-8 sequence (RFC 3629) that starts `s`, or 0 when there is none.
+std::size_t Utf8SequenceLength(std::string_view s);
 
 }  // namespace ttlogin::server::admin

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log_rate_limiter.h"
+
 namespace ttlogin::server::http {
 
 HttpConnection::HttpConnection(asio::ip::tcp::socket socket, ServerContext& context,
@@ -55,7 +57,8 @@ void HttpConnection::OnData(std::span<const std::uint8_t> data) {
     context_.metrics.Observe(Histogram::kHttpAnswer, Clock::now() - last_received());
   }
   if (!session_.last_error().empty()) {
-    spdlog::debug("{} {}: bad request: {}", ListenerName(kind_), peer(), session_.last_error());
+    TTLOGIN_LOG_PER_PEER(spdlog::level::debug, "{} {}: bad request: {}", ListenerName(kind_),
+                         peer(), session_.last_error());
   }
   if (close) {
     SendAndClose(out);

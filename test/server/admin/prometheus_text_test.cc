@@ -1,0 +1,242 @@
+#include "server/admin/prometheus_text.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace ttlogin::server::admin {
+namespace {
+
+// What a Prometheus parser does with a quoted label value (expfmt's text parser): only \\, \"
+// and \n are valid escapes; a raw '"' would end the value and a raw newline ends the line.
+std::optional<std::string> PrometheusUnescape(const std::string& wire) {
+  std::string out;
+  for (std::size_t i = 0; i < wire.size(); ++i) {
+    const char c = wire[i];
+    if (c == '"' || c == '\n') return std::nullopt;
+    if (c != '\\') {
+      out += c;
+      continue;
+    }
+    if (++i == wire.size()) return std::nullopt;
+    switch (wire[i]) {
+      case '\\':
+        out += '\\';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      default:
+        return std::nullopt;
+    }
+  }
+  return out;
+}
+
+// Decodes UTF-8 into code points the long way (bits, then the shortest-form and range rules), as
+// a check independent of the server's table; nullopt on anything Go's utf8.ValidString rejects.
+std::optional<std::vector<std::uint32_t>> DecodeUtf8(const std::string& s) {
+  std::vector<std::uint32_t> out;
+  for (std::size_t i = 0; i < s.size();) {
+    const auto lead = static_cast<unsigned char>(s[i]);
+    int n = 0;
+    std::uint32_t cp = 0;
+    if (lead < 0x80) {
+      n = 1, cp = lead;
+    } else if ((lead & 0xE0) == 0xC0) {
+      n = 2, cp = lead & 0x1F;
+    } else if ((lead & 0xF0) == 0xE0) {
+      n = 3, cp = lead & 0x0F;
+    } else if ((lead & 0xF8) == 0xF0) {
+      n = 4, cp = lead & 0x07;
+    } else {
+      return std::nullopt;
+    }
+    if (i + n > s.size()) return std::nullopt;
+    for (int k = 1; k < n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) return std::nullopt;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    const std::uint32_t min_for_length[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_for_length[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return std::nullopt;
+    }
+    out.push_back(cp);
+    i += n;
+  }
+  return out;
+}
+
+bool IsControl(std::uint32_t cp) {
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F);
+}
+
+// The label as Prometheus stores it, read back to the host_name bytes: \xNN is one byte, every
+// other character stands for itself. Fails on a backslash that starts anything else.
+std::optional<std::string> Unshow(const std::string& label) {
+  std::string out;
+  for (std::size_t i = 0; i < label.size(); ++i) {
+    if (label[i] != '\\') {
+      out += label[i];
+      continue;
+    }
+    const std::string hex = "0123456789abcdef";
+    if (i + 3 >= label.size() || label[i + 1] != 'x' || hex.find(label[i + 2]) == hex.npos ||
+        hex.find(label[i + 3]) == hex.npos) {
+      return std::nullopt;
+    }
+    out += static_cast<char>(hex.find(label[i + 2]) * 16 + hex.find(label[i + 3]));
+    i += 3;
+  }
+  return out;
+}
+
+// Every property the exposition format and the scrape need, for one host_name.
+void ExpectSafeAndReversible(const std::string& host_name) {
+  SCOPED_TRACE(::testing::PrintToString(host_name));
+  const std::string wire = EscapeLabel(host_name);
+  const auto label = PrometheusUnescape(wire);
+  ASSERT_TRUE(label) << "not a valid quoted label value: " << wire;
+  const auto code_points = DecodeUtf8(*label);
+  ASSERT_TRUE(code_points) << "not valid UTF-8: " << wire;
+  for (const std::uint32_t cp : *code_points)
+    EXPECT_FALSE(IsControl(cp)) << "control character U+" << std::hex << cp << " in " << wire;
+  EXPECT_EQ(Unshow(*label), host_name) << wire;
+}
+
+TEST(EscapeLabelTest, PrintableAsciiAndUtf8PassThrough) {
+  EXPECT_EQ(EscapeLabel("msg-a.example_1:8000"), "msg-a.example_1:8000");
+  EXPECT_EQ(EscapeLabel("北京-1"), "北京-1");
+  EXPECT_EQ(EscapeLabel("\xC2\xA0"), "\xC2\xA0");                  // U+00A0, first after C1
+  EXPECT_EQ(EscapeLabel("\xED\x9F\xBF"), "\xED\x9F\xBF");          // U+D7FF, last before surrogates
+  EXPECT_EQ(EscapeLabel("\xEE\x80\x80"), "\xEE\x80\x80");          // U+E000
+  EXPECT_EQ(EscapeLabel("\xF0\x90\x80\x80"), "\xF0\x90\x80\x80");  // U+10000
+  EXPECT_EQ(EscapeLabel("\xF4\x8F\xBF\xBF"), "\xF4\x8F\xBF\xBF");  // U+10FFFF
+}
+
+TEST(EscapeLabelTest, QuotesBackslashesAndControlsHaveOneSpelling) {
+  EXPECT_EQ(EscapeLabel("a\"b"), "a\\\"b");
+  EXPECT_EQ(EscapeLabel("a\\b"), "a\\\\x5cb");
+  EXPECT_EQ(EscapeLabel("a\nb"), "a\\\\x0ab");
+  EXPECT_EQ(EscapeLabel("a\rb"), "a\\\\x0db");
+  EXPECT_EQ(EscapeLabel(std::string("a\0b", 3)), "a\\\\x00b");
+  EXPECT_EQ(EscapeLabel("\x1b[31mred"), "\\\\x1b[31mred");
+  EXPECT_EQ(EscapeLabel("del\x7f"), "del\\\\x7f");
+  EXPECT_EQ(EscapeLabel("nel\xC2\x85"), "nel\\\\xc2\\\\x85");  // U+0085, a C1 control
+  EXPECT_EQ(EscapeLabel("\xC2\x9F"), "\\\\xc2\\\\x9f");
+}
+
+TEST(EscapeLabelTest, MalformedUtf8IsEscapedByteByByte) {
+  EXPECT_EQ(EscapeLabel("\xFF\xFE"), "\\\\xff\\\\xfe");
+  EXPECT_EQ(EscapeLabel("x\x80y"), "x\\\\x80y");         // lone continuation
+  EXPECT_EQ(EscapeLabel("\xE2\x82"), "\\\\xe2\\\\x82");  // truncated U+20AC
+  EXPECT_EQ(EscapeLabel("\xE2\x82"
+                        "A"),
+            "\\\\xe2\\\\x82A");                                     // cut by ASCII
+  EXPECT_EQ(EscapeLabel("\xC0\xAF"), "\\\\xc0\\\\xaf");             // overlong '/'
+  EXPECT_EQ(EscapeLabel("\xE0\x80\xAF"), "\\\\xe0\\\\x80\\\\xaf");  // overlong, 3 bytes
+  EXPECT_EQ(EscapeLabel("\xF0\x80\x80\xAF"), "\\\\xf0\\\\x80\\\\x80\\\\xaf");
+  EXPECT_EQ(EscapeLabel("\xED\xA0\x80"), "\\\\xed\\\\xa0\\\\x80");             // surrogate U+D800
+  EXPECT_EQ(EscapeLabel("\xED\xBF\xBF"), "\\\\xed\\\\xbf\\\\xbf");             // surrogate U+DFFF
+  EXPECT_EQ(EscapeLabel("\xF4\x90\x80\x80"), "\\\\xf4\\\\x90\\\\x80\\\\x80");  // U+110000
+  EXPECT_EQ(EscapeLabel("\xF5\x80\x80\x80"), "\\\\xf5\\\\x80\\\\x80\\\\x80");
+  // A good sequence right after a bad byte survives.
+  EXPECT_EQ(EscapeLabel("\xFF\xE2\x82\xAC"), "\\\\xff\xE2\x82\xAC");
+}
+
+TEST(EscapeLabelTest, EveryByteAloneIsSafeAndReversible) {
+  for (int b = 0; b < 256; ++b) {
+    const std::string s(1, static_cast<char>(b));
+    ExpectSafeAndReversible(s);
+    const bool printable = b >= 0x20 && b < 0x7F && b != '\\' && b != '"';
+    EXPECT_EQ(EscapeLabel(s) == s, printable) << b;
+  }
+}
+
+TEST(EscapeLabelTest, EveryBytePairIsSafeAndReversible) {
+  for (int a = 0; a < 256; ++a) {
+    for (int b = 0; b < 256; ++b) {
+      ExpectSafeAndReversible({static_cast<char>(a), static_cast<char>(b)});
+      if (::testing::Test::HasFailure()) return;  // one failing pair is enough to read
+    }
+  }
+}
+
+TEST(EscapeLabelTest, EveryThreeAndFourByteLeadWithItsBoundaryTails) {
+  const unsigned char tails[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xFF};
+  for (int lead = 0xC0; lead < 0x100; ++lead) {
+    for (const unsigned char t1 : tails) {
+      for (const unsigned char t2 : tails) {
+        for (const unsigned char t3 : tails) {
+          ExpectSafeAndReversible({static_cast<char>(lead), static_cast<char>(t1),
+                                   static_cast<char>(t2), static_cast<char>(t3)});
+        }
+      }
+    }
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+TEST(EscapeLabelTest, KeepsExactlyTheSequencesAStrictDecoderAccepts) {
+  // For every 1-4 byte string the escaper keeps verbatim, the independent decoder agrees it is
+  // one well-formed, non-control character; and the other way round.
+  const unsigned char tails[] = {0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF};
+  for (int lead = 0x80; lead < 0x100; ++lead) {
+    std::vector<std::string> candidates = {std::string(1, static_cast<char>(lead))};
+    for (const unsigned char t1 : tails) {
+      candidates.push_back({static_cast<char>(lead), static_cast<char>(t1)});
+      for (const unsigned char t2 : tails) {
+        candidates.push_back(
+            {static_cast<char>(lead), static_cast<char>(t1), static_cast<char>(t2)});
+        for (const unsigned char t3 : tails) {
+          candidates.push_back({static_cast<char>(lead), static_cast<char>(t1),
+                                static_cast<char>(t2), static_cast<char>(t3)});
+        }
+      }
+    }
+    for (const std::string& s : candidates) {
+      const auto cps = DecodeUtf8(s);
+      const bool good = cps && cps->size() == 1 && !IsControl((*cps)[0]);
+      EXPECT_EQ(EscapeLabel(s) == s, good) << ::testing::PrintToString(s);
+      EXPECT_EQ(Utf8SequenceLength(s) == s.size(), cps && cps->size() == 1)
+          << ::testing::PrintToString(s);
+    }
+  }
+}
+
+TEST(EscapeLabelTest, RandomHostNamesAreSafeAndReversible) {
+  std::mt19937 rng(18);
+  std::uniform_int_distribution<int> len(0, 300);
+  std::uniform_int_distribution<int> byte(0, 255);
+  // Mostly high bytes and controls, where the interesting cases are.
+  const char alphabet[] =
+      "\x00\x1b\r\n\\\"a\x7f\xc2\x85\xa0\xe2\x82\xac\xed\xa0\xf0\x9f\x98\x80\xf4\x90\xff";
+  std::uniform_int_distribution<std::size_t> pick(0, sizeof alphabet - 2);
+  for (int n = 0; n < 5'000; ++n) {
+    std::string s(static_cast<std::size_t>(len(rng)), '\0');
+    for (char& c : s)
+      c = n % 2 == 0 ? static_cast<char>(byte(rng)) : alphabet[pick(rng)];
+    ExpectSafeAndReversible(s);
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+TEST(EscapeLabelTest, DistinctHostNamesStayDistinctLabels) {
+  // Would collide under a lossy rule (U+FFFD for every bad byte, or \ left as \).
+  const std::vector<std::string> names = {"\xFF", "\xFE", "\\x5c", "\\", "\\xff", "a\nb", "a\\nb"};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    for (std::size_t j = i + 1; j < names.size(); ++j)
+      EXPECT_NE(EscapeLabel(names[i]), EscapeLabel(names[j])) << i << " " << j;
+  }
+}
+
+}  // namespace
+}  // namespace ttlogin::server::admin
