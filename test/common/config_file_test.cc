@@ -1,5 +1,7 @@
 #include "common/config_file.h"
 
+#include "common/logging.h"
+
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -185,6 +187,35 @@ TEST_F(ConfigFileSpecialTest, SocketDeviceAndDirectoryAreRefused) {
   EXPECT_NE(f.errors[0].find("is a directory"), std::string::npos);
   EXPECT_EQ(NotARegularFile(dir_ + "/absent.log"), "");
   EXPECT_EQ(NotARegularFile("/dev/null"), "is a character device, not a regular file");
+}
+
+// LogFile is checked when the config is built, but it could become a FIFO before logging starts;
+// spdlog's fopen would then block until a reader came. SetupLogging opens it non-blocking first.
+TEST_F(ConfigFileSpecialTest, LogSetupRefusesAFifoWithoutBlocking) {
+  const std::string path = dir_ + "/log.fifo";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  auto setup = [&] {
+    auto run = std::async(std::launch::async, [path] {
+      LogOptions options;
+      options.file = path;
+      return SetupLogging(options);
+    });
+    if (run.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+      const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK);  // release the writer
+      ADD_FAILURE() << "SetupLogging blocked on a FIFO";
+      const std::string error = run.get();
+      if (fd >= 0) ::close(fd);
+      return error;
+    }
+    return run.get();
+  };
+  // No reader: the non-blocking open fails at once.
+  EXPECT_EQ(setup(), path + " is a FIFO (named pipe), not a regular file");
+  // With a reader the open succeeds, and the opened descriptor's type refuses it.
+  const int reader = ::open(path.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  EXPECT_EQ(setup(), path + " is not a regular file (a FIFO, socket or device)");
+  ::close(reader);
 }
 
 }  // namespace
