@@ -260,7 +260,14 @@ admin::ReloadOutcome LoginServer::DoReload(std::string_view trigger) {
        });
   // The admin listener keeps its start-up addresses, so judge the new token against those: a
   // reload must not open a listener beyond loopback that start-up would have refused.
-  if (common::AdminOpenBeyondLoopback(next) && !next.admin_allow_insecure) {
+  const bool admin_open = common::AdminOpenBeyondLoopback(next);
+  if (admin_open && next.admin_allow_insecure) {
+    spdlog::warn(
+        "reload ({}): INSECURE: AdminAllowInsecure=1 and no AdminToken: the running admin "
+        "listener {} is open to anyone who reaches it",
+        trigger, Describe(next.admin));
+  }
+  if (admin_open && !next.admin_allow_insecure) {
     metrics_.Add(Counter::kReloadFailures);
     out.errors.push_back(
         "AdminToken: the admin listener runs beyond loopback and the new config has no token; "
