@@ -276,7 +276,8 @@ class Builder {
       // Opening a FIFO for writing blocks until a reader comes; a device or socket is no log.
       if (!c.log_file.empty()) {
         if (std::string why = NotARegularFile(c.log_file); !why.empty()) {
-          Error("LogFile", v, "'" + c.log_file + "' " + why);
+          Error("LogFile", v,
+                "'" + c.log_file + "' " + why + " (leave LogFile empty to log to stderr)");
         }
       }
     }
