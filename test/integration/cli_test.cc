@@ -267,6 +267,21 @@ TEST_F(CliTest, TokenWithAHashIsKeptWhole) {
   EXPECT_EQ(servers("#Kx9fQ2"), 200);
 }
 
+// A blank before '#' still starts a comment, so "AdminToken=Kx9 #fQ2" is the token "Kx9": legal,
+// but --check-config and start-up say the value looks cut.
+TEST_F(CliTest, ValueThatLooksCutByACommentIsWarnedAbout) {
+  std::string out;
+  const std::string path =
+      WriteConfig(Config(0, 0, 0) + "AdminPort=0\nAdminToken=Kx9 #fQ2\nHttpTimeout=60 # fine\n");
+  EXPECT_EQ(RunLoginServer({"--check-config", "-c", path}, &out), 0) << out;
+  EXPECT_NE(out.find("warning: " + path +
+                     ":10: AdminToken: the text after ' #' is a comment and "
+                     "looks cut from the value"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find(":11:"), std::string::npos) << out;  // "# fine" is an ordinary comment
+}
+
 TEST_F(CliTest, AdminBeyondLoopbackWithoutTokenExitsTwoUnlessAllowedInsecure) {
   std::string out;
   const std::string open = Config(0, 0, 0) + "AdminListenIP=0.0.0.0\nAdminPort=0\n";
