@@ -6,7 +6,13 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 
 namespace ttlogin::common {
@@ -48,6 +54,23 @@ class JsonFormatter final : public spdlog::formatter {
   }
 };
 
+// spdlog opens the log with fopen(), which blocks on a FIFO until a reader comes. Open it here
+// first, non-blocking (a FIFO without a reader fails with ENXIO instead), and refuse anything that
+// is not a regular file by the opened descriptor's type.
+std::string CheckLogFile(const std::string& path) {
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0644);
+  if (fd < 0) {
+    if (errno == ENXIO) return path + " is a FIFO (named pipe), not a regular file";
+    return path + ": " + std::strerror(errno);
+  }
+  struct stat st {};
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  ::close(fd);
+  if (!regular) return path + " is not a regular file (a FIFO, socket or device)";
+  return {};
+}
+
 }  // namespace
 
 std::string SetupLogging(const LogOptions& options) {
@@ -56,6 +79,7 @@ std::string SetupLogging(const LogOptions& options) {
     if (options.file.empty()) {
       sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     } else {
+      if (std::string error = CheckLogFile(options.file); !error.empty()) return error;
       sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
           options.file, options.max_size_mb * 1024 * 1024, options.max_files);
     }

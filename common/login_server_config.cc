@@ -42,6 +42,7 @@ const std::set<std::string, std::less<>>& KnownKeys() {
       "AdminListenIP",
       "AdminPort",
       "AdminToken",
+      "AdminAllowInsecure",
       "Policy",
       "SlowStart",
       "SlowStartMinShare",
@@ -144,6 +145,42 @@ class Builder {
                               "=0: the system picks a free port (meant for tests)");
         }
       }
+    }
+  }
+
+  // AdminToken and the listener's reach. A line that means "no token" must not be an accident:
+  // "AdminToken=" (or a value the comment rule emptied) is an error, not "auth off".
+  void Admin(LoginServerConfig& c) {
+    if (const ConfigValue* v = file_.Find("AdminToken")) {
+      if (v->value.empty()) {
+        Error("AdminToken", v,
+              "value is empty (or blank); set a token, or remove the line to run the admin "
+              "listener without one (loopback only)");
+      } else {
+        c.admin_token = v->value;
+      }
+    }
+    std::uint64_t insecure = 0;
+    if (const ConfigValue* v = file_.Find("AdminAllowInsecure")) {
+      if (Number("AdminAllowInsecure", v, 0, 1, insecure)) c.admin_allow_insecure = insecure == 1;
+    }
+    if (!AdminOpenBeyondLoopback(c) || file_.Find("AdminToken") != nullptr) return;
+    const ConfigValue* where = file_.Find("AdminListenIP");
+    std::string addresses;
+    for (const auto& a : c.admin.addresses)
+      addresses += (addresses.empty() ? "" : ";") + a;
+    if (c.admin_allow_insecure) {
+      warnings_.push_back(file_.path +
+                          ": INSECURE: AdminAllowInsecure=1 and no AdminToken: the "
+                          "admin API on " +
+                          addresses +
+                          " lets anyone who reaches it drain msg_servers and reload the config");
+    } else {
+      Error("AdminListenIP", where,
+            addresses +
+                " is beyond loopback and AdminToken is not set: anyone who reaches the port "
+                "could drain msg_servers and reload; set AdminToken, listen on 127.0.0.1, or set "
+                "AdminAllowInsecure=1");
     }
   }
 
@@ -267,7 +304,16 @@ class Builder {
         c.log_level = v->value == "warning" ? "warn" : v->value;
       }
     }
-    if (const ConfigValue* v = file_.Find("LogFile")) c.log_file = v->value;
+    if (const ConfigValue* v = file_.Find("LogFile")) {
+      c.log_file = v->value;
+      // Opening a FIFO for writing blocks until a reader comes; a device or socket is no log.
+      if (!c.log_file.empty()) {
+        if (std::string why = NotARegularFile(c.log_file); !why.empty()) {
+          Error("LogFile", v,
+                "'" + c.log_file + "' " + why + " (leave LogFile empty to log to stderr)");
+        }
+      }
+    }
     if (const ConfigValue* v = file_.Find("LogFormat")) {
       if (v->value != "text" && v->value != "json") {
         Error("LogFormat", v, "'" + v->value + "' is not text or json");
@@ -295,7 +341,7 @@ class Builder {
       warnings_.push_back(file_.path + ":" + std::to_string(v->line) +
                           ": AdminListenIP is set but AdminPort is not: no admin listener");
     }
-    if (const ConfigValue* v = file_.Find("AdminToken")) c.admin_token = v->value;
+    Admin(c);
     Routing(c);
     if (c.heartbeat_interval >= c.msg_server_timeout) {
       const ConfigValue* v = file_.Find("HeartbeatInterval");
@@ -350,6 +396,52 @@ bool ListensBeyondLoopback(const LoginServerConfig& config) {
     }
   }
   return false;
+}
+
+bool AdminOpenBeyondLoopback(const LoginServerConfig& config) {
+  if (!config.admin_enabled || !config.admin_token.empty()) return false;
+  for (const std::string& a : config.admin.addresses) {
+    unsigned char v4[4];
+    unsigned char v6[16];
+    if (inet_pton(AF_INET, a.c_str(), v4) == 1) {
+      if (v4[0] != 127) return true;
+    } else if (inet_pton(AF_INET6, a.c_str(), v6) == 1) {
+      static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+      static constexpr unsigned char kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                                      0, 0, 0, 0, 0, 0, 0, 1};
+      const bool loopback =
+          std::equal(v6, v6 + 16, kLoopback) || (std::equal(v6, v6 + 12, kMapped) && v6[12] == 127);
+      if (!loopback) return true;
+    } else {
+      return true;  // not an address: cannot tell, so not loopback
+    }
+  }
+  return false;
+}
+
+std::uint64_t DescriptorsNeeded(const LoginServerConfig& config) {
+  std::uint64_t n = kReservedDescriptors;
+  n += config.msg_server.max_connections + config.client.max_connections +
+       config.http.max_connections;
+  if (config.admin_enabled) n += config.admin.max_connections;
+  return n;
+}
+
+std::string OpenFilesWarning(const LoginServerConfig& config, std::uint64_t open_files_limit) {
+  const std::uint64_t needed = DescriptorsNeeded(config);
+  if (needed <= open_files_limit) return {};
+  std::string caps = "MaxMsgServerConnections " +
+                     std::to_string(config.msg_server.max_connections) +
+                     " + MaxClientConnections " + std::to_string(config.client.max_connections) +
+                     " + MaxHttpConnections " + std::to_string(config.http.max_connections);
+  if (config.admin_enabled) caps += " + admin " + std::to_string(config.admin.max_connections);
+  caps += " + " + std::to_string(kReservedDescriptors) + " reserved";
+  return "the open-files limit (RLIMIT_NOFILE) is " + std::to_string(open_files_limit) +
+         ", below the " + std::to_string(needed) + " descriptors the connection caps allow (" +
+         caps +
+         "): once it is reached, accepts fail and every port stalls. Raise it (LimitNOFILE=" +
+         std::to_string(needed) +
+         " or more in the systemd unit, or ulimit -n before starting) or lower the caps";
 }
 
 ConfigLoadResult BuildLoginServerConfig(const ConfigFile& file) {

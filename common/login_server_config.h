@@ -75,6 +75,9 @@ struct LoginServerConfig {
   bool admin_enabled = false;
   ListenerConfig admin;     // AdminListenIP (default 127.0.0.1) / AdminPort
   std::string admin_token;  // AdminToken: when set, admin routes need "Bearer <token>"
+  // AdminAllowInsecure: let an admin listener beyond loopback run without AdminToken (default
+  // off: that is refused, since anyone reaching the port could drain or reload).
+  bool admin_allow_insecure = false;
 };
 
 struct ConfigLoadResult {
@@ -95,6 +98,21 @@ bool IsLoopbackOrUnspecified(std::string_view address);
 // True when a client listener (Client or HTTP port) binds beyond loopback, i.e. clients on other
 // hosts are expected.
 bool ListensBeyondLoopback(const LoginServerConfig& config);
+
+// True when an admin listener binds beyond loopback with no AdminToken: anyone who reaches it may
+// drain msg_servers and reload. Refused unless AdminAllowInsecure=1.
+bool AdminOpenBeyondLoopback(const LoginServerConfig& config);
+
+// File descriptors the connection caps can take at once: every listener's cap (the registry's
+// msg_servers are the MsgServer port's connections) plus kReservedDescriptors.
+std::uint64_t DescriptorsNeeded(const LoginServerConfig& config);
+// Descriptors held besides connections: stdio, the log file, listening sockets, each io loop's
+// epoll and eventfd, config and table files while read. Generous on purpose.
+inline constexpr std::uint64_t kReservedDescriptors = 64;
+// Empty when `open_files_limit` (RLIMIT_NOFILE) covers DescriptorsNeeded(config); otherwise a
+// warning naming the caps, the limit and how to raise it. Beyond the limit accept() fails with
+// EMFILE and every port stalls, with no other hint.
+std::string OpenFilesWarning(const LoginServerConfig& config, std::uint64_t open_files_limit);
 
 // Loads, parses and validates in one step.
 ConfigLoadResult LoadLoginServerConfig(const std::string& path);

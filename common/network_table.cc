@@ -1,5 +1,7 @@
 #include "common/network_table.h"
 
+#include "common/config_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -580,41 +582,19 @@ std::optional<NetworkTable> NetworkTable::Parse(std::string_view text, std::stri
 }
 
 std::optional<NetworkTable> NetworkTable::LoadFile(const std::string& path, std::string* error) {
-  const auto fail = [&](const std::string& what) -> std::optional<NetworkTable> {
-    if (error != nullptr) *error = path + ": " + what;
-    return std::nullopt;
-  };
-  const auto os_error = [] { return std::error_code(errno, std::generic_category()).message(); };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail("cannot open: " + os_error());
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return fail("cannot stat: " + os_error());
-  if (S_ISDIR(st.st_mode)) return fail("is a directory, not a network table");
-  if (!S_ISREG(st.st_mode)) return fail("not a regular file");
-  const auto too_big = [&] {
-    return fail("larger than " + std::to_string(kMaxNetworkTableFileSize / (1024 * 1024)) +
-                " MiB; this is not a carrier table");
-  };
-  if (static_cast<std::uint64_t>(st.st_size) > kMaxNetworkTableFileSize) return too_big();
-  // Read up to one byte past the limit: the file may grow between fstat and read.
-  std::string text(static_cast<std::size_t>(st.st_size) + 1, '\0');
-  std::size_t got = 0;
-  while (true) {
-    if (got == text.size()) {
-      if (text.size() > kMaxNetworkTableFileSize) return too_big();
-      text.resize(std::min(text.size() * 2, kMaxNetworkTableFileSize + 1));
+  // Non-blocking and refusing FIFOs, sockets and devices: a reload must never wait on this file.
+  std::string text;
+  if (const std::string why = ReadRegularFile(path, kMaxNetworkTableFileSize, text); !why.empty()) {
+    if (error != nullptr) {
+      const bool too_big = why.starts_with("larger than");
+      *error =
+          path + ": " +
+          (too_big ? "larger than " + std::to_string(kMaxNetworkTableFileSize / (1024 * 1024)) +
+                         " MiB; this is not a carrier table"
+                   : why);
     }
-    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("cannot read: " + os_error());
-    if (n == 0) break;
-    got += static_cast<std::size_t>(n);
+    return std::nullopt;
   }
-  text.resize(got);
   return Parse(text, path, error);
 }
 

@@ -1,6 +1,7 @@
 #include "server/login_server.h"
 
 #include <csignal>
+#include <future>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -76,11 +77,19 @@ LoginServer::LoginServer(common::LoginServerConfig config, std::string config_pa
           asio::post(executor, [c] { c->Start(); });
         }));
   }
+  reload_thread_ = std::thread([this] { reload_io_.run(); });
 }
 
 LoginServer::~LoginServer() {
+  StopReloadThread();
   DrainAcceptLoop();
   pool_.Stop();
+}
+
+void LoginServer::StopReloadThread() {
+  reload_work_.reset();
+  reload_io_.stop();  // a queued reload is dropped: its caller sees "server is stopping"
+  if (reload_thread_.joinable()) reload_thread_.join();
 }
 
 void LoginServer::DrainAcceptLoop() {
@@ -123,7 +132,7 @@ void LoginServer::WaitForSignal() {
   signals_.async_wait([this](const asio::error_code& ec, int signo) {
     if (ec) return;
     if (signo == SIGHUP) {
-      Reload("SIGHUP");
+      asio::post(reload_io_, [this] { DoReload("SIGHUP"); });
       WaitForSignal();
       return;
     }
@@ -189,6 +198,26 @@ void LoginServer::Shutdown(const std::string& why) {
 }
 
 admin::ReloadOutcome LoginServer::Reload(std::string_view trigger) {
+  auto task = std::make_shared<std::packaged_task<admin::ReloadOutcome()>>(
+      [this, trigger = std::string(trigger)] { return DoReload(trigger); });
+  std::future<admin::ReloadOutcome> outcome = task->get_future();
+  asio::post(reload_io_, [task] { (*task)(); });
+  admin::ReloadOutcome out;
+  if (outcome.wait_for(kReloadAnswerWait) != std::future_status::ready) {
+    out.errors.push_back("the reload is still running after " +
+                         std::to_string(kReloadAnswerWait.count()) +
+                         " s; it goes on off the io loops and logs its outcome");
+    return out;
+  }
+  try {
+    return outcome.get();
+  } catch (const std::future_error&) {
+    out.errors.push_back("the server is stopping; no reload");
+    return out;
+  }
+}
+
+admin::ReloadOutcome LoginServer::DoReload(std::string_view trigger) {
   std::lock_guard lock(reload_mu_);
   admin::ReloadOutcome out;
   if (config_path_.empty()) {
@@ -229,6 +258,24 @@ admin::ReloadOutcome LoginServer::Reload(std::string_view trigger) {
          std::tie(next.client.max_connections, next.http.max_connections,
                   next.msg_server.max_connections) = limits;
        });
+  // The admin listener keeps its start-up addresses, so judge the new token against those: a
+  // reload must not open a listener beyond loopback that start-up would have refused.
+  const bool admin_open = common::AdminOpenBeyondLoopback(next);
+  if (admin_open && next.admin_allow_insecure) {
+    spdlog::warn(
+        "reload ({}): INSECURE: AdminAllowInsecure=1 and no AdminToken: the running admin "
+        "listener {} is open to anyone who reaches it",
+        trigger, Describe(next.admin));
+  }
+  if (admin_open && !next.admin_allow_insecure) {
+    metrics_.Add(Counter::kReloadFailures);
+    out.errors.push_back(
+        "AdminToken: the admin listener runs beyond loopback and the new config has no token; "
+        "set AdminToken or AdminAllowInsecure=1");
+    spdlog::error("reload ({}) refused, the running config stays in force: {}", trigger,
+                  out.errors.back());
+    return out;
+  }
   keep("IoThreads", next.io_threads != startup_.io_threads,
        [&] { next.io_threads = startup_.io_threads; });
   keep("LogFile/LogFormat/LogMaxSizeMB/LogMaxFiles",

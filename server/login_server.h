@@ -3,12 +3,16 @@
 // Threads: the main thread runs the accept loop and the signal handling; IoThreads loops run the
 // connections. SIGINT/SIGTERM (or Stop()) close the acceptors, stop the loops and destroy every
 // connection, which removes its msg_server from the registry. SIGHUP (or POST /reload on the
-// admin port) re-reads the config file and applies what can change live.
+// admin port) re-reads the config file and applies what can change live. The file work of a
+// reload runs on a thread of its own, so a slow or odd file never stalls the accept loop or an io
+// loop; the result is published to the loops through LiveConfig.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <asio.hpp>
@@ -42,8 +46,12 @@ class LoginServer final : public admin::AdminBackend {
   // Asks Run() to return; safe from any thread.
   void Stop();
 
-  // admin::AdminBackend
+  // admin::AdminBackend. Runs the reload on the reload thread and waits for its outcome at most
+  // kReloadAnswerWait; a reload still running then finishes on its own and logs its outcome.
   admin::ReloadOutcome Reload(std::string_view trigger) override;
+  // Bounds how long POST /reload holds its io loop. Every file is read non-blocking and refused
+  // unless regular, so a reload normally takes milliseconds; only a stalled disk reaches this.
+  static constexpr std::chrono::seconds kReloadAnswerWait{3};
   std::string BuildVersion() const override { return version_; }
 
   // Listener names ("msg_server", "client", "http", "admin") and their bound endpoints.
@@ -57,6 +65,8 @@ class LoginServer final : public admin::AdminBackend {
   void DrainAcceptLoop();
   void WaitForSignal();
   void ScheduleExpiry();
+  admin::ReloadOutcome DoReload(std::string_view trigger);
+  void StopReloadThread();
 
   const common::LoginServerConfig startup_;  // what Bind() used; listeners need a restart
   const std::string config_path_;
@@ -75,6 +85,11 @@ class LoginServer final : public admin::AdminBackend {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::mutex reload_mu_;
   bool stopping_ = false;
+  // Last, so that it stops first: its reloads use everything above.
+  asio::io_context reload_io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> reload_work_{
+      reload_io_.get_executor()};
+  std::thread reload_thread_;
 };
 
 }  // namespace ttlogin::server

@@ -50,19 +50,32 @@ Exit codes:
 
 // Every connection is a file descriptor, and the default soft limit (often 1024) is far below what
 // a login tier holds. Raise it to the hard limit and say what we got.
-void RaiseOpenFilesLimit() {
+// Returns the soft limit in force afterwards (0 when unknown).
+rlim_t RaiseOpenFilesLimit() {
   rlimit lim{};
-  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
   const rlim_t before = lim.rlim_cur;
   if (lim.rlim_cur < lim.rlim_max) {
     lim.rlim_cur = lim.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
       spdlog::warn("cannot raise the open-files limit from {} to {}: {}", before, lim.rlim_max,
                    std::strerror(errno));
-      return;
+      return before;
     }
   }
   spdlog::info("open-files limit: {} (was {})", lim.rlim_cur, before);
+  return lim.rlim_cur;
+}
+
+// The limit start-up would reach (the hard limit), for --check-config.
+rlim_t OpenFilesHardLimit() {
+  rlimit lim{};
+  return getrlimit(RLIMIT_NOFILE, &lim) == 0 ? lim.rlim_max : 0;
+}
+
+std::string OpenFilesLimitWarning(const ttlogin::common::LoginServerConfig& config, rlim_t limit) {
+  if (limit == 0 || limit == RLIM_INFINITY) return {};
+  return ttlogin::common::OpenFilesWarning(config, static_cast<std::uint64_t>(limit));
 }
 
 bool WriteReadyFile(const std::string& path, const ttlogin::server::LoginServer& server) {
@@ -132,6 +145,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (check_only) {
+    if (const std::string w = OpenFilesLimitWarning(loaded.config, OpenFilesHardLimit());
+        !w.empty()) {
+      std::cerr << "login_server: warning: " << w << "\n";
+    }
     std::cout << config_path << ": config OK\n";
     return kExitOk;
   }
@@ -145,10 +162,14 @@ int main(int argc, char** argv) {
     return kExitRuntime;
   }
   std::signal(SIGPIPE, SIG_IGN);
-  RaiseOpenFilesLimit();
+  const rlim_t open_files = RaiseOpenFilesLimit();
   spdlog::info("login_server {} starting with config {}", TTLOGIN_VERSION, config_path);
   for (const std::string& w : loaded.warnings)
     spdlog::warn("config: {}", w);
+  if (const std::string w = OpenFilesLimitWarning(c, open_files); !w.empty()) {
+    spdlog::warn("{}", w);
+    if (!c.log_file.empty()) std::cerr << "login_server: warning: " << w << "\n";
+  }
 
   try {
     ttlogin::server::LoginServer server(loaded.config, config_path, TTLOGIN_VERSION);

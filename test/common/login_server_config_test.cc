@@ -2,6 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+
 namespace ttlogin::common {
 namespace {
 
@@ -199,6 +207,90 @@ TEST(LoginServerConfigTest, UnreadableFileGivesOnlyThatError) {
   const ConfigLoadResult r = LoadLoginServerConfig("/nonexistent/loginserver.conf");
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_NE(r.errors[0].find("cannot open"), std::string::npos);
+}
+
+// "AdminToken=" used to mean "auth off"; so did a token the comment rule emptied, or blanks.
+TEST(LoginServerConfigTest, EmptyOrBlankAdminTokenIsAnError) {
+  for (const char* line : {"AdminToken=\n", "AdminToken=   \t\n", "AdminToken= #Kx9fQ2\n"}) {
+    const ConfigLoadResult r = Build(std::string(kClassic) + "AdminPort=8090\n" + line);
+    EXPECT_FALSE(r.ok()) << line;
+    EXPECT_TRUE(AnyContains(r.errors, "t.conf:10: AdminToken: value is empty")) << line;
+  }
+  const ConfigLoadResult r = Build(std::string(kClassic) + "AdminPort=8090\nAdminToken=#Kx9fQ2\n");
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_EQ(r.config.admin_token, "#Kx9fQ2");
+}
+
+TEST(LoginServerConfigTest, AdminBeyondLoopbackNeedsATokenOrAllowInsecure) {
+  const std::string admin = std::string(kClassic) + "AdminPort=8090\n";
+  for (const char* ip : {"0.0.0.0", "10.0.0.7", "::", "127.0.0.1;192.168.1.2"}) {
+    const ConfigLoadResult r = Build(admin + "AdminListenIP=" + ip + "\n");
+    EXPECT_FALSE(r.ok()) << ip;
+    EXPECT_TRUE(AnyContains(r.errors, "t.conf:10: AdminListenIP: ")) << ip;
+    EXPECT_TRUE(AnyContains(r.errors, "AdminToken is not set")) << ip;
+  }
+  for (const char* ip : {"127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1"}) {
+    const ConfigLoadResult r = Build(admin + "AdminListenIP=" + ip + "\n");
+    EXPECT_TRUE(r.ok()) << ip << ": " << r.errors[0];
+    EXPECT_TRUE(r.warnings.empty()) << ip;
+  }
+  ConfigLoadResult r = Build(admin + "AdminListenIP=0.0.0.0\nAdminToken=s3cret\n");
+  EXPECT_TRUE(r.ok()) << r.errors[0];
+  r = Build(admin + "AdminListenIP=0.0.0.0\nAdminAllowInsecure=1\n");
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_TRUE(r.config.admin_allow_insecure);
+  EXPECT_TRUE(AnyContains(r.warnings, "INSECURE")) << r.warnings.size();
+  EXPECT_FALSE(Build(admin + "AdminListenIP=0.0.0.0\nAdminAllowInsecure=0\n").ok());
+  EXPECT_FALSE(Build(admin + "AdminAllowInsecure=yes\n").ok());
+  // Without AdminPort there is no listener to protect.
+  EXPECT_TRUE(Build(std::string(kClassic) + "AdminListenIP=0.0.0.0\n").ok());
+}
+
+TEST(LoginServerConfigTest, SpecialFilesAreRefusedWithKeyAndLine) {
+  const std::string dir = testing::TempDir() + "/lscspecial" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string fifo = dir + "/pipe";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Built on another thread: opening the FIFO would block, and the test must fail, not hang.
+  auto build = std::async(std::launch::async, [fifo] {
+    return Build(std::string(kClassic) + "LogFile=" + fifo + "\nNetworkTable=" + fifo + "\n");
+  });
+  if (build.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    for (int i = 0; i < 2; ++i) {
+      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+    }
+    FAIL() << "building the config blocked on a FIFO";
+  }
+  const ConfigLoadResult r = build.get();
+  EXPECT_TRUE(AnyContains(r.errors, "t.conf:9: LogFile: '" + fifo + "' is a FIFO")) << r.errors[0];
+  EXPECT_TRUE(AnyContains(r.errors, "t.conf:10: NetworkTable: " + fifo + ": is a FIFO"))
+      << r.errors[0];
+  EXPECT_TRUE(AnyContains(Build(std::string(kClassic) + "LogFile=/dev/null\n").errors,
+                          "LogFile: '/dev/null' is a character device"));
+  EXPECT_TRUE(Build(std::string(kClassic) + "LogFile=" + dir + "/new.log\n").ok());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LoginServerConfigTest, OpenFilesWarningNamesTheCapsAndTheLimit) {
+  ConfigLoadResult r = Build(std::string(kClassic) +
+                             "MaxMsgServerConnections=100\n"
+                             "MaxClientConnections=200\n"
+                             "MaxHttpConnections=300\nAdminPort=1\n");
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  const std::uint64_t needed = 100 + 200 + 300 + kMaxAdminConnections + kReservedDescriptors;
+  EXPECT_EQ(DescriptorsNeeded(r.config), needed);
+  EXPECT_EQ(OpenFilesWarning(r.config, needed), "");
+  const std::string w = OpenFilesWarning(r.config, 512);
+  EXPECT_NE(w.find("open-files limit (RLIMIT_NOFILE) is 512"), std::string::npos) << w;
+  EXPECT_NE(w.find("MaxMsgServerConnections 100 + MaxClientConnections 200 + "
+                   "MaxHttpConnections 300"),
+            std::string::npos)
+      << w;
+  EXPECT_NE(w.find("LimitNOFILE=" + std::to_string(needed)), std::string::npos) << w;
+  // The defaults need far more than the common soft limit of 1024.
+  r = Build(kClassic);
+  EXPECT_NE(OpenFilesWarning(r.config, 1024), "");
 }
 
 }  // namespace

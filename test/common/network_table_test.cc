@@ -2,12 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 #include <string>
 #include <vector>
@@ -435,9 +438,30 @@ TEST_F(NetworkTableFileTest, FileErrors) {
   EXPECT_FALSE(NetworkTable::LoadFile(missing, &error));
   EXPECT_EQ(error, missing + ": cannot open: No such file or directory");
   EXPECT_FALSE(NetworkTable::LoadFile(dir_.string(), &error));
-  EXPECT_EQ(error, dir_.string() + ": is a directory, not a network table");
+  EXPECT_EQ(error, dir_.string() + ": is a directory, not a regular file");
   EXPECT_FALSE(NetworkTable::LoadFile("/dev/null", &error));
-  EXPECT_EQ(error, "/dev/null: not a regular file");
+  EXPECT_EQ(error, "/dev/null: is a character device, not a regular file");
+}
+
+// Opening a FIFO for reading blocks until a writer comes, so the table must be refused by its
+// type before any open. Run on another thread so that a regression fails instead of hanging.
+TEST_F(NetworkTableFileTest, FifoIsRefusedWithoutBlocking) {
+  const std::string path = (dir_ / "table.fifo").string();
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  auto load = std::async(std::launch::async, [path] {
+    std::string error;
+    const bool loaded = NetworkTable::LoadFile(path, &error).has_value();
+    return std::make_pair(loaded, error);
+  });
+  if (load.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    // Unblock the reader with a writer so the test can end, then fail.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+    FAIL() << "NetworkTable::LoadFile blocked on a FIFO";
+  }
+  const auto [loaded, error] = load.get();
+  EXPECT_FALSE(loaded);
+  EXPECT_EQ(error, path + ": is a FIFO (named pipe), not a regular file");
 }
 
 TEST_F(NetworkTableFileTest, TooBigFileIsRefusedWithoutReadingIt) {

@@ -1,7 +1,10 @@
 // Fuzz target: the config reader, text -> ParseConfigText -> BuildLoginServerConfig.
 //
 // Input: the config text itself. Checks that the parser keeps its stated rules (keys and values
-// trimmed, no comment text, no line breaks, keys without '=', line numbers inside the text), that
+// trimmed, no comment text: '#' is a comment at the start of a line or after a blank, so no key or
+// value holds a blank followed by '#' and no key starts with '#'; no line breaks, keys without
+// '=', line numbers inside the text; an AdminToken that is accepted is never empty; an admin
+// listener beyond loopback with no token is accepted only with AdminAllowInsecure=1), that
 // writing the parsed values back as key=value lines and parsing again gives the same values, and
 // that a config accepted as valid holds only values inside the documented bounds.
 #include <algorithm>
@@ -22,6 +25,14 @@ bool IsBlank(char c) {
 
 bool Trimmed(std::string_view s) {
   return s.empty() || (!IsBlank(s.front()) && !IsBlank(s.back()));
+}
+
+// The comment rule: what survives parsing holds no blank followed by '#'.
+bool HoldsComment(std::string_view s) {
+  for (std::size_t i = 1; i < s.size(); ++i) {
+    if (s[i] == '#' && (s[i - 1] == ' ' || s[i - 1] == '\t')) return true;
+  }
+  return false;
 }
 
 bool IsAddress(const std::string& s) {
@@ -66,8 +77,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string rewritten;
   for (const auto& [key, v] : file.values) {
     FUZZ_CHECK(!key.empty() && Trimmed(key) && Trimmed(v.value));
-    FUZZ_CHECK(key.find_first_of("=#\n") == std::string::npos);
-    FUZZ_CHECK(v.value.find_first_of("#\n") == std::string::npos);
+    FUZZ_CHECK(key.find_first_of("=\n") == std::string::npos && key.front() != '#');
+    FUZZ_CHECK(v.value.find('\n') == std::string::npos);
+    FUZZ_CHECK(!HoldsComment(key) && !HoldsComment(v.value));
     FUZZ_CHECK(key.find('\0') == std::string::npos && v.value.find('\0') == std::string::npos);
     FUZZ_CHECK(v.line >= 1 && v.line <= lines);
     FUZZ_CHECK(file.Find(key) == &v);
@@ -84,6 +96,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const common::ConfigLoadResult result = common::BuildLoginServerConfig(file);
   // Malformed lines always reach the caller, so a broken file is never used.
   if (!file.errors.empty()) FUZZ_CHECK(!result.ok());
-  if (result.ok()) CheckValid(result.config);
+  if (result.ok()) {
+    CheckValid(result.config);
+    if (file.Find("AdminToken") != nullptr) FUZZ_CHECK(!result.config.admin_token.empty());
+    if (common::AdminOpenBeyondLoopback(result.config)) {
+      FUZZ_CHECK(result.config.admin_allow_insecure);
+    }
+  }
   return 0;
 }

@@ -213,6 +213,13 @@ void Config(const fs::path& dir, const fs::path& shipped) {
   Write(dir, "errors",
         "ClientListenIP=300.1.1.1\nClientPort=70000\n=x\nnovalue\nMaxPduSize=1\n"
         "HeartbeatInterval=40\nLogLevel=loud\nA\0B=1\r\nClientPort=8008\n"s);
+  // The comment rule: '#' inside a value, after a blank, touching its text, emptying a value;
+  // and the admin reach rules.
+  Write(dir, "comments",
+        minimal +
+            "  # indented comment\n\t#AdminToken=x\nAdminToken=#Kx9fQ2\ndiscovery=http://h/#f\n"
+            "msfs=http://x/ #cut\nLogFile= # empty\nAdminListenIP=0.0.0.0\nAdminPort=0\n"
+            "AdminAllowInsecure=1\nAdminToken=Kx9#fQ2\t# tab comment\n");
 }
 
 void CaptureReader(const fs::path& dir) {
