@@ -56,10 +56,13 @@ class HttpRequestParser {
   HttpRequestParser& operator=(const HttpRequestParser&) = delete;
 
   // Parses `data`, calling `on_request(const HttpRequest&)` for each complete request; it returns
-  // false to stop (the connection is closing). Returns the error that broke the stream, if any;
-  // after an error the parser must not be fed again.
+  // false to stop (the connection is closing, or its output is over budget). Returns the error
+  // that broke the stream, if any; after an error the parser must not be fed again. `consumed`,
+  // when given, receives the bytes parsed: all of `data` unless `on_request` stopped it, in which
+  // case the rest starts the next request and is fed again later.
   template <typename OnRequest>
-  HttpParseError Feed(std::span<const char> data, OnRequest&& on_request);
+  HttpParseError Feed(std::span<const char> data, OnRequest&& on_request,
+                      std::size_t* consumed = nullptr);
 
   // True between the first byte of a request and its end: a request is half-received.
   bool in_request() const { return in_message_; }
@@ -100,9 +103,11 @@ class HttpRequestParser {
 };
 
 template <typename OnRequest>
-HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& on_request) {
+HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& on_request,
+                                       std::size_t* consumed) {
   const char* p = data.data();
   const char* const end = data.data() + data.size();
+  if (consumed) *consumed = data.size();
   while (p < end) {
     std::size_t n = static_cast<std::size_t>(end - p);
     const bool in_head = !head_complete_;
@@ -124,7 +129,10 @@ HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& o
       complete_ = false;
       const char* resume_at = llhttp_get_error_pos(&parser_);
       llhttp_resume(&parser_);
-      if (!on_request(static_cast<const HttpRequest&>(request_))) return {};
+      if (!on_request(static_cast<const HttpRequest&>(request_))) {
+        if (consumed) *consumed = static_cast<std::size_t>(resume_at - data.data());
+        return {};
+      }
       p = resume_at;
       continue;
     }
