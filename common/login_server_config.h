@@ -32,17 +32,15 @@ struct LoginServerConfig {
   std::string discovery;      // discovery: echoed in the HTTP reply
 
   // Keys this server adds, with their defaults.
-  unsigned io_threads = 0;                      // IoThreads: 0 means one per core
-  std::uint32_t max_pdu_size = 64 * 1024;       // MaxPduSize, bytes
-  std::chrono::seconds heartbeat_interval{5};   // HeartbeatInterval
-  std::chrono::seconds msg_server_timeout{30};  // MsgServerTimeout
-  std::chrono::seconds client_timeout{120};     // ClientTimeout
-  std::chrono::seconds http_timeout{60};        // HttpTimeout
-  std::size_t max_http_head_size = 8 * 1024;    // MaxHttpHeadSize, bytes
-  std::size_t max_http_body_size = 16 * 1024;   // MaxHttpBodySize, bytes
-  // MaxQueuedOutput, bytes: a connection whose unsent output reaches this stops being read (and
-  // its pipelined requests parsed) until the peer has read it all.
-  std::size_t max_queued_output = 256 * 1024;
+  unsigned io_threads = 0;                        // IoThreads: 0 means one per core
+  std::uint32_t max_pdu_size = 64 * 1024;         // MaxPduSize, bytes
+  std::chrono::seconds heartbeat_interval{5};     // HeartbeatInterval
+  std::chrono::seconds msg_server_timeout{30};    // MsgServerTimeout
+  std::chrono::seconds client_timeout{120};       // ClientTimeout
+  std::chrono::seconds http_timeout{60};          // HttpTimeout
+  std::size_t max_http_head_size = 8 * 1024;      // MaxHttpHeadSize, bytes
+  std::size_t max_http_body_size = 16 * 1024;     // MaxHttpBodySize, bytes
+  std::size_t max_queued_output = 256 * 1024;     // MaxQueuedOutput, bytes: then stop reading
   std::chrono::seconds http_request_timeout{10};  // HttpRequestTimeout
   std::size_t max_msg_servers = 10000;            // MaxMsgServers
   std::string log_level = "info";                 // LogLevel
