@@ -98,7 +98,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string peer_;
   std::string output_;           // bytes not yet accepted by the kernel
   std::size_t output_sent_ = 0;  // prefix of output_ already written
-  std::size_t output_budget_ = 256 * 1024;
+  std::size_t output_budget_ = 64 * 1024;
   bool write_in_flight_ = false;
   bool close_after_write_ = false;
   bool reading_stopped_ = false;
