@@ -31,6 +31,14 @@ std::size_t FrameDecoder::FillPending(std::span<const std::uint8_t> input, std::
   std::size_t taken = 0;
   auto take = [&](std::size_t want) {
     const std::size_t n = std::min(want, input.size() - taken);
+    // Storage grows with the bytes that arrived, never to the length the peer declared: a 4-byte
+    // length alone must not reserve a whole frame (thousands of peers could each send one). The
+    // growth is geometric, so a frame dribbled in small reads is still copied O(1) times a byte.
+    if (pending_.size() + n > pending_.capacity()) {
+      std::size_t grown = std::max(pending_.size() + n, 2 * pending_.capacity());
+      if (pending_.size() >= 4) grown = std::min<std::size_t>(grown, LoadBe32(pending_.data()));
+      pending_.reserve(std::max(grown, pending_.size() + n));
+    }
     pending_.insert(pending_.end(), input.begin() + static_cast<std::ptrdiff_t>(taken),
                     input.begin() + static_cast<std::ptrdiff_t>(taken + n));
     taken += n;
@@ -45,7 +53,6 @@ std::size_t FrameDecoder::FillPending(std::span<const std::uint8_t> input, std::
     return taken;
   }
   const std::uint32_t length = LoadBe32(pending_.data());
-  if (pending_.capacity() < length) pending_.reserve(length);
   if (pending_.size() < length) take(length - pending_.size());
   return taken;
 }

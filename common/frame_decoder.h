@@ -5,8 +5,9 @@
 //    stateless and never copies; a frame's body is a view into the caller's bytes.
 //  - FrameDecoder keeps the unfinished tail of a stream between reads. Complete frames inside a
 //    fresh read are handed out straight from the read buffer; only a frame split across reads is
-//    copied into the decoder's own storage, which is released once it drains. So an idle stream
-//    holds no buffer, and no stream ever holds more than one maximum frame.
+//    copied into the decoder's own storage, which grows only as its bytes arrive and is released
+//    once it drains. So an idle stream holds no buffer, a stream holds at most twice the bytes of
+//    its partial frame, and never more than one maximum frame.
 #pragma once
 
 #include <cstddef>
@@ -55,6 +56,9 @@ class FrameDecoder {
 
   // Bytes held for a frame that has not completed yet.
   std::size_t buffered() const { return pending_.size(); }
+  // Storage held for it: grows with the bytes received (at most twice them, and never beyond the
+  // declared length), not with the length a peer declares.
+  std::size_t capacity() const { return pending_.capacity(); }
   bool broken() const { return broken_; }
   std::uint32_t max_pdu_size() const { return max_pdu_size_; }
 

@@ -29,6 +29,7 @@ const std::set<std::string, std::less<>>& KnownKeys() {
       "HttpTimeout",
       "MaxHttpHeadSize",
       "MaxHttpBodySize",
+      "MaxQueuedOutput",
       "LogLevel",
       "LogFile",
       "LogFormat",
@@ -286,6 +287,7 @@ class Builder {
     Seconds("HttpTimeout", 1, 86400, c.http_timeout);
     Optional("MaxHttpHeadSize", 256, 1024 * 1024, c.max_http_head_size);
     Optional("MaxHttpBodySize", 0, 1024 * 1024, c.max_http_body_size);
+    Optional("MaxQueuedOutput", 4 * 1024, 64 * 1024 * 1024, c.max_queued_output);
     Seconds("HttpRequestTimeout", 1, 3600, c.http_request_timeout);
     Optional("MaxMsgServers", 1, 10'000'000, c.max_msg_servers);
     c.msg_server.max_connections = kDefaultMaxMsgServerConnections;

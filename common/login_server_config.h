@@ -45,6 +45,7 @@ struct LoginServerConfig {
   std::chrono::seconds http_timeout{60};          // HttpTimeout
   std::size_t max_http_head_size = 8 * 1024;      // MaxHttpHeadSize, bytes
   std::size_t max_http_body_size = 16 * 1024;     // MaxHttpBodySize, bytes
+  std::size_t max_queued_output = 64 * 1024;      // MaxQueuedOutput, bytes: then stop reading
   std::chrono::seconds http_request_timeout{10};  // HttpRequestTimeout
   std::size_t max_msg_servers = 10000;            // MaxMsgServers
   std::string log_level = "info";                 // LogLevel

@@ -11,6 +11,7 @@ ClientConnection::ClientConnection(asio::ip::tcp::socket socket, ServerContext& 
       context_(context),
       session_(context, peer()),
       accepted_(last_received()) {
+  set_output_budget(context_.config().max_queued_output);
   context_.metrics.ConnectionOpened(ListenerKind::kClient);
 }
 
@@ -39,22 +40,25 @@ void ClientConnection::OnTimer(Clock::time_point now) {
   ArmTimer(deadline);
 }
 
-void ClientConnection::OnData(std::span<const std::uint8_t> data) {
-  // Built in a per-thread string that keeps its capacity: no allocation per request.
+std::size_t ClientConnection::OnData(std::span<const std::uint8_t> data) {
+  // Built in a per-thread string that keeps its capacity: no allocation per request. A client
+  // gets one reply and the connection closes, so its output is bounded by one reply and all of
+  // its input is always consumed (a partial PDU waits in the session's frame decoder).
   thread_local std::string reply;
   reply.clear();
   const ClientSession::Result r = session_.OnBytes(data, reply);
   switch (r.outcome) {
     case ClientSession::Outcome::kNeedMore:
-      return;
+      break;
     case ClientSession::Outcome::kReply:
       SendAndClose(reply);
       context_.metrics.Observe(Histogram::kPduAnswer, Clock::now() - last_received());
-      return;
+      break;
     case ClientSession::Outcome::kClose:
       Close(r.reason);
-      return;
+      break;
   }
+  return data.size();
 }
 
 }  // namespace ttlogin::server

@@ -20,7 +20,7 @@ class ClientConnection final : public Connection {
 
  private:
   void OnStart() override;
-  void OnData(std::span<const std::uint8_t> data) override;
+  std::size_t OnData(std::span<const std::uint8_t> data) override;
   void OnTimer(Clock::time_point now) override;
   Clock::time_point Deadline() const;
 

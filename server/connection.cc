@@ -128,9 +128,8 @@ class ConnectionTimers final : public asio::io_context::service {
 
 namespace {
 
-// One read buffer per io thread, shared by every connection of that thread: an idle connection
-// costs no buffer, and a read of many pipelined PDUs is decoded in place.
-constexpr std::size_t kReadBufferSize = 64 * 1024;
+// One read buffer (kReadBufferSize) per io thread, shared by every connection of that thread: an
+// idle connection costs no buffer, and a read of many pipelined PDUs is decoded in place.
 // Fairness between a connection streaming a backlog (a msg_server pipelining updates) and the
 // interactive connections on the same loop (HTTP, Client port). A turn is one read; a connection
 // with more to read then yields (posts its next turn behind the others). A full 64 KiB read is
@@ -140,8 +139,6 @@ constexpr std::size_t kReadBufferSize = 64 * 1024;
 // turn: the whole buffer when there was none, 64 KiB / (1 + n) after n interactive reads, and
 // never below this (about 190 updates; smaller turns cost more in system calls than they give).
 constexpr std::size_t kMinTurnBytes = 4 * 1024;
-// A peer that sends requests but does not read replies is paused once this much is queued.
-constexpr std::size_t kMaxQueuedOutput = 1024 * 1024;
 
 struct ThreadReadState {
   std::array<std::uint8_t, kReadBufferSize> buffer;
@@ -200,6 +197,7 @@ void Connection::Close(std::string_view reason) {
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   std::string().swap(output_);
+  std::vector<std::uint8_t>().swap(held_input_);
 }
 
 void Connection::WaitReadable() {
@@ -216,8 +214,11 @@ void Connection::OnReadable(const asio::error_code& ec) {
     return;
   }
   if (reading_stopped_) return;
-  if (output_.size() - output_sent_ > kMaxQueuedOutput) {
-    read_paused_ = true;  // resumed by FlushOutput once the peer reads
+  if (read_paused_) return;  // resumed once the output drains
+  if (queued_output() > output_budget_) {
+    // A protocol that consumed all its input still queued too much (it answers unprompted):
+    // read nothing more until the peer takes it.
+    read_paused_ = true;
     return;
   }
   ThreadReadState& thread = ThreadRead();
@@ -243,7 +244,7 @@ void Connection::OnReadable(const asio::error_code& ec) {
   } else {
     ++thread.drained_reads;
   }
-  OnData(std::span<const std::uint8_t>(thread.buffer.data(), n));
+  if (!Deliver(std::span<const std::uint8_t>(thread.buffer.data(), n))) return;
   if (closed_ || reading_stopped_) return;
   if (!streaming_) {
     // Drained for now; wait for more rather than paying a read that returns EAGAIN.
@@ -253,6 +254,40 @@ void Connection::OnReadable(const asio::error_code& ec) {
   // Still more to read: let the thread's other connections have a turn first.
   asio::post(socket_.get_executor(),
              [self = shared_from_this()] { self->OnReadable(asio::error_code{}); });
+}
+
+bool Connection::Deliver(std::span<const std::uint8_t> data) {
+  const std::size_t used = std::min(OnData(data), data.size());
+  if (used == data.size() || closed_ || reading_stopped_) return true;
+  // Output is over budget: keep the rest of this read (it may be the per-thread buffer, which the
+  // next read overwrites) and read nothing more until the peer has taken the queued output.
+  held_input_.assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
+  read_paused_ = true;
+  if (queued_output() == 0) ScheduleResume();  // everything went to the kernel already
+  return false;
+}
+
+void Connection::ScheduleResume() {
+  if (resume_posted_) return;
+  resume_posted_ = true;
+  // Posted, not called: FlushOutput may run inside the protocol's own Send.
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->resume_posted_ = false;
+    self->ResumeHeldInput();
+  });
+}
+
+void Connection::ResumeHeldInput() {
+  if (closed_ || reading_stopped_ || queued_output() != 0) return;
+  if (!held_input_.empty()) {
+    // Moved out first: the protocol may pause again and refill held_input_ with its own rest.
+    std::vector<std::uint8_t> input;
+    input.swap(held_input_);
+    if (!Deliver(input)) return;
+    if (closed_ || reading_stopped_) return;
+  }
+  read_paused_ = false;
+  WaitReadable();
 }
 
 void Connection::Send(std::string_view bytes) {
@@ -312,10 +347,7 @@ void Connection::FlushOutput() {
     Close("reply sent");
     return;
   }
-  if (read_paused_) {
-    read_paused_ = false;
-    WaitReadable();
-  }
+  if (read_paused_) ScheduleResume();
 }
 
 void Connection::OnWritten(const asio::error_code& ec, std::size_t /*n*/) {

@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <asio.hpp>
 
@@ -23,6 +24,9 @@ namespace ttlogin::server {
 using Clock = std::chrono::steady_clock;
 
 class ConnectionTimers;
+
+// The per-thread read buffer: the most input a connection ever holds while paused.
+inline constexpr std::size_t kReadBufferSize = 64 * 1024;
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -41,8 +45,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  protected:
   virtual void OnStart() {}
-  // Bytes from the peer. The span is only valid during the call.
-  virtual void OnData(std::span<const std::uint8_t> data) = 0;
+  // Bytes from the peer. The span is only valid during the call. Returns how many were consumed:
+  // fewer than data.size() pauses the connection (output is over budget), and the rest is handed
+  // out again, before anything new is read, once the peer has read the queued output. A protocol
+  // must consume something when nothing is queued, so the connection always progresses.
+  virtual std::size_t OnData(std::span<const std::uint8_t> data) = 0;
   // The deadline passed; the protocol checks its deadlines and calls ArmTimer again.
   virtual void OnTimer(Clock::time_point now) = 0;
   // The connection is closing (peer closed, error, or Close()). Called once.
@@ -57,6 +64,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Sets the one deadline (replacing the previous one): OnTimer runs once it has passed.
   void ArmTimer(Clock::time_point deadline);
 
+  // Output bytes the kernel has not taken yet.
+  std::size_t queued_output() const { return output_.size() - output_sent_; }
+  // Output a protocol may still add before it must stop consuming input (0 when over budget).
+  std::size_t output_room() const {
+    return queued_output() >= output_budget_ ? 0 : output_budget_ - queued_output();
+  }
+  // Set by the protocol from its config (MaxQueuedOutput) before Start().
+  void set_output_budget(std::size_t bytes) { output_budget_ = bytes; }
+
   Clock::time_point last_received() const { return last_received_; }
   Clock::time_point last_sent() const { return last_sent_; }
 
@@ -66,6 +82,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void FlushOutput();
   void OnWritten(const asio::error_code& ec, std::size_t n);
   void OnDeadline();
+  // Hands `data` to the protocol; keeps (copies) what it did not consume and pauses reading.
+  // Returns true when everything was consumed.
+  bool Deliver(std::span<const std::uint8_t> data);
+  // Output has drained while input is held: the held input goes to the protocol again.
+  void ResumeHeldInput();
+  void ScheduleResume();
 
   friend class ConnectionTimers;
 
@@ -76,10 +98,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string peer_;
   std::string output_;           // bytes not yet accepted by the kernel
   std::size_t output_sent_ = 0;  // prefix of output_ already written
+  std::size_t output_budget_ = 64 * 1024;
   bool write_in_flight_ = false;
   bool close_after_write_ = false;
   bool reading_stopped_ = false;
   bool read_paused_ = false;  // waiting for output to drain (a peer that does not read)
+  bool resume_posted_ = false;
+  // Input the protocol left unconsumed when output went over budget (at most one read buffer);
+  // empty, with no capacity, otherwise.
+  std::vector<std::uint8_t> held_input_;
   bool closed_ = false;
   bool streaming_ = false;          // the last read filled its buffer: more is probably waiting
   std::uint32_t drained_seen_ = 0;  // the loop's drained-read count at that read

@@ -31,6 +31,7 @@ MsgServerConnection::MsgServerConnection(asio::ip::tcp::socket socket, ServerCon
       context_(context),
       session_(context, peer()),
       address_(registry::PeerAddressOf(peer())) {
+  set_output_budget(context_.config().max_queued_output);
   context_.metrics.ConnectionOpened(ListenerKind::kMsgServer);
 }
 
@@ -75,7 +76,11 @@ void MsgServerConnection::OnStart() {
 }
 
 void MsgServerConnection::ScheduleTimer() {
-  const auto heartbeat_due = last_sent() + context_.config().heartbeat_interval;
+  // While output is queued no heartbeat is sent, so its due time moves on by an interval rather
+  // than staying in the past (which would fire the timer again at once).
+  const auto heartbeat_due = queued_output() == 0
+                                 ? last_sent() + context_.config().heartbeat_interval
+                                 : Clock::now() + context_.config().heartbeat_interval;
   const auto silence_due = last_received() + context_.config().msg_server_timeout;
   ArmTimer(std::min(heartbeat_due, silence_due));
 }
@@ -90,16 +95,26 @@ void MsgServerConnection::OnTimer(Clock::time_point now) {
     Close("timeout");
     return;
   }
-  if (now >= last_sent() + context_.config().heartbeat_interval) Send(HeartbeatPdu());
+  // A heartbeat is only queued when nothing is: a msg_server that stops reading costs at most
+  // one heartbeat of output, however long it keeps sending.
+  if (now >= last_sent() + context_.config().heartbeat_interval && queued_output() == 0) {
+    Send(HeartbeatPdu());
+  }
   ScheduleTimer();
 }
 
-void MsgServerConnection::OnData(std::span<const std::uint8_t> data) {
+std::size_t MsgServerConnection::OnData(std::span<const std::uint8_t> data) {
+  // A msg_server is never answered (only heartbeats go out, on the timer), so input is always
+  // consumed whole; a partial PDU waits in the session's frame decoder.
   if (auto reason = session_.OnBytes(data)) {
     Close(*reason);
-    return;
+    return data.size();
   }
-  if (auto reason = session_.Heard(last_received())) Close(*reason);
+  if (auto reason = session_.Heard(last_received())) {
+    Close(*reason);
+    return data.size();
+  }
+  return data.size();
 }
 
 void MsgServerConnection::OnClose(std::string_view reason) {

@@ -22,7 +22,7 @@ class MsgServerConnection final : public Connection {
 
  private:
   void OnStart() override;
-  void OnData(std::span<const std::uint8_t> data) override;
+  std::size_t OnData(std::span<const std::uint8_t> data) override;
   void OnTimer(Clock::time_point now) override;
   void OnClose(std::string_view reason) override;
   void ScheduleTimer();

@@ -59,8 +59,11 @@ std::string PercentDecode(std::string_view in) {
 
 }  // namespace
 
+// Written one entry at a time: a DOM of the whole list (a node per value) cost several times
+// the text it became, and with thousands of entries one GET built hundreds of MB.
 std::string ServersJson(const registry::MsgServerRegistry& registry) {
-  json list = json::array();
+  std::string text = "[";
+  bool first = true;
   for (const auto& s : registry.Snapshot()) {
     json e;
     e["host_name"] = s.info.host_name;
@@ -77,9 +80,12 @@ std::string ServersJson(const registry::MsgServerRegistry& registry) {
     e["warming"] = s.warming;  // inside its slow start window
     e["held"] = s.held;        // logins handed out, not yet reported (AssignmentHold)
     if (!s.meta.warning.empty()) e["warning"] = s.meta.warning;
-    list.push_back(std::move(e));
+    if (!first) text += ',';
+    first = false;
+    text += Dump(e);
   }
-  return Dump(list);
+  text += ']';
+  return text;
 }
 
 bool AdminHandler::Authorized(const http::HttpRequest& request) const {

@@ -5,6 +5,13 @@
 #include "common/log_rate_limiter.h"
 
 namespace ttlogin::server::http {
+namespace {
+
+// The per-thread reply string keeps this much capacity between reads (the replies of a read of
+// ordinary requests); a larger one is freed after use.
+constexpr std::size_t kKeptReplyCapacity = 64 * 1024;
+
+}  // namespace
 
 HttpConnection::HttpConnection(asio::ip::tcp::socket socket, ServerContext& context,
                                HttpHandler& handler, ListenerKind kind)
@@ -12,6 +19,7 @@ HttpConnection::HttpConnection(asio::ip::tcp::socket socket, ServerContext& cont
       context_(context),
       kind_(kind),
       session_(handler, context.config().max_http_head_size, context.config().max_http_body_size) {
+  set_output_budget(context_.config().max_queued_output);
   context_.metrics.ConnectionOpened(kind_);
 }
 
@@ -45,14 +53,15 @@ void HttpConnection::OnTimer(Clock::time_point now) {
   }
 }
 
-void HttpConnection::OnData(std::span<const std::uint8_t> data) {
-  // The replies of one read, built in a per-thread string that keeps its capacity: no allocation
-  // per request. Send() copies only what the kernel does not take at once.
+std::size_t HttpConnection::OnData(std::span<const std::uint8_t> data) {
+  // The replies of one read, built in a per-thread string: no allocation per request. Send()
+  // copies only what the kernel does not take at once. Parsing stops once the replies fill the
+  // connection's output room, so the string holds at most the budget plus one reply.
   thread_local std::string out;
   out.clear();
   const std::uint64_t before = session_.answered();
   const bool was_in_request = session_.in_request();
-  const bool close = session_.OnBytes(data, out, peer());
+  const HttpSession::Progress progress = session_.OnBytesUpTo(data, out, peer(), output_room());
   if (session_.answered() != before && kind_ == ListenerKind::kHttp) {
     context_.metrics.Observe(Histogram::kHttpAnswer, Clock::now() - last_received());
   }
@@ -60,16 +69,19 @@ void HttpConnection::OnData(std::span<const std::uint8_t> data) {
     TTLOGIN_LOG_PER_PEER(spdlog::level::debug, "{} {}: bad request: {}", ListenerName(kind_),
                          peer(), session_.last_error());
   }
-  if (close) {
+  if (progress.close) {
     SendAndClose(out);
-    return;
+  } else {
+    if (session_.in_request() && (!was_in_request || session_.answered() != before)) {
+      // A new request began and is not complete yet: bring the timer forward to its deadline.
+      request_started_ = last_received();
+      ArmTimer(Deadline());
+    }
+    if (!out.empty()) Send(out);
   }
-  if (session_.in_request() && (!was_in_request || session_.answered() != before)) {
-    // A new request began and is not complete yet: bring the timer forward to its deadline.
-    request_started_ = last_received();
-    ArmTimer(Deadline());
-  }
-  if (!out.empty()) Send(out);
+  // One large answer (GET /servers of a big registry) must not stay allocated per thread.
+  if (out.capacity() > kKeptReplyCapacity) std::string().swap(out);
+  return progress.consumed;
 }
 
 }  // namespace ttlogin::server::http

@@ -66,10 +66,13 @@ class HttpRequestParser {
   HttpRequestParser& operator=(const HttpRequestParser&) = delete;
 
   // Parses `data`, calling `on_request(const HttpRequest&)` for each complete request; it returns
-  // false to stop (the connection is closing). Returns the error that broke the stream, if any;
-  // after an error the parser must not be fed again.
+  // false to stop (the connection is closing, or its output is over budget). Returns the error
+  // that broke the stream, if any; after an error the parser must not be fed again. `consumed`,
+  // when given, receives the bytes parsed: all of `data` unless `on_request` stopped it, in which
+  // case the rest starts the next request and is fed again later.
   template <typename OnRequest>
-  HttpParseError Feed(std::span<const char> data, OnRequest&& on_request);
+  HttpParseError Feed(std::span<const char> data, OnRequest&& on_request,
+                      std::size_t* consumed = nullptr);
 
   // True between the first byte after the last complete request (a blank line before a request
   // included) and the end of the next one: a request is half-received, and its deadline runs.
@@ -143,9 +146,11 @@ class HttpRequestParser {
 std::string_view RequestTargetError(std::string_view target);
 
 template <typename OnRequest>
-HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& on_request) {
+HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& on_request,
+                                       std::size_t* consumed) {
   const char* p = data.data();
   const char* const end = data.data() + data.size();
+  if (consumed) *consumed = data.size();
   while (p < end) {
     std::size_t n = static_cast<std::size_t>(end - p);
     const bool in_head = !head_complete_;
@@ -175,7 +180,10 @@ HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& o
       complete_ = false;
       ResetHeadLines();
       llhttp_resume(&parser_);
-      if (!on_request(static_cast<const HttpRequest&>(request_))) return {};
+      if (!on_request(static_cast<const HttpRequest&>(request_))) {
+        if (consumed) *consumed = static_cast<std::size_t>(stop - data.data());
+        return {};
+      }
       p = stop;
       continue;
     }

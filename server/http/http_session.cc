@@ -41,7 +41,14 @@ void HttpSession::ReleaseParser() {
 
 bool HttpSession::OnBytes(std::span<const std::uint8_t> bytes, std::string& out,
                           std::string_view peer) {
-  if (done_) return true;
+  return OnBytesUpTo(bytes, out, peer, std::numeric_limits<std::size_t>::max()).close;
+}
+
+HttpSession::Progress HttpSession::OnBytesUpTo(std::span<const std::uint8_t> bytes,
+                                               std::string& out, std::string_view peer,
+                                               std::size_t max_output) {
+  if (done_) return {bytes.size(), true};
+  if (max_output == 0 || bytes.empty()) return {0, false};
   if (!parser_) {
     auto& pool = ParserPool();
     if (pool.empty()) {
@@ -53,14 +60,17 @@ bool HttpSession::OnBytes(std::span<const std::uint8_t> bytes, std::string& out,
     }
   }
   parser_->set_peer(peer);
+  const std::size_t out_before = out.size();
+  std::size_t consumed = 0;
   const HttpParseError error = parser_->Feed(
       std::span<const char>(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
       [&](const HttpRequest& request) {
         ++answered_;
         handler_.Handle(request, request.keep_alive, out);
         if (!request.keep_alive) done_ = true;
-        return request.keep_alive;
-      });
+        return request.keep_alive && out.size() - out_before < max_output;
+      },
+      &consumed);
   if (error) {
     last_error_ = error.reason;
     handler_.CountError(error.status);
@@ -75,7 +85,8 @@ bool HttpSession::OnBytes(std::span<const std::uint8_t> bytes, std::string& out,
   // the same state at the start of the next request. Blank lines before a request count toward
   // its head, so a parser that has read some is kept.
   if (done_ || parser_->at_request_boundary()) ReleaseParser();
-  return done_;
+  if (done_) consumed = bytes.size();  // the rest is never parsed: the connection closes
+  return {consumed, done_};
 }
 
 void HttpSession::OnTimeout(std::string& out) {

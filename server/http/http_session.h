@@ -1,8 +1,9 @@
 // HttpSession: one HTTP connection's protocol with no socket. Requests are parsed by
 // HttpRequestParser (llhttp plus head/body limits); each complete one goes to the listener's
 // HttpHandler, and its reply is appended to the caller's output, so every reply of one read goes
-// out in one write. The session's own errors answer with a status and a JSON body, then close:
-// 400 malformed, 413 large body, 431 large head, 408 too slow.
+// out in one write, up to the caller's output budget (OnBytesUpTo). The session's own errors answer
+// with a status and a JSON body, then close: 400 malformed, 413 large body, 431 large head, 408 too
+// slow.
 //
 // The parser (llhttp's state, the request's strings: about 300 bytes) is only held while a
 // request is half-received. Between requests it goes back to a small per-thread pool, so an idle
@@ -32,6 +33,17 @@ class HttpSession {
   // `out` is sent (an error, or a request without keep-alive).
   // `peer` ("ip:port") reaches the handler as HttpRequest::peer.
   bool OnBytes(std::span<const std::uint8_t> bytes, std::string& out, std::string_view peer = {});
+
+  struct Progress {
+    std::size_t consumed = 0;  // bytes of the input parsed
+    bool close = false;        // as OnBytes' result
+  };
+  // As OnBytes, but parses no further request once it has added `max_output` bytes to `out`, so
+  // pipelined requests cannot make replies pile up beyond the connection's output budget (one
+  // reply may overshoot it). The unparsed rest (from `consumed`) must be fed again later, first.
+  // With max_output 0 nothing is parsed.
+  Progress OnBytesUpTo(std::span<const std::uint8_t> bytes, std::string& out, std::string_view peer,
+                       std::size_t max_output);
   // The connection timed out: appends a 408 when a request was half-received. Always closes.
   void OnTimeout(std::string& out);
   bool in_request() const { return parser_ && parser_->in_request(); }

@@ -158,6 +158,34 @@ TEST(FrameDecoderTest, NeverBuffersMoreThanOneMaximumFrame) {
   EXPECT_EQ(d.buffered(), 0u);
 }
 
+TEST(FrameDecoderTest, ALengthAloneReservesNoMoreThanTheBytesThatArrived) {
+  // A peer declaring a maximum frame and sending only its first bytes must cost those bytes, not
+  // the frame: thousands of such peers each reserved MaxPduSize before.
+  const std::uint32_t max = 1024 * 1024;
+  FrameDecoder d(max);
+  Collected c;
+  std::string frame = LengthOnly(max);
+  frame.resize(max, 'x');
+  ASSERT_EQ(FeedAll(d, frame.substr(0, 4), c), "");
+  EXPECT_EQ(d.buffered(), 4u);
+  EXPECT_LE(d.capacity(), 64u);
+  // Dribbled on, storage stays within twice what arrived, never beyond the frame.
+  std::size_t fed = 4;
+  for (std::size_t step = 100; fed < frame.size(); step *= 2) {
+    const std::size_t n = std::min(step, frame.size() - fed);
+    ASSERT_EQ(FeedAll(d, frame.substr(fed, n), c), "");
+    fed += n;
+    if (fed < frame.size()) {
+      EXPECT_EQ(d.buffered(), fed);
+      EXPECT_LE(d.capacity(), std::max<std::size_t>(2 * fed, 64));
+      EXPECT_LE(d.capacity(), max);
+    }
+  }
+  ASSERT_EQ(c.headers.size(), 1u);
+  EXPECT_EQ(c.bodies[0].size(), max - kPduHeaderSize);
+  EXPECT_EQ(d.capacity(), 0u);  // released once the frame is out
+}
+
 TEST(FrameDecoderTest, StopsWhenTheCallbackSaysSo) {
   FrameDecoder d;
   int seen = 0;

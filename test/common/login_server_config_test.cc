@@ -171,6 +171,22 @@ TEST(LoginServerConfigTest, AdminAndLimitKeys) {
   EXPECT_FALSE(Build(std::string(kClassic) + "AdminPort=x\n").ok());
 }
 
+TEST(LoginServerConfigTest, MaxQueuedOutputHasADefaultAndARange) {
+  ConfigLoadResult r = Build(kClassic);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.max_queued_output, 64u * 1024);
+  r = Build(std::string(kClassic) + "MaxQueuedOutput=4096\n");
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings[0];
+  EXPECT_EQ(r.config.max_queued_output, 4096u);
+  for (const char* bad :
+       {"MaxQueuedOutput=4095\n", "MaxQueuedOutput=67108865\n", "MaxQueuedOutput=big\n"}) {
+    r = Build(std::string(kClassic) + bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.errors[0].find("MaxQueuedOutput"), std::string::npos) << r.errors[0];
+  }
+}
+
 TEST(LoginServerConfigTest, LoopbackHelpers) {
   for (const char* a : {"127.0.0.1", "127.1.2.3", "0.0.0.0", "::1", "::", "::ffff:127.0.0.1"}) {
     EXPECT_TRUE(IsLoopbackOrUnspecified(a)) << a;

@@ -4,7 +4,8 @@
 // plain reference reading of the whole stream, and by FrameDecoder fed in the chosen chunks.
 // Both must give the same frames (header and body bytes) and fail at the same place; DecodeFrame
 // on the whole stream must agree with the reference's first step; and the decoder must never
-// hold more than one maximum frame, nor anything once the stream ends on a frame boundary.
+// hold more than one maximum frame, nor storage beyond twice the bytes it holds, nor anything once
+// the stream ends on a frame boundary.
 #include <array>
 #include <cstring>
 #include <optional>
@@ -123,8 +124,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } else {
       FUZZ_CHECK(!decoder.broken());
     }
-    // Never more than one maximum frame held, whatever the split.
+    // Never more than one maximum frame held, whatever the split; storage grows with the bytes
+    // received (at most twice them), not with the length a frame declares.
     FUZZ_CHECK(decoder.buffered() <= max_size);
+    FUZZ_CHECK(decoder.capacity() <= 2 * decoder.buffered());
+    FUZZ_CHECK(decoder.capacity() <= max_size);
   }
   FUZZ_CHECK(seen == ref.frames.size());
   FUZZ_CHECK(failed == ref.error);

@@ -6,8 +6,9 @@
 // HTTP/1.1 responses with JSON bodies (no partial response, whatever the split), one per request
 // the session counted plus at most one closing error. Once the session says close, it stays closed
 // and writes nothing more; its last response says "Connection: close". Feeding the same bytes in
-// one piece must give byte-identical output. A timeout at the end answers 408 exactly when a
-// request was half-received (blank lines before a request included).
+// one piece must give byte-identical output, and so must feeding it under an output budget
+// (OnBytesUpTo), re-feeding the unparsed rest as a connection does. A timeout at the end answers
+// 408 exactly when a request was half-received (blank lines before a request included).
 //
 // Strictness: no request reaches the handler with a target out of normal form
 // (RequestTargetError), and an independent reading of the first request's head predicts a 400
@@ -217,6 +218,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool whole_closed = whole.OnBytes(stream, whole_out);
   FUZZ_CHECK(whole_closed == closed);
   FUZZ_CHECK(whole_out == out);
+
+  // Under an output budget, as a connection feeds it: each feed parses until its replies reach
+  // the budget, and the unparsed rest is fed again first. Every feed makes progress, and the
+  // replies are byte-identical to the unbudgeted ones.
+  constexpr std::array<std::size_t, 3> kBudgets = {1, 300, 4096};
+  const std::size_t budget = kBudgets[(limits / 9) % 3];
+  server::http::HttpSession budgeted(handler, max_head, max_body);
+  std::string budgeted_out;
+  bool budgeted_closed = false;
+  std::span<const std::uint8_t> rest = stream;
+  while (!rest.empty() && !budgeted_closed) {
+    std::string replies;
+    const auto progress = budgeted.OnBytesUpTo(rest, replies, {}, budget);
+    FUZZ_CHECK(progress.consumed > 0 && progress.consumed <= rest.size());
+    budgeted_out += replies;
+    budgeted_closed = progress.close;
+    rest = rest.subspan(progress.consumed);
+  }
+  FUZZ_CHECK(budgeted_closed == closed);
+  FUZZ_CHECK(budgeted_out == out);
 
   if (!closed) {
     const bool half = session.in_request();

@@ -141,8 +141,8 @@ TEST(LimitsTest, APeerThatNeverReadsItsRepliesCannotGrowServerMemory) {
   ASSERT_TRUE(hog.connected());
   fcntl(hog.fd(), F_SETFL, fcntl(hog.fd(), F_GETFL) | O_NONBLOCK);
   // Pipeline requests for up to 3 s without ever reading: each asks for a ~300-byte reply. The
-  // server queues at most 1 MiB of replies, then stops reading; the kernel buffers fill and our
-  // sends start failing with EAGAIN.
+  // server queues at most MaxQueuedOutput of replies, then stops reading; the kernel buffers fill
+  // and our sends start failing with EAGAIN.
   std::string batch;
   for (int i = 0; i < 100; ++i)
     batch += "GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n";
