@@ -169,8 +169,8 @@ TEST(MemoryBoundTest, HostilePeersStayUnderTheDocumentedWorstCase) {
     ASSERT_TRUE(msg_servers.back()->Register(f));
   }
   ASSERT_TRUE(Eventually([&] {
-    const auto r =
-        HttpRequest(server.ports().admin, "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+    const auto r = HttpRequest(server.ports().admin,
+                               "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     return r && r->body.find("ttlogin_msg_servers{state=\"registered\"} " +
                              std::to_string(kMsgServers) + "\n") != std::string::npos;
   }));
@@ -205,8 +205,8 @@ TEST(MemoryBoundTest, HostilePeersStayUnderTheDocumentedWorstCase) {
   ASSERT_LT(Clock::now(), deadline) << "the server kept reading past the test's deadline";
 
   // The admin port still answers others meanwhile.
-  const auto health =
-      HttpRequest(server.ports().admin, "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const auto health = HttpRequest(server.ports().admin,
+                                  "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(health.has_value());
   EXPECT_EQ(health->status, 200);
 
@@ -225,8 +225,8 @@ TEST(MemoryBoundTest, HostilePeersStayUnderTheDocumentedWorstCase) {
   partials.clear();
   ASSERT_TRUE(Eventually(
       [&] {
-        const auto r =
-            HttpRequest(server.ports().admin, "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+        const auto r = HttpRequest(server.ports().admin,
+                                   "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
         return r &&
                r->body.find("ttlogin_connections_open{listener=\"http\"} 0\n") !=
                    std::string::npos &&

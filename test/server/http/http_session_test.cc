@@ -92,7 +92,7 @@ TEST(HttpSessionTest, FeedingTheRestAgainGivesTheSameRepliesAsOneFeed) {
 TEST(HttpSessionTest, AnErrorOrAFinalRequestConsumesEverything) {
   SizedHandler handler(10);
   HttpSession session(handler, 8192, 16384);
-  const std::string input = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n" + Pipelined(5);
+  const std::string input = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" + Pipelined(5);
   std::string out;
   const auto p = session.OnBytesUpTo(Bytes(input), out, {}, 1);
   EXPECT_TRUE(p.close);
