@@ -215,6 +215,10 @@ void Connection::OnReadable(const asio::error_code& ec) {
   }
   if (reading_stopped_) return;
   if (read_paused_) return;  // resumed once the output drains
+  if (input_held_) {
+    read_paused_ = true;  // resumed by ReleaseInput
+    return;
+  }
   if (queued_output() > output_budget_) {
     // A protocol that consumed all its input still queued too much (it answers unprompted):
     // read nothing more until the peer takes it.
@@ -277,8 +281,13 @@ void Connection::ScheduleResume() {
   });
 }
 
+void Connection::ReleaseInput() {
+  input_held_ = false;
+  if (read_paused_ && queued_output() == 0) ScheduleResume();
+}
+
 void Connection::ResumeHeldInput() {
-  if (closed_ || reading_stopped_ || queued_output() != 0) return;
+  if (closed_ || reading_stopped_ || input_held_ || queued_output() != 0) return;
   if (!held_input_.empty()) {
     // Moved out first: the protocol may pause again and refill held_input_ with its own rest.
     std::vector<std::uint8_t> input;

@@ -70,6 +70,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t output_room() const {
     return queued_output() >= output_budget_ ? 0 : output_budget_ - queued_output();
   }
+  // Stops handing input to the protocol (held or newly read) until ReleaseInput(): the protocol
+  // waits for an answer produced elsewhere, and what follows must not be parsed before it.
+  void HoldInput() { input_held_ = true; }
+  void ReleaseInput();
+  asio::any_io_executor executor() { return socket_.get_executor(); }
   // Set by the protocol from its config (MaxQueuedOutput) before Start().
   void set_output_budget(std::size_t bytes) { output_budget_ = bytes; }
 
@@ -104,6 +109,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_stopped_ = false;
   bool read_paused_ = false;  // waiting for output to drain (a peer that does not read)
   bool resume_posted_ = false;
+  bool input_held_ = false;  // HoldInput() until ReleaseInput()
   // Input the protocol left unconsumed when output went over budget (at most one read buffer);
   // empty, with no capacity, otherwise.
   std::vector<std::uint8_t> held_input_;

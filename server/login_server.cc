@@ -217,6 +217,13 @@ admin::ReloadOutcome LoginServer::Reload(std::string_view trigger) {
   }
 }
 
+void LoginServer::ReloadAsync(std::string_view trigger,
+                              std::function<void(const admin::ReloadOutcome&)> done) {
+  asio::post(reload_io_, [this, trigger = std::string(trigger), done = std::move(done)] {
+    done(DoReload(trigger));
+  });
+}
+
 admin::ReloadOutcome LoginServer::DoReload(std::string_view trigger) {
   std::lock_guard lock(reload_mu_);
   admin::ReloadOutcome out;

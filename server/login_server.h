@@ -46,11 +46,17 @@ class LoginServer final : public admin::AdminBackend {
   // Asks Run() to return; safe from any thread.
   void Stop();
 
-  // admin::AdminBackend. Runs the reload on the reload thread and waits for its outcome at most
+  // admin::AdminBackend, for callers that must answer in place (POST /reload itself uses
+  // ReloadAsync). Runs the reload on the reload thread and waits for its outcome at most
   // kReloadAnswerWait; a reload still running then finishes on its own and logs its outcome.
   admin::ReloadOutcome Reload(std::string_view trigger) override;
-  // Bounds how long POST /reload holds its io loop. Every file is read non-blocking and refused
-  // unless regular, so a reload normally takes milliseconds; only a stalled disk reaches this.
+  // admin::AdminBackend: queues the reload on the reload thread, which calls `done` with its
+  // outcome. No io loop waits for it. A reload still queued at shutdown is dropped unanswered
+  // (its connection closes with the server).
+  void ReloadAsync(std::string_view trigger,
+                   std::function<void(const admin::ReloadOutcome&)> done) override;
+  // Bounds how long Reload() waits. Every file is read non-blocking and refused unless regular, so
+  // a reload normally takes milliseconds; only a stalled disk or a huge table reaches this.
   static constexpr std::chrono::seconds kReloadAnswerWait{3};
   std::string BuildVersion() const override { return version_; }
 

@@ -2,6 +2,7 @@
 // needs no knowledge of how the server is wired (LoginServer implements it; tests fake it).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,12 @@ class AdminBackend {
   virtual ~AdminBackend() = default;
   // Re-reads the config file and applies what can change live. Safe from any thread.
   virtual ReloadOutcome Reload(std::string_view trigger) = 0;
+  // As Reload, but returns at once: `done` gets the outcome later, on another thread (the
+  // server's reload thread). By default, in place.
+  virtual void ReloadAsync(std::string_view trigger,
+                           std::function<void(const ReloadOutcome&)> done) {
+    done(Reload(trigger));
+  }
   virtual std::string BuildVersion() const = 0;
 };
 

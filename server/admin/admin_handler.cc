@@ -131,7 +131,7 @@ void AdminHandler::Handle(const http::HttpRequest& request, bool keep_alive, std
   }
   if (path == "/reload") {
     if (!post) return http::AppendJsonError(out, 405, "use POST", keep_alive, "Allow: POST\r\n");
-    return Reload(keep_alive, out);
+    return Reload(request, keep_alive, out);
   }
   if (path.substr(0, kServersPrefix.size()) == kServersPrefix) {
     std::string_view rest = path.substr(kServersPrefix.size());
@@ -187,13 +187,31 @@ void AdminHandler::Drain(std::string_view key, bool draining, bool keep_alive, s
   http::AppendHttpResponse(out, 200, Dump(j), keep_alive);
 }
 
-void AdminHandler::Reload(bool keep_alive, std::string& out) {
-  const ReloadOutcome r = backend_.Reload("POST /reload");
+namespace {
+
+void AppendReloadAnswer(const ReloadOutcome& r, bool keep_alive, std::string& out) {
   json j;
   j["ok"] = r.ok;
   j["errors"] = r.errors;
   j["notes"] = r.notes;
   http::AppendHttpResponse(out, r.ok ? 200 : 400, Dump(j), keep_alive);
+}
+
+}  // namespace
+
+void AdminHandler::Reload(const http::HttpRequest& request, bool keep_alive, std::string& out) {
+  if (request.deferral == nullptr) {
+    AppendReloadAnswer(backend_.Reload("POST /reload"), keep_alive, out);
+    return;
+  }
+  // The reload reads files (the config, the network table) on the reload thread; the io loop
+  // goes on serving its other connections and this one is answered when the reload is done.
+  backend_.ReloadAsync("POST /reload",
+                       [deliver = request.deferral->Defer(), keep_alive](const ReloadOutcome& r) {
+                         std::string answer;
+                         AppendReloadAnswer(r, keep_alive, answer);
+                         deliver(std::move(answer));
+                       });
 }
 
 }  // namespace ttlogin::server::admin

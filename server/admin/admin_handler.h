@@ -33,7 +33,7 @@ class AdminHandler final : public http::HttpHandler {
   void Metrics(bool keep_alive, std::string& out);
   void Servers(bool keep_alive, std::string& out);
   void Drain(std::string_view key, bool draining, bool keep_alive, std::string& out);
-  void Reload(bool keep_alive, std::string& out);
+  void Reload(const http::HttpRequest& request, bool keep_alive, std::string& out);
 
   ServerContext& context_;
   AdminBackend& backend_;

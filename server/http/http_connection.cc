@@ -21,6 +21,7 @@ HttpConnection::HttpConnection(asio::ip::tcp::socket socket, ServerContext& cont
       session_(handler, context.config().max_http_head_size, context.config().max_http_body_size) {
   set_output_budget(context_.config().max_queued_output);
   context_.metrics.ConnectionOpened(kind_);
+  session_.set_deferral(this);
 }
 
 HttpConnection::~HttpConnection() {
@@ -69,7 +70,11 @@ std::size_t HttpConnection::OnData(std::span<const std::uint8_t> data) {
     TTLOGIN_LOG_PER_PEER(spdlog::level::debug, "{} {}: bad request: {}", ListenerName(kind_),
                          peer(), session_.last_error());
   }
-  if (progress.close) {
+  if (progress.deferred) {
+    // The answers before the deferred one go out now; it follows, then (unless it is the last)
+    // the held input is parsed again.
+    if (!out.empty()) Send(out);
+  } else if (progress.close) {
     SendAndClose(out);
   } else {
     if (session_.in_request() && (!was_in_request || session_.answered() != before)) {
@@ -82,6 +87,28 @@ std::size_t HttpConnection::OnData(std::span<const std::uint8_t> data) {
   // One large answer (GET /servers of a big registry) must not stay allocated per thread.
   if (out.capacity() > kKeptReplyCapacity) std::string().swap(out);
   return progress.consumed;
+}
+
+ReplyDeferral::Deliver HttpConnection::Defer() {
+  HoldInput();
+  // Runs on whichever thread produced the answer: it only posts to this connection's loop. It
+  // holds the connection, which has no read or write pending while it waits; a connection closed
+  // meanwhile drops the answer.
+  return [self = shared_from_this(), executor = executor()](std::string response) {
+    asio::post(executor, [self, response = std::move(response)] {
+      static_cast<HttpConnection&>(*self).OnDeferredReply(response);
+    });
+  };
+}
+
+void HttpConnection::OnDeferredReply(const std::string& response) {
+  if (closed()) return;
+  if (session_.done()) {
+    SendAndClose(response);
+    return;
+  }
+  Send(response);
+  ReleaseInput();
 }
 
 }  // namespace ttlogin::server::http

@@ -9,7 +9,7 @@
 
 namespace ttlogin::server::http {
 
-class HttpConnection final : public Connection {
+class HttpConnection final : public Connection, private ReplyDeferral {
  public:
   HttpConnection(asio::ip::tcp::socket socket, ServerContext& context, HttpHandler& handler,
                  ListenerKind kind);
@@ -20,6 +20,9 @@ class HttpConnection final : public Connection {
   std::size_t OnData(std::span<const std::uint8_t> data) override;
   void OnTimer(Clock::time_point now) override;
   Clock::time_point Deadline() const;
+  // A handler answers later (ReplyDeferral): input is held until the answer is out.
+  ReplyDeferral::Deliver Defer() override;
+  void OnDeferredReply(const std::string& response);
 
   ServerContext& context_;
   ListenerKind kind_;

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -31,6 +32,18 @@
 #include <llhttp.h>
 
 namespace ttlogin::server::http {
+
+// Lets a handler answer a request later, off the io loop (POST /reload reads files on the reload
+// thread). Defer() returns the callable that delivers the whole response, from any thread; until
+// it has run, the connection parses and reads nothing more, so replies stay in request order.
+class ReplyDeferral {
+ public:
+  using Deliver = std::function<void(std::string response)>;
+  virtual Deliver Defer() = 0;
+
+ protected:
+  ~ReplyDeferral() = default;
+};
 
 struct HttpRequest {
   std::uint8_t method = 0;  // llhttp_method_t
@@ -45,6 +58,9 @@ struct HttpRequest {
   std::string x_forwarded_for;
   // The connection's peer as "ip:port" (the session sets it; empty when unknown, e.g. in tests).
   std::string_view peer;
+  // Set by a connection that can answer later; null where every answer must be immediate (unit
+  // tests, fuzzers), and then a handler answers in place.
+  ReplyDeferral* deferral = nullptr;
 };
 
 struct HttpParseError {
@@ -62,6 +78,7 @@ class HttpRequestParser {
   void Reset(std::size_t max_head_size, std::size_t max_body_size);
   // The peer the next requests come from (HttpRequest::peer); the text must outlive them.
   void set_peer(std::string_view peer) { request_.peer = peer; }
+  void set_deferral(ReplyDeferral* deferral) { request_.deferral = deferral; }
   HttpRequestParser(const HttpRequestParser&) = delete;
   HttpRequestParser& operator=(const HttpRequestParser&) = delete;
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace ttlogin::server::http {
@@ -60,6 +61,7 @@ HttpSession::Progress HttpSession::OnBytesUpTo(std::span<const std::uint8_t> byt
     }
   }
   parser_->set_peer(peer);
+  parser_->set_deferral(deferral_ != nullptr ? this : nullptr);
   const std::size_t out_before = out.size();
   std::size_t consumed = 0;
   const HttpParseError error = parser_->Feed(
@@ -68,7 +70,8 @@ HttpSession::Progress HttpSession::OnBytesUpTo(std::span<const std::uint8_t> byt
         ++answered_;
         handler_.Handle(request, request.keep_alive, out);
         if (!request.keep_alive) done_ = true;
-        return request.keep_alive && out.size() - out_before < max_output;
+        // A deferred answer comes later: parse nothing after it until it is out.
+        return request.keep_alive && !deferred_ && out.size() - out_before < max_output;
       },
       &consumed);
   if (error) {
@@ -86,7 +89,13 @@ HttpSession::Progress HttpSession::OnBytesUpTo(std::span<const std::uint8_t> byt
   // its head, so a parser that has read some is kept.
   if (done_ || parser_->at_request_boundary()) ReleaseParser();
   if (done_) consumed = bytes.size();  // the rest is never parsed: the connection closes
-  return {consumed, done_};
+  const bool deferred = std::exchange(deferred_, false);
+  return {consumed, done_, deferred};
+}
+
+ReplyDeferral::Deliver HttpSession::Defer() {
+  deferred_ = true;
+  return deferral_->Defer();
 }
 
 void HttpSession::OnTimeout(std::string& out) {

@@ -22,7 +22,7 @@
 
 namespace ttlogin::server::http {
 
-class HttpSession {
+class HttpSession : private ReplyDeferral {
  public:
   HttpSession(HttpHandler& handler, std::size_t max_head_size, std::size_t max_body_size);
   ~HttpSession();
@@ -37,6 +37,8 @@ class HttpSession {
   struct Progress {
     std::size_t consumed = 0;  // bytes of the input parsed
     bool close = false;        // as OnBytes' result
+    // The last request parsed is answered later (see ReplyDeferral): parsing stopped after it.
+    bool deferred = false;
   };
   // As OnBytes, but parses no further request once it has added `max_output` bytes to `out`, so
   // pipelined requests cannot make replies pile up beyond the connection's output budget (one
@@ -47,17 +49,24 @@ class HttpSession {
   // The connection timed out: appends a 408 when a request was half-received. Always closes.
   void OnTimeout(std::string& out);
   bool in_request() const { return parser_ && parser_->in_request(); }
+  // Lets handlers answer later through `deferral` (the connection); null: answers are immediate.
+  void set_deferral(ReplyDeferral* deferral) { deferral_ = deferral; }
+  // No further request will be parsed (an error, or a request without keep-alive).
+  bool done() const { return done_; }
   std::uint64_t answered() const { return answered_; }
   const std::string& last_error() const { return last_error_; }
 
  private:
   void ReleaseParser();
+  ReplyDeferral::Deliver Defer() override;
 
   HttpHandler& handler_;
   std::uint32_t max_head_size_;
   std::uint32_t max_body_size_;
   std::unique_ptr<HttpRequestParser> parser_;  // only while a request is half-received
   bool done_ = false;
+  ReplyDeferral* deferral_ = nullptr;
+  bool deferred_ = false;  // the request being handled was deferred
   std::uint64_t answered_ = 0;
   std::string last_error_;
 };

@@ -2,7 +2,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -237,6 +239,63 @@ TEST_F(CliTest, ReloadWithAFifoTableIsRefusedAndTheServerKeepsAnswering) {
   const auto m = HttpGetMsgServer(server.ports().http);
   ASSERT_TRUE(m);
   EXPECT_EQ(m->body.find("http://changed/"), std::string::npos) << m->body;
+  EXPECT_EQ(server.Stop(SIGTERM), 0) << server.log();
+}
+
+// POST /reload is answered from the reload thread: the io loop that took it goes on serving its
+// other connections meanwhile, and the same connection's next requests wait for the answer. With
+// one io loop, a /healthz sent once the reload has opened its (large) network table is answered
+// before the reload is (it used to wait for the whole reload).
+TEST_F(CliTest, PostReloadDoesNotHoldItsIoLoop) {
+  ServerProcess server("AdminPort=0\nIoThreads=1\n");
+  ASSERT_TRUE(server.started()) << server.log();
+  const std::string table = server.dir() + "/big.table";
+  {
+    // 400,000 distinct /32 lines (7 MB): hundreds of milliseconds to read and build, against a
+    // /healthz answered in well under one.
+    std::ofstream out(table);
+    std::uint32_t x = 0x0a000001;
+    for (int i = 0; i < 400000; ++i, x += 7919) {
+      out << ((x >> 24) & 255) << '.' << ((x >> 16) & 255) << '.' << ((x >> 8) & 255) << '.'
+          << (x & 255) << " ip2\n";
+    }
+  }
+  {
+    std::ofstream conf(server.config_path(), std::ios::app);
+    conf << "NetworkTable=" << table << "\n";
+  }
+  // Tells when the reload thread opens the table: the reload is then under way.
+  const int watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  ASSERT_GE(watch, 0);
+  ASSERT_GE(inotify_add_watch(watch, table.c_str(), IN_OPEN), 0);
+  TcpClient other(server.ports().admin);
+  TcpClient reloader(server.ports().admin);
+  ASSERT_TRUE(other.connected() && reloader.connected());
+  // The reload, then on the same connection a /healthz that must come after its answer.
+  ASSERT_TRUE(
+      reloader.Send("POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+                    "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  pollfd p{watch, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10000), 1) << "the reload never opened the table\n" << server.log();
+  ::close(watch);
+  ASSERT_TRUE(other.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const auto h = ReadHttpResponse(other, std::chrono::seconds(10));
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  // The reload has not answered yet: nothing to read on its connection.
+  char byte = 0;
+  EXPECT_EQ(::recv(reloader.fd(), &byte, 1, MSG_DONTWAIT | MSG_PEEK), -1)
+      << "the /healthz waited for the reload running on its io loop";
+  const auto r = ReadHttpResponse(reloader, std::chrono::seconds(30));
+  ASSERT_TRUE(r) << server.log();
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find("\"ok\":true"), std::string::npos) << r->body;
+  const auto after = ReadHttpResponse(reloader, std::chrono::seconds(10));
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+  EXPECT_NE(after->body.find("ok"), std::string::npos) << after->body;
+  EXPECT_TRUE(reloader.WaitClosed());
+  EXPECT_NE(server.log().find("reload (POST /reload) applied"), std::string::npos) << server.log();
   EXPECT_EQ(server.Stop(SIGTERM), 0) << server.log();
 }
 

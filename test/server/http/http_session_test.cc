@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace ttlogin::server::http {
 namespace {
@@ -98,6 +99,75 @@ TEST(HttpSessionTest, AnErrorOrAFinalRequestConsumesEverything) {
   EXPECT_TRUE(p.close);
   EXPECT_EQ(p.consumed, input.size());
   EXPECT_EQ(handler.handled(), 1);
+}
+
+// Defers every request whose URL starts with /later through the request's deferral; answers
+// the rest in place.
+class DeferringHandler final : public HttpHandler {
+ public:
+  void Handle(const HttpRequest& request, bool keep_alive, std::string& out) override {
+    ++handled_;
+    if (request.url.rfind("/later", 0) == 0 && request.deferral != nullptr) {
+      delivers_.push_back(request.deferral->Defer());
+      return;
+    }
+    AppendHttpResponse(out, 200, request.url, keep_alive);
+  }
+  int handled() const { return handled_; }
+  std::vector<ReplyDeferral::Deliver> delivers_;
+
+ private:
+  int handled_ = 0;
+};
+
+// Stands in for the connection: counts deferrals and hands out a callable that records the answer.
+class RecordingDeferral final : public ReplyDeferral {
+ public:
+  Deliver Defer() override {
+    ++deferred;
+    return [this](std::string response) { answers.push_back(std::move(response)); };
+  }
+  int deferred = 0;
+  std::vector<std::string> answers;
+};
+
+TEST(HttpSessionTest, ADeferredRequestStopsParsingUntilItIsAnswered) {
+  DeferringHandler handler;
+  RecordingDeferral deferral;
+  HttpSession session(handler, 8192, 16384);
+  session.set_deferral(&deferral);
+  const std::string first = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string later = "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+  const std::string rest = "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string input = first + later + rest;
+  std::string out;
+  auto p = session.OnBytesUpTo(Bytes(input), out, {}, 1 << 20);
+  EXPECT_TRUE(p.deferred);
+  EXPECT_FALSE(p.close);
+  EXPECT_EQ(p.consumed, first.size() + later.size()) << "the rest waits for the deferred answer";
+  EXPECT_EQ(handler.handled(), 2);
+  EXPECT_EQ(deferral.deferred, 1);
+  EXPECT_NE(out.find("/a"), std::string::npos);
+  EXPECT_EQ(out.find("/b"), std::string::npos);
+  // The connection feeds the rest once the answer is out: it is parsed as usual.
+  out.clear();
+  p = session.OnBytesUpTo(Bytes(std::string_view(input).substr(p.consumed)), out, {}, 1 << 20);
+  EXPECT_FALSE(p.deferred);
+  EXPECT_TRUE(p.close);
+  EXPECT_NE(out.find("/b"), std::string::npos);
+  EXPECT_EQ(handler.handled(), 3);
+}
+
+TEST(HttpSessionTest, WithoutADeferralHandlersAnswerInPlace) {
+  DeferringHandler handler;
+  HttpSession session(handler, 8192, 16384);
+  std::string out;
+  const std::string input = "POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+  const auto p = session.OnBytesUpTo(Bytes(input), out, {}, 1 << 20);
+  EXPECT_FALSE(p.deferred);
+  EXPECT_EQ(p.consumed, input.size());
+  EXPECT_TRUE(handler.delivers_.empty());
+  EXPECT_NE(out.find("/later"), std::string::npos) << "answered in place";
 }
 
 }  // namespace
