@@ -1,4 +1,4 @@
-// Network table (issue 7) micro-benchmarks: loading 100,000 prefixes from text, and one lookup
+// Network table micro-benchmarks: loading 100,000 prefixes from text, and one lookup
 // with 10, 1,000 and 100,000 prefixes loaded, IPv4 and IPv6. The design target is a lookup cost
 // bounded by the address length, not the table size, and a load well under a second.
 //

@@ -1,4 +1,4 @@
-// Carrier-aware network table (issue 7): from a client's IP address, decide whether a
+// Carrier-aware network table: from a client's IP address, decide whether a
 // msg_server's first (ip1) or second (ip2) address is handed out as "prior"; plus the
 // trusted-proxy rule that decides which address is the client's when X-Forwarded-For is present.
 // docs/NETWORK_TABLE.md has the file format and the figures.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# scripts/bench.sh: the one benchmark command of issue 8 (docs/PERFORMANCE.md).
+# scripts/bench.sh: the one benchmark command (docs/PERFORMANCE.md).
 #
 # Builds login_server and loadgen in Release, starts our server (IoThreads=1) and nginx (1 worker,
 # a static copy of our exact JSON reply) on loopback, pins each server to one core with taskset
-# and the load generators (wrk, loadgen) to the other, runs every scenario of issue 8 as runs
+# and the load generators (wrk, loadgen) to the other, runs every scenario as runs
 # interleaved ours/nginx, and prints one table of medians: scenario, ours, nginx, ratio.
 #
 #   scripts/bench.sh            # full run (about 10 minutes)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/routing_table.sh: the docs/ROUTING.md table (issue 7, item 6), from one command.
+# scripts/routing_table.sh: the docs/ROUTING.md table, from one command.
 #
 # Runs the cluster simulation of load_replay (the real MsgServerRegistry, one per login server,
 # in simulated time; see docs/ROUTING.md) on one flash-crowd scenario for every routing

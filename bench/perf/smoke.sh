@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke test of the benchmark's load scenarios (issue 8): every scenario of scripts/bench.sh that
+# Smoke test of the benchmark's load scenarios: every scenario of scripts/bench.sh that
 # uses our own loadgen runs at tiny scale against a real login_server on loopback. It checks that
 # each one still RUNS and reports figures; it never judges the figures (not a timed test).
 # Usage: smoke.sh LOGIN_SERVER LOADGEN

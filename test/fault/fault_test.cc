@@ -1,4 +1,4 @@
-// Fault tests (issue 5): the real login_server under the failures a deployment meets, each
+// Fault tests: the real login_server under the failures a deployment meets, each
 // bounded in time. After every fault the registry, read from the admin listener, must hold
 // exactly the counts the fake msg_servers reported.
 //

@@ -1,4 +1,4 @@
-// Fuzz target: the network table (issue 7), its address parser, CidrSet and the
+// Fuzz target: the network table, its address parser, CidrSet and the
 // X-Forwarded-For rule, each against a plain restatement that shares no code with them.
 //
 // The input is used four ways:

@@ -1,4 +1,4 @@
-// Fuzz target: the routing API of MsgServerRegistry (issue 7), driven directly from the input
+// Fuzz target: the routing API of MsgServerRegistry, driven directly from the input
 // and checked after every step against a reference model written here, sharing no code with the
 // registry.
 //
@@ -429,9 +429,15 @@ class Harness {
     FUZZ_CHECK(h.shard == model_.next_shard % model_.shards());  // round-robin
     ++model_.next_shard;
     FUZZ_CHECK(model_.Find(h) == nullptr);
-    model_.Name(info, h);
     for (const ServerHandle& old : issued_)
       FUZZ_CHECK(!(old == h));  // never the handle of an earlier registration
+    AddLive(h, std::move(info), std::move(meta));
+  }
+
+  // The model's side of a new entry (a registration or a claim): its name, its drain and warming
+  // state, and its handle kept for later picks.
+  void AddLive(const ServerHandle& h, MsgServerInfo info, EntryMeta meta) {
+    model_.Name(info, h);
     Entry e;
     e.handle = h;
     e.draining = model_.Drained(info);
@@ -501,18 +507,7 @@ class Harness {
       FUZZ_CHECK(registry_.Remove(h));
       return;
     }
-    Entry e;
-    e.handle = h;
-    e.draining = model_.Drained(info);
-    e.info = std::move(info);
-    e.meta = std::move(meta);
-    if (model_.routing.slow_start_ms > 0 && e.info.cur_conn_cnt == 0) {
-      e.warming = true;
-      e.warm_since = g_now;
-    }
-    model_.Name(e.info, h);
-    model_.live.push_back(std::move(e));
-    if (issued_.size() < kMaxIssued) issued_.push_back(h);
+    AddLive(h, std::move(info), std::move(meta));
   }
 
   void DoReclaim(FuzzInput& in) {

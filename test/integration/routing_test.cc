@@ -1,4 +1,4 @@
-// Routing (issue 7) through the real login_server: policies, candidates, assignment holds, the
+// Routing through the real login_server: policies, candidates, assignment holds, the
 // carrier-aware network table with X-Forwarded-For, reload, and every bad routing key.
 #include <signal.h>
 

@@ -145,7 +145,7 @@ TEST(ChoiceModelTest, ApplyFollowsTraceEvents) {
   EXPECT_FALSE(m.servers()[a].connected);
 }
 
-// --- Routing policies (issue 7) ---
+// --- Routing policies ---
 
 ModelRouting Routing(ModelPolicy policy, std::int64_t hold_ms = 0, std::int64_t slow_ms = 0) {
   ModelRouting r;

@@ -1,4 +1,4 @@
-// End to end with pdu_dump (issues 3 and 4): login traffic in the style of the integration tests
+// End to end with pdu_dump: login traffic in the style of the integration tests
 // is captured live on loopback by `pdu_dump -i lo --trace`, and the trace it writes must
 //  1. parse, and contain every query the clients made;
 //  2. agree with the live server: at each captured query the model must accept the answer the

@@ -164,7 +164,7 @@ void ParseHttpAnswer(std::string_view body, ServerAnswer& answer) {
     return;
   }
   answer.port = static_cast<std::uint32_t>(value);
-  // Further candidates (issue 7): [{"ip":...,"backupIP":...,"port":"..."}]; no key = none listed.
+  // Further candidates: [{"ip":...,"backupIP":...,"port":"..."}]; no key = none listed.
   answer.has_candidates = true;
   const auto list = j.find("candidates");
   if (list == j.end()) return;

@@ -1,4 +1,4 @@
-// loadgen: the load generator of the benchmark (issue 8). One thread, one epoll loop, optionally
+// loadgen: the load generator of the benchmark. One thread, one epoll loop, optionally
 // pinned to one core; see scenarios.h for what each scenario measures and prints.
 #include <cstdio>
 #include <cstdlib>

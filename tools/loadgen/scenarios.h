@@ -1,4 +1,4 @@
-// The load generator's scenarios (issue 8). Each one runs on one thread and one epoll loop, for a
+// The load generator's scenarios. Each one runs on one thread and one epoll loop, for a
 // bounded time, and prints its figures as one machine-readable line on stdout:
 //
 //   RESULT scenario=http mode=keepalive conns=64 seconds=5.000 requests=512345 rps=102469.0 ...

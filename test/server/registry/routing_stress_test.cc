@@ -1,4 +1,4 @@
-// The registry's routing under concurrency (issue 7), meant for TSan: threads updating counts,
+// The registry's routing under concurrency, meant for TSan: threads updating counts,
 // registering and removing, threads choosing with holds and candidates under p2c and least_ratio,
 // and one thread switching the routing options and expiring, all at once on a shared fake clock.
 // At the end every count must be exactly what its updater applied, and nothing may be lost.

@@ -1,4 +1,4 @@
-// Routing policies of the registry (issue 7): least_ratio, p2c, slow start, assignment holds and
+// Routing policies of the registry: least_ratio, p2c, slow start, assignment holds and
 // candidate lists, each against what the rule says, with an injected clock.
 #include <gtest/gtest.h>
 
