@@ -167,7 +167,8 @@ OURS_PID=""; HTTP_PORT=""; CLIENT_PORT=""; MS_PORT=""; HOLD_PID=""
 start_ours() {
   write_loopback_config "$WORK/loginserver.conf" IoThreads=1 MsgServerTimeout=3600 \
     ClientTimeout=600 HttpTimeout=600 "MaxClientConnections=$((IDLE_CONNS + 1000))" \
-    "MaxHttpConnections=$((IDLE_CONNS + 1000))"
+    "MaxHttpConnections=$((IDLE_CONNS + 1000))" \
+    MaxMsgServerConnectionsPerAddress=1000  # every fake msg_server comes from 127.0.0.1
   rm -f "$WORK/ready.json"
   "${SRUN[@]}" "$SERVER_BIN" -c "$WORK/loginserver.conf" --ready-file "$WORK/ready.json" \
     >>"$WORK/server.log" 2>&1 &

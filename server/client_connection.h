@@ -7,9 +7,9 @@
 // a descriptor, for as long as the peer likes.
 #pragma once
 
-#include "server/client_session.h"
-#include "server/connection.h"
-#include "server/server_context.h"
+#include "server/session/client_session.h"
+#include "server/net/connection.h"
+#include "server/session/server_context.h"
 
 namespace ttlogin::server {
 

@@ -8,9 +8,9 @@
 
 #include "common/logging.h"
 #include "server/client_connection.h"
-#include "server/http/http_connection.h"
+#include "server/http_connection.h"
 #include "server/msg_server_connection.h"
-#include "server/routing.h"
+#include "server/session/routing.h"
 
 namespace ttlogin::server {
 namespace {

@@ -20,13 +20,13 @@
 #include "common/login_server_config.h"
 #include "server/admin/admin_backend.h"
 #include "server/admin/admin_handler.h"
-#include "server/http/msg_server_handler.h"
-#include "server/io_thread_pool.h"
-#include "server/listener.h"
-#include "server/live_config.h"
-#include "server/metrics.h"
+#include "server/session/msg_server_handler.h"
+#include "server/net/io_thread_pool.h"
+#include "server/net/listener.h"
+#include "server/session/live_config.h"
+#include "server/session/metrics.h"
 #include "server/registry/msg_server_registry.h"
-#include "server/server_context.h"
+#include "server/session/server_context.h"
 
 namespace ttlogin::server {
 

@@ -9,9 +9,9 @@
 #include <optional>
 #include <string>
 
-#include "server/connection.h"
-#include "server/msg_server_session.h"
-#include "server/server_context.h"
+#include "server/net/connection.h"
+#include "server/session/msg_server_session.h"
+#include "server/session/server_context.h"
 
 namespace ttlogin::server {
 

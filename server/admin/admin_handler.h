@@ -18,7 +18,7 @@
 #include "server/admin/admin_backend.h"
 #include "server/admin/prometheus_text.h"
 #include "server/http/http_handler.h"
-#include "server/server_context.h"
+#include "server/session/server_context.h"
 
 namespace ttlogin::server::admin {
 

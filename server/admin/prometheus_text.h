@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/metrics.h"
+#include "server/session/metrics.h"
 #include "server/registry/msg_server_registry.h"
 
 namespace ttlogin::server::admin {

@@ -12,7 +12,7 @@
 
 #include "IM.Login.pb.h"
 #include "common/protocol.h"
-#include "server/client_session.h"
+#include "server/session/client_session.h"
 #include "test/fuzz/fuzz_support.h"
 
 namespace ttlogin::fuzz {

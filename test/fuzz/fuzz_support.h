@@ -5,10 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "server/live_config.h"
-#include "server/metrics.h"
+#include "server/session/live_config.h"
+#include "server/session/metrics.h"
 #include "server/registry/msg_server_registry.h"
-#include "server/server_context.h"
+#include "server/session/server_context.h"
 #include "test/fuzz/fuzz_input.h"
 
 namespace ttlogin::fuzz {

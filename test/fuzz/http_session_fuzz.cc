@@ -24,7 +24,7 @@
 
 #include "common/pdu_header.h"
 #include "server/http/http_session.h"
-#include "server/http/msg_server_handler.h"
+#include "server/session/msg_server_handler.h"
 #include "test/fuzz/fuzz_support.h"
 
 namespace ttlogin::fuzz {

@@ -30,7 +30,7 @@
 #include "IM.Other.pb.h"
 #include "IM.Server.pb.h"
 #include "common/protocol.h"
-#include "server/msg_server_session.h"
+#include "server/session/msg_server_session.h"
 #include "test/fuzz/fuzz_support.h"
 
 namespace ttlogin::fuzz {

@@ -6,7 +6,7 @@
 
 #include "server/http/http_handler.h"
 #include "server/http/http_session.h"
-#include "server/http/msg_server_handler.h"
+#include "server/session/msg_server_handler.h"
 
 namespace ttlogin::server::http {
 namespace {

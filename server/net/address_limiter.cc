@@ -1,4 +1,4 @@
-#include "server/address_limiter.h"
+#include "server/net/address_limiter.h"
 
 namespace ttlogin::server {
 

@@ -1,7 +1,7 @@
-#include "server/http/msg_server_handler.h"
+#include "server/session/msg_server_handler.h"
 
-#include "server/login_reply.h"
-#include "server/routing.h"
+#include "server/session/login_reply.h"
+#include "server/session/routing.h"
 
 namespace ttlogin::server::http {
 namespace {

@@ -1,4 +1,4 @@
-#include "server/routing.h"
+#include "server/session/routing.h"
 
 namespace ttlogin::server {
 

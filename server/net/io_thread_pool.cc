@@ -1,4 +1,4 @@
-#include "server/io_thread_pool.h"
+#include "server/net/io_thread_pool.h"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "server/live_config.h"
+#include "server/session/live_config.h"
 
 namespace ttlogin::server {
 

@@ -3,9 +3,9 @@
 // (HttpTimeout), the request deadline (HttpRequestTimeout, against slowloris) and answer latency.
 #pragma once
 
-#include "server/connection.h"
+#include "server/net/connection.h"
 #include "server/http/http_session.h"
-#include "server/server_context.h"
+#include "server/session/server_context.h"
 
 namespace ttlogin::server::http {
 

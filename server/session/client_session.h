@@ -8,7 +8,7 @@
 #include <string>
 
 #include "common/frame_decoder.h"
-#include "server/server_context.h"
+#include "server/session/server_context.h"
 
 namespace ttlogin::server {
 

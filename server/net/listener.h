@@ -14,8 +14,8 @@
 #include <asio.hpp>
 
 #include "common/login_server_config.h"
-#include "server/io_thread_pool.h"
-#include "server/metrics.h"
+#include "server/net/io_thread_pool.h"
+#include "server/session/metrics.h"
 
 namespace ttlogin::server {
 

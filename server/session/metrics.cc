@@ -1,4 +1,4 @@
-#include "server/metrics.h"
+#include "server/session/metrics.h"
 
 #include <algorithm>
 

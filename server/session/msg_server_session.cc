@@ -1,4 +1,4 @@
-#include "server/msg_server_session.h"
+#include "server/session/msg_server_session.h"
 
 #include <spdlog/spdlog.h>
 

@@ -27,7 +27,7 @@
 #include <string_view>
 
 #include "common/frame_decoder.h"
-#include "server/server_context.h"
+#include "server/session/server_context.h"
 
 namespace ttlogin::server {
 

@@ -1,8 +1,8 @@
-#include "server/listener.h"
+#include "server/net/listener.h"
 
 #include <spdlog/spdlog.h>
 
-#include "server/connection.h"
+#include "server/net/connection.h"
 
 namespace ttlogin::server {
 namespace {

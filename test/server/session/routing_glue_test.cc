@@ -1,5 +1,5 @@
 // server/routing: config to registry options, peer text to address, and the ip1/ip2 decision.
-#include "server/routing.h"
+#include "server/session/routing.h"
 
 #include <gtest/gtest.h>
 

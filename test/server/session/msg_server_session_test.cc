@@ -1,4 +1,4 @@
-#include "server/msg_server_session.h"
+#include "server/session/msg_server_session.h"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include "IM.Server.pb.h"
 #include "common/protocol.h"
 #include "server/admin/prometheus_text.h"
-#include "server/client_session.h"
+#include "server/session/client_session.h"
 
 namespace ttlogin::server {
 namespace {

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "server/http/http_handler.h"
-#include "server/server_context.h"
+#include "server/session/server_context.h"
 
 namespace ttlogin::server::http {
 

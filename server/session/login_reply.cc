@@ -1,4 +1,4 @@
-#include "server/login_reply.h"
+#include "server/session/login_reply.h"
 
 #include <cstdint>
 #include <string_view>

@@ -1,4 +1,4 @@
-#include "server/http/http_connection.h"
+#include "server/http_connection.h"
 
 #include <spdlog/spdlog.h>
 

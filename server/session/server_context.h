@@ -1,9 +1,9 @@
 // What every connection of the login server shares: config, registry, metrics.
 #pragma once
 
-#include "server/address_limiter.h"
-#include "server/live_config.h"
-#include "server/metrics.h"
+#include "server/net/address_limiter.h"
+#include "server/session/live_config.h"
+#include "server/session/metrics.h"
 #include "server/registry/msg_server_registry.h"
 
 namespace ttlogin::server {

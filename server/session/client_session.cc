@@ -1,12 +1,12 @@
-#include "server/client_session.h"
+#include "server/session/client_session.h"
 
 #include <spdlog/spdlog.h>
 
 #include "IM.Login.pb.h"
 #include "common/log_rate_limiter.h"
 #include "common/protocol.h"
-#include "server/login_reply.h"
-#include "server/routing.h"
+#include "server/session/login_reply.h"
+#include "server/session/routing.h"
 
 namespace ttlogin::server {
 namespace {
