@@ -556,24 +556,32 @@ std::string NetworkDriver::Sync(const ChoiceModel& model) {
       if (!j.is_array()) {
         last = "GET /servers did not answer a JSON list";
       } else {
-        // Every registered msg_server of the model, with the model's count, and nothing else.
+        // Every registered msg_server of the model, with the model's count and nothing else.
+        // When the model places holds, its unsettled holds too: an increment and a decrement
+        // that follow each other leave the count as it was, but the increment settles a hold,
+        // and a query answered before it arrives would still see the msg_server held. (A model
+        // without holds leaves any hold of the server's to show up as a mismatching answer.)
+        const bool holds = model.routing().assignment_hold_ms > 0;
         std::size_t registered = 0;
         bool same = true;
-        for (const ModelServer& s : model.servers()) {
+        const auto& servers = model.servers();
+        for (MsId id = 0; id < servers.size(); ++id) {
+          const ModelServer& s = servers[id];
           if (!s.registered) continue;
           ++registered;
           bool found = false;
           for (const auto& e : j) {
             if (e.value("ip1", "") == s.info.ip1 && e.value("ip2", "") == s.info.ip2 &&
                 e.value("port", 0u) == s.info.port) {
-              found = e.value("cur", 0u) == s.info.cur;
+              found = e.value("cur", 0u) == s.info.cur &&
+                      (!holds || e.value("held", 0u) == model.Held(id));
               break;
             }
           }
           same = same && found;
         }
         if (same && registered == j.size()) return {};
-        last = "the server's counts still differ from the model's";
+        last = "the server's counts or holds still differ from the model's";
       }
     }
     if (Clock::now() + backoff >= deadline) {

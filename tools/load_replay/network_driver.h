@@ -58,7 +58,7 @@ class NetworkDriver : public ReplayDriver {
   std::string Send(const Event& event, const ServerInfo* info) override;
   std::string Flush() override;
   // Polls the admin port's GET /servers until every registered msg_server shows the model's
-  // count (so no update is still in flight), bounded by kSyncBound.
+  // count and unsettled holds (so no update is still in flight), bounded by kSyncBound.
   std::string Sync(const ChoiceModel& model) override;
   std::string Query(QueryVia via, ServerAnswer& answer) override;
   bool eventually_consistent() const override { return true; }
