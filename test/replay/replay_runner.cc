@@ -171,6 +171,13 @@ int main(int argc, char** argv) {
   // Before the trace (the last argument) is fine: load_replay takes options in any order.
   args.insert(args.begin() + 1, routing_args.begin(), routing_args.end());
   if (admin) server_config += "AdminPort=0\n";
+  // A replay sends a msg_server's heartbeats when its trace does, and a --fast replay on a busy
+  // machine can take longer than the default MsgServerTimeout (30 s) of wall time between two of
+  // them: the server would rightly drop a msg_server the trace never let go silent. Tests of
+  // the timeout set their own.
+  if (server_config.find("\nMsgServerTimeout=") == std::string::npos) {
+    server_config += "MsgServerTimeout=3600\n";
+  }
 
   std::unique_ptr<ttlogin::test::ServerProcess> process;
   if (server) {
