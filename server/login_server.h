@@ -21,6 +21,7 @@
 #include "server/admin/admin_backend.h"
 #include "server/admin/admin_handler.h"
 #include "server/session/msg_server_handler.h"
+#include "server/net/address_limiter.h"
 #include "server/net/io_thread_pool.h"
 #include "server/net/listener.h"
 #include "server/session/live_config.h"

@@ -8,6 +8,7 @@
 #include "common/log_rate_limiter.h"
 #include "common/network_table.h"
 #include "common/protocol.h"
+#include "server/net/address_limiter.h"
 
 namespace ttlogin::server {
 namespace {

@@ -1,12 +1,14 @@
 // What every connection of the login server shares: config, registry, metrics.
 #pragma once
 
-#include "server/net/address_limiter.h"
+#include "server/registry/msg_server_registry.h"
 #include "server/session/live_config.h"
 #include "server/session/metrics.h"
-#include "server/registry/msg_server_registry.h"
 
 namespace ttlogin::server {
+
+// Only the wiring (server/msg_server_connection.cc) uses it: sessions know no sockets.
+class AddressLimiter;
 
 struct ServerContext {
   LiveConfig& live_config;

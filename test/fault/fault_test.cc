@@ -383,6 +383,23 @@ TEST_F(FaultTest, ThousandsOfConnectsAndDisconnectsPerSecondLeaveNoTrace) {
   FakeMsgServer keeper(ports.msg_server);
   ASSERT_TRUE(keeper.Register(stable));
   ASSERT_TRUE(RegistryBecomes({{Key(stable), 7}}, 2s));
+  // The keeper heartbeats as a live msg_server does: under load the churn and the checks below
+  // can outlast MsgServerTimeout (3 s here), and a silent keeper would rightly be dropped.
+  std::atomic<bool> churn_over{false};
+  std::thread heartbeat([&] {
+    while (!churn_over.load()) {
+      keeper.Heartbeat();
+      std::this_thread::sleep_for(300ms);  // the msg_server's period, well inside the timeout
+    }
+  });
+  struct StopHeartbeat {
+    std::atomic<bool>& over;
+    std::thread& thread;
+    ~StopHeartbeat() {
+      over = true;
+      thread.join();
+    }
+  } stop_heartbeat{churn_over, heartbeat};
   std::map<std::string, double> baseline;
   for (const char* l : {"msg_server", "client", "http"}) {
     const auto v = OpenConnections(admin_, l);
