@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tree=$(mktemp -d)
 trap 'rm -rf "$tree"' EXIT
-mkdir -p "$tree/docs" "$tree/server/net"
+mkdir -p "$tree/docs" "$tree/server/net" "$tree/test/server/net"
 
 cat >"$tree/server/net/widget.h" <<'CODE'
 // A widget (docs/PROTOCOL.md, "Header").
@@ -16,6 +16,10 @@ class WidgetPool {
 };
 int MakeWidget();
 }  // namespace demo::net
+CODE
+cat >"$tree/test/server/net/widget_test.cc" <<'CODE'
+TEST(WidgetPoolTest, Spins) {}
+TEST_F(WidgetPoolTest, SpinsTwice) {}
 CODE
 cat >"$tree/docs/PROTOCOL.md" <<'DOC'
 # Protocol
@@ -28,16 +32,18 @@ DOC
 write_docs() {  # $1: "stale" or "fixed"
   local path=server/net/widget.h member=WidgetPool::Spin call='MakeWidget()' type=WidgetPool
   local section=Header anchor=header cite=docs/PROTOCOL.md tracker="the widget design"
-  local comment='// Spins (docs/PROTOCOL.md, "Header").'
+  local comment='// Spins (docs/PROTOCOL.md, "Header").' test=Spins suite=WidgetPoolTest
   if [[ $1 == stale ]]; then
     path=server/net/gadget.h member=WidgetPool::Stop call='MakeGadget()' type=GadgetPool
     section=Footer anchor=footer cite=PROTOCOL.md tracker="issue 7" comment='// Spins (see #12).'
+    test=Stops suite=GadgetPoolTest
   fi
   cat >"$tree/README.md" <<DOC
 # Demo
 
 \`$path\` holds \`$type\`; \`$member\` and \`$call\` do the work; see
 docs/PROTOCOL.md, "$section", [the header](docs/PROTOCOL.md#$anchor), $cite and $tracker.
+Tested by \`WidgetPoolTest.$test\`, \`.SpinsTwice\` and \`$suite.*\`.
 DOC
   printf '%s\nvoid demo::net::WidgetPool::Spin() {}\n' "$comment" >"$tree/server/net/widget.cc"
 }
@@ -56,13 +62,15 @@ for expected in \
     'README.md:4: docs/PROTOCOL.md has no section with anchor #footer' \
     'README.md:4: cite the protocol as docs/PROTOCOL.md' \
     'README.md:4: cites the tracker ("issue 7")' \
+    'README.md:5: no test WidgetPoolTest.Stops' \
+    'README.md:5: no test suite GadgetPoolTest' \
     'server/net/widget.cc:1: cites the tracker ("#12")'; do
   if ! grep -qF -- "$expected" <<<"$out"; then
     echo "FAIL: missing: $expected"; status=1
   fi
 done
-if [[ $(grep -c . <<<"$out") -ne 10 ]]; then  # the nine lines above and the summary
-  echo "FAIL: expected exactly nine problems"; status=1
+if [[ $(grep -c . <<<"$out") -ne 12 ]]; then  # the eleven lines above and the summary
+  echo "FAIL: expected exactly eleven problems"; status=1
 fi
 [[ $status -eq 0 ]] || { echo "--- output:"; echo "$out"; exit 1; }
 
