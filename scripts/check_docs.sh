@@ -6,7 +6,8 @@
 #   - every `Class::Function`, `namespace::Name`, `Function()` and `CamelCaseName` in backticks is
 #     found in the sources (a class member inside that class's body, or as Class::Member);
 #   - every GoogleTest name in backticks (`Suite.Test`, `Suite.*`) is a test in test/;
-#   - every cited section (docs/X.md, "Heading" or docs/X.md#anchor) is a heading of that file.
+#   - every cited section (docs/X.md, "Heading" or docs/X.md#anchor) is a heading of that file,
+#     and every doc named without its folder (OPERATIONS.md) exists.
 # In docs and in every source file (comments included):
 #   - no tracker issue number ("issue 7", "#12") is cited: readers do not have the tracker;
 #   - the protocol document is cited as docs/PROTOCOL.md, the one in the repository.
@@ -226,6 +227,7 @@ def check_text_rules(path, lineno, line):
         report(path, lineno, "cite the protocol as docs/PROTOCOL.md")
 
 
+BARE_DOC_RE = re.compile(r"(?<![\w/.-])([A-Z][A-Z_]*\.md)\b")
 md_link_rx = re.compile(r"\]\(([^)#\s]+)(#[\w-]+)?\)")
 for d in docs:
     with open(d, encoding="utf-8") as fh:
@@ -243,6 +245,11 @@ for d in docs:
             full = os.path.normpath(os.path.join(os.path.dirname(d), target))
             if not os.path.exists(full):
                 report(d, n, f"link target {target} does not exist")
+        for m in BARE_DOC_RE.finditer(line):
+            name = m.group(1)
+            if name != "PROTOCOL.md" and not os.path.exists(os.path.join("docs", name)) and \
+                    not os.path.exists(name):
+                report(d, n, f"{name} does not exist")
         for m in PATH_RE.finditer(line):
             if not path_exists(m.group(1)):
                 report(d, n, f"{m.group(1).rstrip('.,;:)')} does not exist")

@@ -33,17 +33,18 @@ write_docs() {  # $1: "stale" or "fixed"
   local path=server/net/widget.h member=WidgetPool::Spin call='MakeWidget()' type=WidgetPool
   local section=Header anchor=header cite=docs/PROTOCOL.md tracker="the widget design"
   local comment='// Spins (docs/PROTOCOL.md, "Header").' test=Spins suite=WidgetPoolTest
+  local doc=README.md
   if [[ $1 == stale ]]; then
     path=server/net/gadget.h member=WidgetPool::Stop call='MakeGadget()' type=GadgetPool
     section=Footer anchor=footer cite=PROTOCOL.md tracker="issue 7" comment='// Spins (see #12).'
-    test=Stops suite=GadgetPoolTest
+    test=Stops suite=GadgetPoolTest doc=NOTES.md
   fi
   cat >"$tree/README.md" <<DOC
 # Demo
 
 \`$path\` holds \`$type\`; \`$member\` and \`$call\` do the work; see
 docs/PROTOCOL.md, "$section", [the header](docs/PROTOCOL.md#$anchor), $cite and $tracker.
-Tested by \`WidgetPoolTest.$test\`, \`.SpinsTwice\` and \`$suite.*\`.
+Tested by \`WidgetPoolTest.$test\`, \`.SpinsTwice\` and \`$suite.*\`. More in $doc.
 DOC
   printf '%s\nvoid demo::net::WidgetPool::Spin() {}\n' "$comment" >"$tree/server/net/widget.cc"
 }
@@ -64,13 +65,14 @@ for expected in \
     'README.md:4: cites the tracker ("issue 7")' \
     'README.md:5: no test WidgetPoolTest.Stops' \
     'README.md:5: no test suite GadgetPoolTest' \
+    'README.md:5: NOTES.md does not exist' \
     'server/net/widget.cc:1: cites the tracker ("#12")'; do
   if ! grep -qF -- "$expected" <<<"$out"; then
     echo "FAIL: missing: $expected"; status=1
   fi
 done
-if [[ $(grep -c . <<<"$out") -ne 12 ]]; then  # the eleven lines above and the summary
-  echo "FAIL: expected exactly eleven problems"; status=1
+if [[ $(grep -c . <<<"$out") -ne 13 ]]; then  # the twelve lines above and the summary
+  echo "FAIL: expected exactly twelve problems"; status=1
 fi
 [[ $status -eq 0 ]] || { echo "--- output:"; echo "$out"; exit 1; }
 
