@@ -1,4 +1,4 @@
-// Command ids, names and message types of the PDUs the login tier speaks (see PROTOCOL.md).
+// Command ids, names and message types of the login tier's PDUs (docs/PROTOCOL.md, "Commands").
 // Numbers come from the generated IM.BaseDefine enums, so the .proto files stay the one source.
 #pragma once
 

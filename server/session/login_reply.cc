@@ -10,13 +10,15 @@
 namespace ttlogin::server {
 
 std::string_view ChooseCodeText(registry::ChooseCode code) {
+  // The classic server's own texts, byte for byte: some clients show "msg" to the user, so a
+  // drop-in must not change it (docs/PROTOCOL.md, "The HTTP JSON reply").
   switch (code) {
     case registry::ChooseCode::kOk:
       return "";
     case registry::ChooseCode::kNoMsgServer:
-      return "no msg_server is available";
+      return kClassicNoMsgServerText;
     case registry::ChooseCode::kAllFull:
-      return "all msg_servers are full";
+      return kClassicAllFullText;
   }
   return "unknown";
 }

@@ -155,7 +155,7 @@ class Run {
     return n;
   }
 
-  // The protocol's rules, read straight off PROTOCOL.md and the session's header comment.
+  // The protocol's rules, read straight off docs/PROTOCOL.md and the session's header comment.
   // Returns true when the link must close.
   bool ModelFeed(std::size_t self, std::span<const std::uint8_t> bytes) {
     Slot& s = slots_[self];

@@ -57,6 +57,8 @@ TEST_F(HttpPortTest, NoMsgServerIsCodeOne) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(json::parse(r->body)["code"], 1);
+  // The classic server's text, in raw UTF-8 on the wire (docs/PROTOCOL.md, "The HTTP JSON reply").
+  EXPECT_EQ(r->body, R"({"code":1,"msg":"没有msg_server"})");
 }
 
 TEST_F(HttpPortTest, QueryStringAndPostAndHeadAreServed) {

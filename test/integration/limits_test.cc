@@ -1,4 +1,4 @@
-// Limits from issue "reliability": connection caps per listener, the registration cap, slowloris,
+// Limits of docs/RELIABILITY.md: connection caps per listener, the registration cap, slowloris,
 // JSON logs, and many simultaneous client connections.
 #include <fcntl.h>
 #include <poll.h>

@@ -1,7 +1,7 @@
 // Golden output: the exact text and JSON lines for a small capture that holds one of each kind
 // of line (known messages, an escaped string, an unknown command, a body missing a required
 // field, a body that does not parse, a bad length). The expected lines were written by hand from
-// PROTOCOL.md and docs/PDU_DUMP.md; a change here is a change of the tool's interface.
+// docs/PROTOCOL.md and docs/PDU_DUMP.md; a change here is a change of the tool's interface.
 #include <gtest/gtest.h>
 
 #include "test/pdu_dump/decode_helpers.h"

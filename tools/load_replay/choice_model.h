@@ -2,7 +2,7 @@
 //
 // It deliberately shares no code with server/registry: the registry is the thing under test, and a
 // checker that called it would agree with every one of its bugs. So this is the plainest possible
-// restatement of the rule in PROTOCOL.md and docs/ROUTING.md plus the server behaviour the project
+// restatement of the rule in docs/PROTOCOL.md and docs/ROUTING.md plus the server behaviour we
 // decided on:
 //  - eligible: registered, cur < max (holds never change eligibility);
 //  - least_count (the classic rule, the default): the smallest cur + held wins; every server tied

@@ -128,7 +128,7 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// Fills `answer` from the JSON body of GET /msg_server (PROTOCOL.md "The HTTP JSON reply").
+// Fills `answer` from the JSON body of GET /msg_server (docs/PROTOCOL.md, "The HTTP JSON reply").
 void ParseHttpAnswer(std::string_view body, ServerAnswer& answer) {
   const auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {

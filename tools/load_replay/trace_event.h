@@ -35,7 +35,7 @@ struct ServerInfo {
   std::string host;
 };
 
-// Result codes of the choice (PROTOCOL.md: IM.BaseDefine.ResultType).
+// Result codes of the choice: IM.BaseDefine.ResultType (docs/PROTOCOL.md, "Fields").
 inline constexpr std::uint32_t kCodeOk = 0;
 inline constexpr std::uint32_t kCodeNoMsgServer = 1;
 inline constexpr std::uint32_t kCodeAllFull = 2;

@@ -11,7 +11,7 @@
 namespace ttlogin::tools::replay {
 namespace {
 
-// msg_servers send a heartbeat after this much silence (PROTOCOL.md: 5 s).
+// msg_servers send a heartbeat after this much silence (docs/PROTOCOL.md, "Classic behaviours").
 constexpr std::uint64_t kHeartbeatMs = 5000;
 
 // Writes events and keeps a ChoiceModel of them, so logins can follow the rule.

@@ -14,7 +14,7 @@
 
 namespace ttlogin::tools::pdu_dump {
 
-// The classic deployment's Client port and MsgServer port (PROTOCOL.md).
+// The classic deployment's Client port and MsgServer port (docs/PROTOCOL.md, "Ports").
 inline constexpr std::uint16_t kDefaultClientPort = 8008;
 inline constexpr std::uint16_t kDefaultMsgServerPort = 8100;
 

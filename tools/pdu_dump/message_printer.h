@@ -3,7 +3,7 @@
 // Written against reflection instead of TextFormat/JsonStringFormat because the output of a
 // multi-GB capture is millions of lines: these append to one reused buffer with no per-call
 // allocation, which is several times faster, and they let us choose the JSON mapping (integers of
-// every width stay numbers, as the issue asks, where protobuf's mapping quotes 64-bit ones).
+// every width stay numbers, where protobuf's mapping quotes 64-bit ones).
 #pragma once
 
 #include <cstdint>

@@ -72,12 +72,39 @@ TEST(LoginReplyTest, FailureJsonCarriesCodeAndMessageOnly) {
   none.code = registry::ChooseCode::kNoMsgServer;
   auto j = nlohmann::json::parse(BuildMsgServerJson(none, "m", "d"));
   EXPECT_EQ(j["code"], 1);
-  EXPECT_FALSE(j["msg"].get<std::string>().empty());
+  EXPECT_EQ(j.size(), 2u);
   EXPECT_FALSE(j.contains("priorIP"));
   registry::Choice full;
   full.code = registry::ChooseCode::kAllFull;
   j = nlohmann::json::parse(BuildMsgServerJson(full, "m", "d"));
   EXPECT_EQ(j["code"], 2);
+  EXPECT_EQ(j.size(), 2u);
+}
+
+// The classic server's failure texts, written here as UTF-8 source text (the header spells them
+// as byte escapes), so a wrong byte on either side fails.
+TEST(LoginReplyTest, ErrorRepliesCarryTheClassicTextsByteForByte) {
+  const std::string no_msg_server = "没有msg_server";
+  const std::string all_full = "负载过高";
+  // Guards against the test file itself being read in another encoding: 2 and 4 CJK characters
+  // of 3 UTF-8 bytes each.
+  ASSERT_EQ(no_msg_server.size(), 2 * 3 + 10u);
+  ASSERT_EQ(all_full.size(), 4 * 3u);
+
+  registry::Choice none;
+  none.code = registry::ChooseCode::kNoMsgServer;
+  EXPECT_EQ(BuildMsgServerJson(none, "m", "d"), R"({"code":1,"msg":")" + no_msg_server + R"("})");
+  registry::Choice full;
+  full.code = registry::ChooseCode::kAllFull;
+  EXPECT_EQ(BuildMsgServerJson(full, "m", "d"), R"({"code":2,"msg":")" + all_full + R"("})");
+
+  // Raw UTF-8 with no "\\u" escapes, as the classic server wrote them: a client that does not
+  // decode such escapes still shows the same characters, and one that does reads the same string.
+  const auto j = nlohmann::json::parse(BuildMsgServerJson(none, "m", "d"));
+  EXPECT_EQ(j["msg"].get<std::string>(), no_msg_server);
+  EXPECT_EQ(nlohmann::json::parse(BuildMsgServerJson(full, "m", "d"))["msg"].get<std::string>(),
+            all_full);
+  EXPECT_EQ(ChooseCodeText(registry::ChooseCode::kOk), "");
 }
 
 TEST(LoginReplyTest, InvalidUtf8FromAMsgServerDoesNotBreakTheJson) {
