@@ -12,11 +12,6 @@ ClientConnection::ClientConnection(asio::ip::tcp::socket socket, ServerContext& 
       session_(context, peer()),
       accepted_(last_received()) {
   set_output_budget(context_.config().max_queued_output);
-  context_.metrics.ConnectionOpened(ListenerKind::kClient);
-}
-
-ClientConnection::~ClientConnection() {
-  context_.metrics.ConnectionClosed(ListenerKind::kClient);
 }
 
 void ClientConnection::OnStart() {

@@ -16,7 +16,6 @@ namespace ttlogin::server {
 class ClientConnection final : public Connection {
  public:
   ClientConnection(asio::ip::tcp::socket socket, ServerContext& context);
-  ~ClientConnection() override;
 
  private:
   void OnStart() override;

@@ -20,12 +20,7 @@ HttpConnection::HttpConnection(asio::ip::tcp::socket socket, ServerContext& cont
       kind_(kind),
       session_(handler, context.config().max_http_head_size, context.config().max_http_body_size) {
   set_output_budget(context_.config().max_queued_output);
-  context_.metrics.ConnectionOpened(kind_);
   session_.set_deferral(this);
-}
-
-HttpConnection::~HttpConnection() {
-  context_.metrics.ConnectionClosed(kind_);
 }
 
 void HttpConnection::OnStart() {

@@ -13,7 +13,6 @@ class HttpConnection final : public Connection, private ReplyDeferral {
  public:
   HttpConnection(asio::ip::tcp::socket socket, ServerContext& context, HttpHandler& handler,
                  ListenerKind kind);
-  ~HttpConnection() override;
 
  private:
   void OnStart() override;

@@ -21,13 +21,11 @@ std::size_t ThreadCount(unsigned configured) {
   return cores == 0 ? 1 : cores;
 }
 
-// Makes a connection for an accepted socket and starts it on the socket's own loop.
+// Makes a connection for an accepted socket (the listener counts and starts it).
 template <typename T>
 Listener::Factory MakeFactory(ServerContext& context) {
-  return [&context](asio::ip::tcp::socket socket) {
-    auto executor = socket.get_executor();
-    auto connection = std::make_shared<T>(std::move(socket), context);
-    asio::post(executor, [connection] { connection->Start(); });
+  return [&context](asio::ip::tcp::socket socket) -> std::shared_ptr<Connection> {
+    return std::make_shared<T>(std::move(socket), context);
   };
 }
 
@@ -54,28 +52,28 @@ LoginServer::LoginServer(common::LoginServerConfig config, std::string config_pa
       pool_(ThreadCount(startup_.io_threads)) {
   signals_.add(SIGHUP);
   registry_.SetRouting(RoutingOptionsOf(startup_));
-  listeners_.push_back(std::make_unique<Listener>(ListenerKind::kMsgServer, accept_io_, pool_,
-                                                  metrics_,
-                                                  MakeFactory<MsgServerConnection>(context_)));
-  listeners_.push_back(std::make_unique<Listener>(
-      ListenerKind::kClient, accept_io_, pool_, metrics_, MakeFactory<ClientConnection>(context_)));
-  static constexpr ListenerKind kHttpKind = ListenerKind::kHttp;
-  static constexpr ListenerKind kAdminKind = ListenerKind::kAdmin;
-  listeners_.push_back(std::make_unique<Listener>(
-      ListenerKind::kHttp, accept_io_, pool_, metrics_, [this](asio::ip::tcp::socket socket) {
-        auto executor = socket.get_executor();
-        auto c = std::make_shared<http::HttpConnection>(std::move(socket), context_,
-                                                        msg_server_handler_, kHttpKind);
-        asio::post(executor, [c] { c->Start(); });
-      }));
-  if (startup_.admin_enabled) {
+  metrics_.set_connection_counts([this](ListenerKind kind) {
+    const ListenerStats::Counts n = connection_stats_[static_cast<std::size_t>(kind)].Read();
+    return ConnectionCounts{n.accepted, n.refused, n.opened, n.closed};
+  });
+  auto add_listener = [this](ListenerKind kind, Listener::Factory factory) {
     listeners_.push_back(std::make_unique<Listener>(
-        ListenerKind::kAdmin, accept_io_, pool_, metrics_, [this](asio::ip::tcp::socket socket) {
-          auto executor = socket.get_executor();
-          auto c = std::make_shared<http::HttpConnection>(std::move(socket), context_,
-                                                          admin_handler_, kAdminKind);
-          asio::post(executor, [c] { c->Start(); });
-        }));
+        std::string(ListenerName(kind)), accept_io_, pool_,
+        connection_stats_[static_cast<std::size_t>(kind)], std::move(factory)));
+  };
+  add_listener(ListenerKind::kMsgServer, MakeFactory<MsgServerConnection>(context_));
+  add_listener(ListenerKind::kClient, MakeFactory<ClientConnection>(context_));
+  add_listener(ListenerKind::kHttp,
+               [this](asio::ip::tcp::socket socket) -> std::shared_ptr<Connection> {
+                 return std::make_shared<http::HttpConnection>(
+                     std::move(socket), context_, msg_server_handler_, ListenerKind::kHttp);
+               });
+  if (startup_.admin_enabled) {
+    add_listener(ListenerKind::kAdmin,
+                 [this](asio::ip::tcp::socket socket) -> std::shared_ptr<Connection> {
+                   return std::make_shared<http::HttpConnection>(
+                       std::move(socket), context_, admin_handler_, ListenerKind::kAdmin);
+                 });
   }
   reload_thread_ = std::thread([this] { reload_io_.run(); });
 }

@@ -8,6 +8,7 @@
 // loop; the result is published to the loops through LiveConfig.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -82,6 +83,9 @@ class LoginServer final : public admin::AdminBackend {
   registry::MsgServerRegistry registry_;
   Metrics metrics_;
   AddressLimiter msg_server_addresses_;
+  // Kept by the listeners and their connections, read by metrics_ at scrape time. Before pool_:
+  // connections still queued on a loop are destroyed with it and count their closing here.
+  std::array<ListenerStats, static_cast<std::size_t>(ListenerKind::kCount)> connection_stats_;
   ServerContext context_;
   http::MsgServerHandler msg_server_handler_;
   admin::AdminHandler admin_handler_;

@@ -33,12 +33,10 @@ MsgServerConnection::MsgServerConnection(asio::ip::tcp::socket socket, ServerCon
       session_(context, peer()),
       address_(registry::PeerAddressOf(peer())) {
   set_output_budget(context_.config().max_queued_output);
-  context_.metrics.ConnectionOpened(ListenerKind::kMsgServer);
 }
 
 MsgServerConnection::~MsgServerConnection() {
   if (holds_address_slot_) context_.msg_server_addresses->Release(address_);
-  context_.metrics.ConnectionClosed(ListenerKind::kMsgServer);
 }
 
 std::optional<std::string> MsgServerConnection::Admit() {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <utility>
 
 #include "common/log_rate_limiter.h"
@@ -241,23 +242,27 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
            "Registry updates per second between the last two scrapes (prefer rate() on "
            "ttlogin_registry_updates_total).");
   w.Sample("ttlogin_registry_updates_per_second", "", updates_per_second);
-  CounterFamily(w, m, "ttlogin_connections_accepted_total", "Connections accepted, by listener.",
-                {{"listener=\"msg_server\"", Counter::kAcceptedMsgServer},
-                 {"listener=\"client\"", Counter::kAcceptedClient},
-                 {"listener=\"http\"", Counter::kAcceptedHttp},
-                 {"listener=\"admin\"", Counter::kAcceptedAdmin}});
-  CounterFamily(w, m, "ttlogin_connections_refused_total",
-                "Connections refused at accept because the listener was at its limit.",
-                {{"listener=\"msg_server\"", Counter::kRefusedMsgServer},
-                 {"listener=\"client\"", Counter::kRefusedClient},
-                 {"listener=\"http\"", Counter::kRefusedHttp},
-                 {"listener=\"admin\"", Counter::kRefusedAdmin}});
-  w.Family("ttlogin_connections_open", "gauge", "Open connections, by listener.");
-  for (ListenerKind l : {ListenerKind::kMsgServer, ListenerKind::kClient, ListenerKind::kHttp,
-                         ListenerKind::kAdmin}) {
-    w.Sample("ttlogin_connections_open", fmt::format("listener=\"{}\"", ListenerName(l)),
-             m.Open(l));
-  }
+  constexpr std::array<ListenerKind, 4> kListeners = {
+      ListenerKind::kMsgServer, ListenerKind::kClient, ListenerKind::kHttp, ListenerKind::kAdmin};
+  std::array<ConnectionCounts, kListeners.size()> connections;
+  for (std::size_t i = 0; i < kListeners.size(); ++i)
+    connections[i] = m.Connections(kListeners[i]);
+  auto connection_family = [&](std::string_view name, std::string_view type, std::string_view help,
+                               auto value) {
+    w.Family(name, type, help);
+    for (std::size_t i = 0; i < kListeners.size(); ++i) {
+      w.Sample(name, fmt::format("listener=\"{}\"", ListenerName(kListeners[i])),
+               value(connections[i]));
+    }
+  };
+  connection_family("ttlogin_connections_accepted_total", "counter",
+                    "Connections accepted, by listener.",
+                    [](const ConnectionCounts& c) { return c.accepted; });
+  connection_family("ttlogin_connections_refused_total", "counter",
+                    "Connections refused at accept because the listener was at its limit.",
+                    [](const ConnectionCounts& c) { return c.refused; });
+  connection_family("ttlogin_connections_open", "gauge", "Open connections, by listener.",
+                    [](const ConnectionCounts& c) { return c.open(); });
   CounterFamily(
       w, m, "ttlogin_reloads_total", "Config reloads, by result.",
       {{"result=\"ok\"", Counter::kReloads}, {"result=\"failed\"", Counter::kReloadFailures}});

@@ -17,7 +17,7 @@ namespace ttlogin::server {
 class AddressLimiter {
  public:
   // Takes one place for `address` when it holds fewer than `limit`; false otherwise.
-  bool Acquire(std::string_view address, std::size_t limit);
+  [[nodiscard]] bool Acquire(std::string_view address, std::size_t limit);
   // Gives back a place taken by Acquire.
   void Release(std::string_view address);
   std::size_t Held(std::string_view address) const;

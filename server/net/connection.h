@@ -1,12 +1,11 @@
-// Connection: one accepted socket's read/write loop, shared by the three listeners' protocols.
+// Connection: one accepted socket's read/write loop, shared by the listeners' protocols.
 //
 // Every connection lives on exactly one io thread (its socket's io_context), so its state needs no
 // lock. Reading waits for readability and then reads into a per-thread buffer, so an idle
 // connection holds no read buffer; protocols decode straight from that buffer. Each connection
 // has one deadline, implementing every timeout lazily: it fires at the earliest deadline and the
 // protocol recomputes, so traffic never has to touch it. The deadlines of a loop's connections
-// sit in one heap served by one asio timer (ConnectionTimers), not in an asio timer each: an idle
-// connection then costs a heap slot instead of a 120-byte timer plus a pending wait operation.
+// sit in one heap served by one asio timer (ConnectionTimers), not in an asio timer each.
 #pragma once
 
 #include <chrono>
@@ -19,9 +18,10 @@
 
 #include <asio.hpp>
 
-namespace ttlogin::server {
+#include "server/net/deadline_heap.h"
+#include "server/net/listener_stats.h"
 
-using Clock = std::chrono::steady_clock;
+namespace ttlogin::server {
 
 class ConnectionTimers;
 
@@ -40,8 +40,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Closes now, dropping unsent output. Idempotent.
   void Close(std::string_view reason);
 
+  // Counts this connection in `stats`: opened now, closed when it is destroyed. At most once;
+  // `stats` must outlive the connection. Listener does it for every connection it accepts.
+  void CountIn(ListenerStats& stats);
+
   const std::string& peer() const { return peer_; }
-  bool closed() const { return closed_; }
+  bool closed() const { return state_ == State::kClosed; }
+  asio::any_io_executor executor() { return socket_.get_executor(); }
 
  protected:
   virtual void OnStart() {}
@@ -60,7 +65,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Sends what is queued (and `bytes`), then closes.
   void SendAndClose(std::string_view bytes);
   // Stops delivering further input (e.g. after a final reply).
-  void StopReading() { reading_stopped_ = true; }
+  void StopReading();
   // Sets the one deadline (replacing the previous one): OnTimer runs once it has passed.
   void ArmTimer(Clock::time_point deadline);
 
@@ -74,7 +79,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // waits for an answer produced elsewhere, and what follows must not be parsed before it.
   void HoldInput() { input_held_ = true; }
   void ReleaseInput();
-  asio::any_io_executor executor() { return socket_.get_executor(); }
   // Set by the protocol from its config (MaxQueuedOutput) before Start().
   void set_output_budget(std::size_t bytes) { output_budget_ = bytes; }
 
@@ -82,6 +86,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Clock::time_point last_sent() const { return last_sent_; }
 
  private:
+  // The connection's lifecycle. Input flows only in kOpen; kPaused keeps the socket open for
+  // input but reads nothing until the hold is released and the queued output has drained.
+  enum class State : std::uint8_t {
+    kOpen,               // reading: input goes to the protocol as it arrives
+    kPaused,             // output over budget or input held; unconsumed input in held_input_
+    kReadingStopped,     // StopReading(): no more input, output still flows
+    kClosingAfterWrite,  // SendAndClose(): no more input, Send() ignored; closes once sent
+    kClosed,             // Close(): the socket is closed, OnClose has run
+  };
+  // Input may still be delivered (now or after a pause).
+  bool reading() const { return state_ == State::kOpen || state_ == State::kPaused; }
+
   void WaitReadable();
   void OnReadable(const asio::error_code& ec);
   void FlushOutput();
@@ -90,7 +106,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Hands `data` to the protocol; keeps (copies) what it did not consume and pauses reading.
   // Returns true when everything was consumed.
   bool Deliver(std::span<const std::uint8_t> data);
-  // Output has drained while input is held: the held input goes to the protocol again.
+  // Output has drained and input is no longer held: the held input goes to the protocol again,
+  // then reading resumes.
   void ResumeHeldInput();
   void ScheduleResume();
 
@@ -98,24 +115,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   asio::ip::tcp::socket socket_;
   ConnectionTimers& timers_;  // the deadline heap of the socket's loop
-  Clock::time_point deadline_{};
-  std::uint32_t heap_index_;  // position in timers_' heap, or ConnectionTimers::kNotQueued
+  DeadlineSlot deadline_;     // this connection's place in timers_
+  ListenerStats* stats_ = nullptr;
   std::string peer_;
   std::string output_;           // bytes not yet accepted by the kernel
   std::size_t output_sent_ = 0;  // prefix of output_ already written
   std::size_t output_budget_ = 64 * 1024;
+  State state_ = State::kOpen;
+  // Facts that hold in several states, so they are not states themselves:
+  // - a wait for writability is pending (its handler still runs after a Close);
   bool write_in_flight_ = false;
-  bool close_after_write_ = false;
-  bool reading_stopped_ = false;
-  bool read_paused_ = false;  // waiting for output to drain (a peer that does not read)
+  // - ResumeHeldInput is posted and not run yet (at most one post at a time);
   bool resume_posted_ = false;
-  bool input_held_ = false;  // HoldInput() until ReleaseInput()
+  // - the protocol's HoldInput(): it may be asked while reading and lasts across a pause for
+  //   output, so reading resumes only once it is released and the output has drained;
+  bool input_held_ = false;
+  // - the last read filled its buffer: more is probably waiting (read scheduling only).
+  bool streaming_ = false;
+  std::uint32_t drained_seen_ = 0;  // the loop's drained-read count at that read
   // Input the protocol left unconsumed when output went over budget (at most one read buffer);
   // empty, with no capacity, otherwise.
   std::vector<std::uint8_t> held_input_;
-  bool closed_ = false;
-  bool streaming_ = false;          // the last read filled its buffer: more is probably waiting
-  std::uint32_t drained_seen_ = 0;  // the loop's drained-read count at that read
   Clock::time_point last_received_;
   Clock::time_point last_sent_;
 };

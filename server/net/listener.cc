@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "server/net/connection.h"
-
 namespace ttlogin::server {
 namespace {
 // Pause after an accept error such as EMFILE, so the loop does not spin on it.
@@ -18,51 +16,26 @@ struct Listener::Acceptor {
   bool stopped = false;
 };
 
-Listener::Listener(ListenerKind kind, asio::io_context& accept_context, IoThreadPool& pool,
-                   Metrics& metrics, Factory factory)
-    : kind_(kind),
+Listener::Listener(std::string name, asio::io_context& accept_context, IoThreadPool& pool,
+                   ListenerStats& stats, Factory factory)
+    : name_(std::move(name)),
       accept_context_(accept_context),
       pool_(pool),
-      metrics_(metrics),
+      stats_(stats),
       factory_(std::move(factory)) {}
 
 namespace {
-Counter AcceptedCounter(ListenerKind kind) {
-  switch (kind) {
-    case ListenerKind::kMsgServer:
-      return Counter::kAcceptedMsgServer;
-    case ListenerKind::kClient:
-      return Counter::kAcceptedClient;
-    case ListenerKind::kHttp:
-      return Counter::kAcceptedHttp;
-    default:
-      return Counter::kAcceptedAdmin;
-  }
-}
-Counter RefusedCounter(ListenerKind kind) {
-  switch (kind) {
-    case ListenerKind::kMsgServer:
-      return Counter::kRefusedMsgServer;
-    case ListenerKind::kClient:
-      return Counter::kRefusedClient;
-    case ListenerKind::kHttp:
-      return Counter::kRefusedHttp;
-    default:
-      return Counter::kRefusedAdmin;
-  }
-}
 // Log the first refusals, then one in this many, so a connection flood does not flood the log.
 constexpr std::uint64_t kRefusalLogEvery = 1000;
 }  // namespace
 
 void Listener::Refuse(Acceptor& a, asio::ip::tcp::socket socket) {
-  metrics_.Add(RefusedCounter(kind_));
-  ++refused_;
-  if (refused_ <= 3 || refused_ % kRefusalLogEvery == 0) {
+  const std::uint64_t refused = stats_.CountRefused();
+  if (refused <= 3 || refused % kRefusalLogEvery == 0) {
     spdlog::warn(
         "{} listener on {}: {} connections open, the limit; refusing new ones ({} "
         "refused so far)",
-        name(), FormatEndpoint(a.endpoint), max_connections_, refused_);
+        name(), FormatEndpoint(a.endpoint), max_connections_, refused);
   }
   asio::error_code ec;
   socket.set_option(asio::socket_base::linger(true, 0), ec);  // RST: no TIME_WAIT pile-up
@@ -127,12 +100,13 @@ void Listener::Accept(Acceptor& a) {
           });
           return;
         }
-        if (max_connections_ != 0 &&
-            metrics_.Open(kind_) >= static_cast<std::int64_t>(max_connections_)) {
+        if (max_connections_ != 0 && stats_.open() >= static_cast<std::int64_t>(max_connections_)) {
           Refuse(a, std::move(socket));
         } else {
-          metrics_.Add(AcceptedCounter(kind_));
-          factory_(std::move(socket));
+          stats_.CountAccepted();
+          std::shared_ptr<Connection> connection = factory_(std::move(socket));
+          connection->CountIn(stats_);
+          asio::post(connection->executor(), [connection] { connection->Start(); });
         }
         Accept(a);
       });

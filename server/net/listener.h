@@ -1,8 +1,10 @@
 // Listener: the acceptors of one port on every address of its ';' list.
 //
-// Accepted sockets are created directly on the next io loop of the pool, and the connection is
-// started on that loop. A failing accept (out of file descriptors) backs off briefly instead of
-// spinning.
+// Accepted sockets are created directly on the next io loop of the pool; the factory makes the
+// connection, which is counted in the listener's ListenerStats and started on that loop. A
+// failing accept (out of file descriptors) backs off briefly instead of spinning. Its accept
+// handlers run on one thread (the accept loop's), which is what lets ListenerStats count accepts
+// without a locked instruction.
 #pragma once
 
 #include <cstdint>
@@ -14,28 +16,31 @@
 #include <asio.hpp>
 
 #include "common/login_server_config.h"
+#include "server/net/connection.h"
 #include "server/net/io_thread_pool.h"
-#include "server/session/metrics.h"
+#include "server/net/listener_stats.h"
 
 namespace ttlogin::server {
 
 class Listener {
  public:
-  // Makes the connection object for an accepted socket; it is then Start()ed on its loop.
-  using Factory = std::function<void(asio::ip::tcp::socket)>;
+  // Makes the connection for an accepted socket (on the socket's loop, not started yet); the
+  // listener counts it and Start()s it on that loop.
+  using Factory = std::function<std::shared_ptr<Connection>(asio::ip::tcp::socket)>;
 
-  Listener(ListenerKind kind, asio::io_context& accept_context, IoThreadPool& pool,
-           Metrics& metrics, Factory factory);
+  // `name` is for the log; `stats` must outlive every connection the listener accepts.
+  Listener(std::string name, asio::io_context& accept_context, IoThreadPool& pool,
+           ListenerStats& stats, Factory factory);
   ~Listener();
 
   // Opens, binds and listens on every address. Returns an empty string or the reason it failed.
-  std::string Bind(const common::ListenerConfig& config);
+  [[nodiscard]] std::string Bind(const common::ListenerConfig& config);
   // Open connections beyond this are closed at accept and counted (0 = no limit).
   void set_max_connections(std::size_t n) { max_connections_ = n; }
   void StartAccepting();
   void Stop();
 
-  std::string_view name() const { return ListenerName(kind_); }
+  std::string_view name() const { return name_; }
   // The bound endpoints (the real port when the config said 0).
   std::vector<asio::ip::tcp::endpoint> endpoints() const;
 
@@ -45,13 +50,12 @@ class Listener {
 
   void Refuse(Acceptor& acceptor, asio::ip::tcp::socket socket);
 
-  ListenerKind kind_;
+  std::string name_;
   asio::io_context& accept_context_;
   IoThreadPool& pool_;
-  Metrics& metrics_;
+  ListenerStats& stats_;
   Factory factory_;
   std::size_t max_connections_ = 0;
-  std::uint64_t refused_ = 0;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
 };
 

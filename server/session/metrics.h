@@ -7,7 +7,8 @@
 // (relaxed) because the scrape reads them from another thread. Threads beyond kBlocks share one
 // overflow block and pay a `fetch_add`, so counts stay exact whatever the thread count. Gauges
 // that are state, not events (registered msg_servers, users), are read from the registry at
-// scrape time instead.
+// scrape time instead; so are the listeners' connection counts, which the connection layer keeps
+// (the wiring lends them through set_connection_counts).
 #pragma once
 
 #include <array>
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string_view>
 
 namespace ttlogin::server {
@@ -66,15 +68,6 @@ enum class Counter : std::uint16_t {
   kUpdateBeforeRegistration,
   kUpdateBadAction,
   kRegistryUpdates,
-  // connections, by listener (accepted / refused over the limit)
-  kAcceptedMsgServer,
-  kAcceptedClient,
-  kAcceptedHttp,
-  kAcceptedAdmin,
-  kRefusedMsgServer,
-  kRefusedClient,
-  kRefusedHttp,
-  kRefusedAdmin,
   kReloads,
   kReloadFailures,
   kCount
@@ -85,6 +78,15 @@ enum class Histogram : std::uint8_t { kHttpAnswer, kPduAnswer, kCount };
 // Upper bounds of the latency buckets, in microseconds (the last bucket is +Inf).
 inline constexpr std::array<std::uint32_t, 12> kLatencyBucketsUs = {
     10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000};
+
+// One listener's connection counts at the time they were read.
+struct ConnectionCounts {
+  std::uint64_t accepted = 0;  // handed to a connection
+  std::uint64_t refused = 0;   // closed at accept: the listener was at its limit
+  std::uint64_t opened = 0;
+  std::uint64_t closed = 0;
+  std::int64_t open() const { return static_cast<std::int64_t>(opened - closed); }
+};
 
 namespace detail {
 // The calling thread's last claimed block (see Metrics::Mine).
@@ -109,17 +111,17 @@ class Metrics {
     Bump(slot, slot.block->counters[static_cast<std::size_t>(c)], n);
   }
   void Observe(Histogram h, std::chrono::nanoseconds latency);
-  // Open connections per listener: a gauge, so kept in one shared word per listener.
-  void ConnectionOpened(ListenerKind l) {
-    open_[static_cast<std::size_t>(l)].fetch_add(1, std::memory_order_relaxed);
-  }
-  void ConnectionClosed(ListenerKind l) {
-    open_[static_cast<std::size_t>(l)].fetch_sub(1, std::memory_order_relaxed);
+
+  // Where a scrape reads the listeners' connection counts. Set once, before any scrape; until
+  // then (sessions tested without sockets) every count reads 0.
+  using ConnectionCountsReader = std::function<ConnectionCounts(ListenerKind)>;
+  void set_connection_counts(ConnectionCountsReader reader) {
+    connection_counts_ = std::move(reader);
   }
 
   std::uint64_t Get(Counter c) const;
-  std::int64_t Open(ListenerKind l) const {
-    return open_[static_cast<std::size_t>(l)].load(std::memory_order_relaxed);
+  ConnectionCounts Connections(ListenerKind l) const {
+    return connection_counts_ ? connection_counts_(l) : ConnectionCounts{};
   }
   // Cumulative bucket counts (Prometheus style), then the count and the sum in microseconds.
   struct HistogramSnapshot {
@@ -167,7 +169,7 @@ class Metrics {
   std::array<Block, kBlocks> blocks_{};
   Block overflow_;  // shared by threads beyond kBlocks: atomic read-modify-write
   std::atomic<std::size_t> next_block_{0};
-  std::array<std::atomic<std::int64_t>, static_cast<std::size_t>(ListenerKind::kCount)> open_{};
+  ConnectionCountsReader connection_counts_;
 };
 
 }  // namespace ttlogin::server

@@ -238,5 +238,47 @@ TEST(EscapeLabelTest, DistinctHostNamesStayDistinctLabels) {
   }
 }
 
+// The listeners' connection counts are kept by the connection layer and read through the hook
+// the wiring sets; the exported families keep their names, types and label order.
+TEST(RenderPrometheusTest, ConnectionFamiliesReadTheListenersCounts) {
+  Metrics metrics;
+  metrics.set_connection_counts([](ListenerKind kind) {
+    const auto k = static_cast<std::uint64_t>(kind) + 1;  // distinct per listener
+    return ConnectionCounts{100 * k, 10 * k, 1000 * k, 1000 * k - k};
+  });
+  registry::MsgServerRegistry registry;
+  const std::string text = RenderPrometheus(metrics, registry, "test", 0);
+  const std::string expected =
+      "# HELP ttlogin_connections_accepted_total Connections accepted, by listener.\n"
+      "# TYPE ttlogin_connections_accepted_total counter\n"
+      "ttlogin_connections_accepted_total{listener=\"msg_server\"} 100\n"
+      "ttlogin_connections_accepted_total{listener=\"client\"} 200\n"
+      "ttlogin_connections_accepted_total{listener=\"http\"} 300\n"
+      "ttlogin_connections_accepted_total{listener=\"admin\"} 400\n"
+      "# HELP ttlogin_connections_refused_total Connections refused at accept because the "
+      "listener was at its limit.\n"
+      "# TYPE ttlogin_connections_refused_total counter\n"
+      "ttlogin_connections_refused_total{listener=\"msg_server\"} 10\n"
+      "ttlogin_connections_refused_total{listener=\"client\"} 20\n"
+      "ttlogin_connections_refused_total{listener=\"http\"} 30\n"
+      "ttlogin_connections_refused_total{listener=\"admin\"} 40\n"
+      "# HELP ttlogin_connections_open Open connections, by listener.\n"
+      "# TYPE ttlogin_connections_open gauge\n"
+      "ttlogin_connections_open{listener=\"msg_server\"} 1\n"
+      "ttlogin_connections_open{listener=\"client\"} 2\n"
+      "ttlogin_connections_open{listener=\"http\"} 3\n"
+      "ttlogin_connections_open{listener=\"admin\"} 4\n";
+  EXPECT_NE(text.find(expected), std::string::npos) << text;
+}
+
+TEST(RenderPrometheusTest, ConnectionCountsAreZeroWithoutAConnectionLayer) {
+  Metrics metrics;
+  registry::MsgServerRegistry registry;
+  const std::string text = RenderPrometheus(metrics, registry, "test", 0);
+  EXPECT_NE(text.find("ttlogin_connections_accepted_total{listener=\"client\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("ttlogin_connections_open{listener=\"admin\"} 0\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ttlogin::server::admin
