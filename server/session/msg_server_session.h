@@ -51,7 +51,6 @@ class MsgServerSession {
   bool registered() const { return handle_.valid(); }
   registry::ServerHandle handle() const { return handle_; }
   const std::string& host_name() const { return host_name_; }
-  const std::string& peer() const { return peer_; }
 
  private:
   bool Dispatch(const common::DecodedFrame& frame);
