@@ -38,7 +38,7 @@ TEST(MetricsTest, CountersAreExactWithMoreThreadsThanBlocks) {
   Metrics metrics;
   // Twice the blocks and some: most threads share the overflow block.
   const std::size_t threads = 2 * Metrics::kBlocks + 3;
-  constexpr std::uint64_t kAdds = 20'000;
+  constexpr std::uint64_t kAdds = 200'000;
   RunTogether(threads, [&](std::size_t t) {
     for (std::uint64_t i = 0; i < kAdds; ++i) {
       metrics.Add(Counter::kPduHeartbeat);
@@ -54,7 +54,7 @@ TEST(MetricsTest, CountersAreExactWithMoreThreadsThanBlocks) {
 TEST(MetricsTest, HistogramsAreExactWithMoreThreadsThanBlocks) {
   Metrics metrics;
   const std::size_t threads = Metrics::kBlocks + 5;
-  constexpr std::uint64_t kRounds = 5'000;
+  constexpr std::uint64_t kRounds = 20'000;
   // Each round observes one latency inside each bucket: 0 us, then each bound.
   RunTogether(threads, [&](std::size_t) {
     for (std::uint64_t i = 0; i < kRounds; ++i) {
