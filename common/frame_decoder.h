@@ -60,7 +60,6 @@ class FrameDecoder {
   // declared length), not with the length a peer declares.
   std::size_t capacity() const { return pending_.capacity(); }
   bool broken() const { return broken_; }
-  std::uint32_t max_pdu_size() const { return max_pdu_size_; }
 
  private:
   // Moves bytes from `input` into pending_ until it holds one whole frame (or input runs out).

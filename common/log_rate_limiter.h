@@ -10,6 +10,9 @@
 // refuses are counted, and the next line admitted carries that count ("(N similar lines
 // suppressed in the last S s)"); a process-wide total feeds the metric
 // ttlogin_log_lines_suppressed_total.
+//
+// LogSampledCount is the other throttle, for events counted as they happen (refusals, a link's
+// repeated faults): it logs the first few and then every Nth, each line carrying the count.
 #pragma once
 
 #include <spdlog/spdlog.h>
@@ -18,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace ttlogin::common {
@@ -83,6 +87,43 @@ void LogLimited(LogRateLimiter& limiter, spdlog::level::level_enum level,
   spdlog::log(level, "{}{}", fmt::format(format, std::forward<Args>(args)...),
               SuppressedSuffix(admission));
 }
+
+// Which occurrences of a counted event get a log line: the first `first`, then one in `every`
+// (none more when `every` is 0). For events whose running count is worth reading in the log
+// ("(N refused so far)"): the count stays exact while the lines thin out, so a peer repeating one
+// fault forever costs a line per thousand faults, not a line per fault.
+struct LogSampling {
+  std::uint64_t first = 0;
+  std::uint64_t every = 0;
+  constexpr bool Logs(std::uint64_t n) const {
+    return n <= first || (every != 0 && n % every == 0);
+  }
+};
+
+// The running count of one kind of event, sampled for the log by kSampling. `Word` is
+// std::uint64_t for a count one thread keeps (one link's warnings: no atomic on its path), or
+// std::atomic<std::uint64_t> for a count threads share (SharedLogSampledCount).
+template <LogSampling kSampling, typename Word = std::uint64_t>
+class LogSampledCount {
+ public:
+  // Counts one occurrence. Returns the count so far when this occurrence is to be logged, 0 when
+  // it is not.
+  [[nodiscard]] std::uint64_t Count() {
+    std::uint64_t n;
+    if constexpr (std::is_integral_v<Word>) {
+      n = ++count_;
+    } else {
+      n = count_.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+    return kSampling.Logs(n) ? n : 0;
+  }
+
+ private:
+  Word count_{0};
+};
+
+template <LogSampling kSampling>
+using SharedLogSampledCount = LogSampledCount<kSampling, std::atomic<std::uint64_t>>;
 
 }  // namespace ttlogin::common
 

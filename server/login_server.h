@@ -65,7 +65,6 @@ class LoginServer final : public admin::AdminBackend {
   // Listener names ("msg_server", "client", "http", "admin") and their bound endpoints.
   std::vector<std::pair<std::string, std::vector<asio::ip::tcp::endpoint>>> Endpoints() const;
 
-  registry::MsgServerRegistry& registry() { return registry_; }
   const Metrics& metrics() const { return metrics_; }
 
  private:

@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
-
 #include "IM.Other.pb.h"
 #include "common/log_rate_limiter.h"
 #include "common/network_table.h"
@@ -21,9 +19,8 @@ const std::string& HeartbeatPdu() {
 
 // Refusals at arrival are logged the first few times, then one in this many: a flood of
 // connections must not flood the log.
-constexpr std::uint64_t kRefusalLogFirst = 5;
-constexpr std::uint64_t kRefusalLogEvery = 1000;
-std::atomic<std::uint64_t> g_refusals{0};
+constexpr common::LogSampling kRefusalSampling{5, 1000};
+common::SharedLogSampledCount<kRefusalSampling> g_refusals;
 
 }  // namespace
 
@@ -62,8 +59,7 @@ std::optional<std::string> MsgServerConnection::Admit() {
 
 void MsgServerConnection::OnStart() {
   if (auto refusal = Admit()) {
-    const std::uint64_t n = g_refusals.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (n <= kRefusalLogFirst || n % kRefusalLogEvery == 0) {
+    if (const std::uint64_t n = g_refusals.Count()) {
       spdlog::warn("msg_server connection from {} refused: {} ({} refused so far)", peer(),
                    *refusal, n);
     }

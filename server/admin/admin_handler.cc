@@ -123,11 +123,11 @@ void AdminHandler::Handle(const http::HttpRequest& request, bool keep_alive, std
   }
   if (path == "/metrics") {
     if (!get) return http::AppendJsonError(out, 405, "use GET", keep_alive, "Allow: GET\r\n");
-    return Metrics(keep_alive, out);
+    return Metrics(keep_alive, method == HTTP_HEAD, out);
   }
   if (path == "/servers") {
     if (!get) return http::AppendJsonError(out, 405, "use GET", keep_alive, "Allow: GET\r\n");
-    return Servers(keep_alive, out);
+    return Servers(keep_alive, method == HTTP_HEAD, out);
   }
   if (path == "/reload") {
     if (!post) return http::AppendJsonError(out, 405, "use POST", keep_alive, "Allow: POST\r\n");
@@ -150,7 +150,7 @@ void AdminHandler::Handle(const http::HttpRequest& request, bool keep_alive, std
   http::AppendJsonError(out, 404, "no such admin path", keep_alive);
 }
 
-void AdminHandler::Metrics(bool keep_alive, std::string& out) {
+void AdminHandler::Metrics(bool keep_alive, bool head_only, std::string& out) {
   double rate;
   {
     std::lock_guard lock(rate_mu_);
@@ -159,12 +159,12 @@ void AdminHandler::Metrics(bool keep_alive, std::string& out) {
   }
   const std::string text =
       RenderPrometheus(context_.metrics, context_.registry, backend_.BuildVersion(), rate);
-  http::AppendHttpResponse(out, 200, text, keep_alive, false, {},
+  http::AppendHttpResponse(out, 200, text, keep_alive, head_only, {},
                            "text/plain; version=0.0.4; charset=utf-8");
 }
 
-void AdminHandler::Servers(bool keep_alive, std::string& out) {
-  http::AppendHttpResponse(out, 200, ServersJson(context_.registry), keep_alive);
+void AdminHandler::Servers(bool keep_alive, bool head_only, std::string& out) {
+  http::AppendHttpResponse(out, 200, ServersJson(context_.registry), keep_alive, head_only);
 }
 
 void AdminHandler::Drain(std::string_view key, bool draining, bool keep_alive, std::string& out) {

@@ -30,8 +30,10 @@ class AdminHandler final : public http::HttpHandler {
 
  private:
   bool Authorized(const http::HttpRequest& request) const;
-  void Metrics(bool keep_alive, std::string& out);
-  void Servers(bool keep_alive, std::string& out);
+  // A HEAD gets the GET's headers without the body: on a kept-alive connection a body would be
+  // read as the next response.
+  void Metrics(bool keep_alive, bool head_only, std::string& out);
+  void Servers(bool keep_alive, bool head_only, std::string& out);
   void Drain(std::string_view key, bool draining, bool keep_alive, std::string& out);
   void Reload(const http::HttpRequest& request, bool keep_alive, std::string& out);
 

@@ -27,7 +27,6 @@ class LiveConfig {
   // A snapshot that may be kept.
   std::shared_ptr<const common::LoginServerConfig> Snapshot() const;
   void Set(common::LoginServerConfig next);
-  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
  private:
   // Identifies this instance in the per-thread caches: an address could be reused by a later

@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
-
 #include "IM.Server.pb.h"
 #include "common/log_rate_limiter.h"
 #include "common/logging.h"
@@ -12,8 +10,6 @@
 
 namespace ttlogin::server {
 namespace {
-constexpr std::uint64_t kWarnFirst = 5;
-constexpr std::uint64_t kWarnEvery = 1000;
 // How often the registry's last-heard time is refreshed: operators read it in seconds.
 constexpr auto kTouchInterval = std::chrono::seconds(1);
 
@@ -26,15 +22,8 @@ constexpr int kClaimSilenceHeartbeats = 2;
 
 // Refused registrations are logged the first few times, then one in this many, process-wide: a
 // peer that reconnects and sends its refused registration again must not flood the log.
-constexpr std::uint64_t kRefusalLogFirst = 10;
-constexpr std::uint64_t kRefusalLogEvery = 1000;
-std::atomic<std::uint64_t> g_refused_registrations{0};
-
-// Counts one refusal; true when it is to be logged. `n` is set to the count so far.
-bool CountRefusal(std::uint64_t& n) {
-  n = g_refused_registrations.fetch_add(1, std::memory_order_relaxed) + 1;
-  return n <= kRefusalLogFirst || n % kRefusalLogEvery == 0;
-}
+constexpr common::LogSampling kRefusalSampling{10, 1000};
+common::SharedLogSampledCount<kRefusalSampling> g_refused_registrations;
 
 // The largest count the registry holds (it clamps at both ends).
 constexpr std::int64_t kMaxCount = 0xffffffffLL;
@@ -115,7 +104,7 @@ bool MsgServerSession::Acceptable(const registry::MsgServerInfo& info) {
     context_.metrics.Add(Counter::kRegistrationBadAddress);
   }
   // EscapeForLog bounds what reaches the log: the field may be 64 KB.
-  if (std::uint64_t n = 0; CountRefusal(n)) {
+  if (const std::uint64_t n = g_refused_registrations.Count()) {
     spdlog::warn(
         "msg_server {}: registration refused: {} {} (host_name={}); closing ({} refused so far)",
         peer_, problem->field, problem->detail, common::EscapeForLog(info.host_name), n);
@@ -186,7 +175,7 @@ bool MsgServerSession::Dispatch(const common::DecodedFrame& frame) {
     }
   }
   context_.metrics.Add(Counter::kPduOther);
-  if (ShouldWarn(unknown_commands_)) {
+  if (unknown_commands_.Count() != 0) {
     TTLOGIN_LOG_PER_PEER(
         spdlog::level::warn,
         "msg_server {}: skipping unknown PDU service={:#06x} command={:#06x} length={}", peer_,
@@ -239,7 +228,7 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
   }
   if (claim.code == registry::ClaimCode::kTaken) {
     context_.metrics.Add(Counter::kRegistrationNameTaken);
-    if (std::uint64_t n = 0; CountRefusal(n)) {
+    if (const std::uint64_t n = g_refused_registrations.Count()) {
       spdlog::warn(
           "msg_server {}: registration refused: host_name={} port={} is held by the live link "
           "from {}, heard from within {} heartbeat intervals; closing ({} refused so far)",
@@ -289,11 +278,10 @@ bool MsgServerSession::HandleUserCntUpdate(const common::DecodedFrame& frame) {
   }
   if (!handle_.valid()) {
     context_.metrics.Add(Counter::kUpdateBeforeRegistration);
-    if (ShouldWarn(unregistered_updates_)) {
+    if (const std::uint64_t n = unregistered_updates_.Count()) {
       TTLOGIN_LOG_PER_PEER(
           spdlog::level::warn,
-          "msg_server {}: user count update before IMMsgServInfo ignored ({} so far)", peer_,
-          unregistered_updates_);
+          "msg_server {}: user count update before IMMsgServInfo ignored ({} so far)", peer_, n);
     }
     return true;
   }
@@ -304,7 +292,7 @@ bool MsgServerSession::HandleUserCntUpdate(const common::DecodedFrame& frame) {
     delta = -1;
   } else {
     context_.metrics.Add(Counter::kUpdateBadAction);
-    if (ShouldWarn(bad_actions_)) {
+    if (bad_actions_.Count() != 0) {
       TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
                            "msg_server {} ({}): unknown user_action {} ignored", peer_, host_name_,
                            action);
@@ -333,11 +321,11 @@ void MsgServerSession::ApplyOne(std::int64_t delta, std::uint32_t user_id) {
   if (!change) return;
   if (change->clamped) {
     context_.metrics.Add(Counter::kUpdateClamped);
-    if (ShouldWarn(clamped_updates_)) {
+    if (const std::uint64_t n = clamped_updates_.Count()) {
       TTLOGIN_LOG_PER_PEER(
           spdlog::level::warn,
           "msg_server {} ({}): user count would go below zero; kept at 0 ({} so far)", peer_,
-          host_name_, clamped_updates_);
+          host_name_, n);
     }
   }
   TTLOGIN_LOG_PER_PEER(spdlog::level::debug, "msg_server {} ({}): user {} {} -> {}", peer_,
@@ -361,11 +349,11 @@ void MsgServerSession::FlushRun() {
     // Cannot happen while only this link moves the count (the run was checked against it); if
     // it ever does, it is reported like any other clamp rather than hidden.
     context_.metrics.Add(Counter::kUpdateClamped);
-    if (ShouldWarn(clamped_updates_)) {
+    if (const std::uint64_t n = clamped_updates_.Count()) {
       TTLOGIN_LOG_PER_PEER(
           spdlog::level::warn,
           "msg_server {} ({}): user count would go below zero; kept at 0 ({} so far)", peer_,
-          host_name_, clamped_updates_);
+          host_name_, n);
     }
   }
 }
@@ -397,11 +385,6 @@ void MsgServerSession::OnClosed(std::string_view reason) {
   TTLOGIN_LOG_PER_PEER(spdlog::level::info,
                        "msg_server {} removed ({}): host_name={} port={} users dropped={}", peer_,
                        reason, host_name_, info ? info->port : 0, info ? info->cur_conn_cnt : 0);
-}
-
-bool MsgServerSession::ShouldWarn(std::uint64_t& counter) {
-  ++counter;
-  return counter <= kWarnFirst || counter % kWarnEvery == 0;
 }
 
 }  // namespace ttlogin::server

@@ -27,6 +27,7 @@
 #include <string_view>
 
 #include "common/frame_decoder.h"
+#include "common/log_rate_limiter.h"
 #include "server/session/server_context.h"
 
 namespace ttlogin::server {
@@ -50,7 +51,6 @@ class MsgServerSession {
   bool registered() const { return handle_.valid(); }
   registry::ServerHandle handle() const { return handle_; }
   const std::string& host_name() const { return host_name_; }
-  const std::string& peer() const { return peer_; }
 
  private:
   bool Dispatch(const common::DecodedFrame& frame);
@@ -70,9 +70,10 @@ class MsgServerSession {
   void LoseEntry();
   // A warning when the msg_server advertises an address no remote client can reach.
   std::string AddressWarning(const std::string& ip1, const std::string& ip2) const;
-  // Logs the first few of a kind of warning per link, then every 1000th, so a broken peer
-  // cannot flood the log.
-  static bool ShouldWarn(std::uint64_t& counter);
+  // Each kind of warning is logged the first few times per link, then every 1000th, so a broken
+  // peer cannot flood the log.
+  static constexpr common::LogSampling kWarnSampling{5, 1000};
+  using WarnCount = common::LogSampledCount<kWarnSampling>;
 
   ServerContext& context_;
   std::string peer_;
@@ -82,10 +83,10 @@ class MsgServerSession {
   std::string host_name_;  // escaped, for log lines
   std::optional<std::string> close_reason_;
   std::chrono::steady_clock::time_point last_touch_{};
-  std::uint64_t unregistered_updates_ = 0;
-  std::uint64_t clamped_updates_ = 0;
-  std::uint64_t unknown_commands_ = 0;
-  std::uint64_t bad_actions_ = 0;
+  WarnCount unregistered_updates_;
+  WarnCount clamped_updates_;
+  WarnCount unknown_commands_;
+  WarnCount bad_actions_;
 
   // The entry's count as the registry last reported it; -1 when unknown (after a registration or
   // a replacement, until the next update tells).

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include <algorithm>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -187,6 +188,63 @@ TEST_F(LogLimitedTest, EachCallSiteOfTheMacroHasItsOwnBudget) {
     EXPECT_GE(a, kPeerLogBurst);
     EXPECT_GE(b, kPeerLogBurst);
   }
+}
+
+// Every n in [1, up_to] that `sampling` logs, counted through one LogSampledCount.
+template <LogSampling kSampling>
+std::vector<std::uint64_t> LoggedOccurrences(std::uint64_t up_to) {
+  LogSampledCount<kSampling> count;
+  std::vector<std::uint64_t> logged;
+  for (std::uint64_t i = 1; i <= up_to; ++i) {
+    if (const std::uint64_t n = count.Count()) {
+      EXPECT_EQ(n, i) << "the returned number is the count so far";
+      logged.push_back(n);
+    }
+  }
+  return logged;
+}
+
+TEST(LogSampledCountTest, LogsTheFirstFewThenEveryNth) {
+  EXPECT_EQ((LoggedOccurrences<LogSampling{3, 1000}>(5'000)),
+            (std::vector<std::uint64_t>{1, 2, 3, 1000, 2000, 3000, 4000, 5000}));
+  // Multiples of `every` within the first few are logged once, not twice.
+  EXPECT_EQ((LoggedOccurrences<LogSampling{4, 2}>(9)),
+            (std::vector<std::uint64_t>{1, 2, 3, 4, 6, 8}));
+}
+
+TEST(LogSampledCountTest, EveryZeroLogsOnlyTheFirstFew) {
+  EXPECT_EQ((LoggedOccurrences<LogSampling{2, 0}>(10'000)), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_TRUE((LoggedOccurrences<LogSampling{0, 0}>(100)).empty());
+}
+
+TEST(LogSampledCountTest, ASharedCountIsExactAcrossThreads) {
+  constexpr LogSampling kSampling{5, 1000};
+  constexpr int kThreads = 4;
+  constexpr std::uint64_t kPerThread = 50'000;
+  SharedLogSampledCount<kSampling> count;
+  std::vector<std::vector<std::uint64_t>> logged(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::uint64_t i = 0; i < kPerThread; ++i) {
+        if (const std::uint64_t n = count.Count()) logged[t].push_back(n);
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  // Each occurrence got its own number, so the logged ones are exactly those a single thread
+  // counting to the same total would log, none twice.
+  std::vector<std::uint64_t> all;
+  for (const auto& l : logged)
+    all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  std::vector<std::uint64_t> expected;
+  for (std::uint64_t n = 1; n <= kThreads * kPerThread; ++n) {
+    if (kSampling.Logs(n)) expected.push_back(n);
+  }
+  EXPECT_EQ(all, expected);
+  EXPECT_EQ(expected.size(), 5u + kThreads * kPerThread / 1000);
 }
 
 }  // namespace

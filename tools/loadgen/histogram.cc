@@ -26,13 +26,6 @@ void LatencyHistogram::Record(std::uint64_t ns) {
   max_ns_ = std::max(max_ns_, ns);
 }
 
-void LatencyHistogram::Merge(const LatencyHistogram& other) {
-  for (std::size_t i = 0; i < counts_.size(); ++i)
-    counts_[i] += other.counts_[i];
-  count_ += other.count_;
-  max_ns_ = std::max(max_ns_, other.max_ns_);
-}
-
 double LatencyHistogram::PercentileUs(double fraction) const {
   if (count_ == 0) return 0;
   const auto target = static_cast<std::uint64_t>(fraction * static_cast<double>(count_ - 1)) + 1;

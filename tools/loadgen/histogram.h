@@ -13,7 +13,6 @@ namespace ttlogin::tools::loadgen {
 class LatencyHistogram {
  public:
   void Record(std::uint64_t ns);
-  void Merge(const LatencyHistogram& other);
   std::uint64_t count() const { return count_; }
   // The latency below which `fraction` (0..1) of the samples lie, in microseconds; 0 if empty.
   double PercentileUs(double fraction) const;
