@@ -185,7 +185,7 @@ class HttpRequestParser {
 //   - no fragment ("#").
 // The query string is not a path and is not checked. Other target forms (absolute-form, "*",
 // authority-form) match no route and get the route's 404.
-std::string_view RequestTargetError(std::string_view target);
+[[nodiscard]] std::string_view RequestTargetError(std::string_view target);
 
 template <typename OnRequest>
 HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& on_request,
