@@ -4,19 +4,33 @@
 
 namespace ttlogin::common {
 
+std::string FrameErrorText(FrameError error, std::uint32_t length, std::uint32_t max_pdu_size) {
+  switch (error) {
+    case FrameError::kNone:
+      break;
+    case FrameError::kLengthBelowHeader:
+      return "PDU length " + std::to_string(length) + " is below the 16-byte header";
+    case FrameError::kLengthAboveMax:
+      return "PDU length " + std::to_string(length) + " exceeds the maximum of " +
+             std::to_string(max_pdu_size);
+  }
+  return {};
+}
+
+std::string FrameDecoder::error_text() const {
+  return FrameErrorText(error_, error_length_, max_pdu_size_);
+}
+
 DecodeResult DecodeFrame(std::span<const std::uint8_t> bytes, std::uint32_t max_pdu_size) {
   DecodeResult r;
   if (bytes.size() < 4) return r;
   const std::uint32_t length = LoadBe32(bytes.data());
-  if (length < kPduHeaderSize) {
+  if (length < kPduHeaderSize || length > max_pdu_size) {
     r.status = DecodeStatus::kError;
-    r.error = "PDU length " + std::to_string(length) + " is below the 16-byte header";
-    return r;
-  }
-  if (length > max_pdu_size) {
-    r.status = DecodeStatus::kError;
-    r.error = "PDU length " + std::to_string(length) + " exceeds the maximum of " +
-              std::to_string(max_pdu_size);
+    r.error =
+        length < kPduHeaderSize ? FrameError::kLengthBelowHeader : FrameError::kLengthAboveMax;
+    r.length = length;
+    r.max_pdu_size = max_pdu_size;
     return r;
   }
   if (bytes.size() < length) return r;
@@ -27,7 +41,7 @@ DecodeResult DecodeFrame(std::span<const std::uint8_t> bytes, std::uint32_t max_
   return r;
 }
 
-std::size_t FrameDecoder::FillPending(std::span<const std::uint8_t> input, std::string& error) {
+std::size_t FrameDecoder::FillPending(std::span<const std::uint8_t> input) {
   std::size_t taken = 0;
   auto take = [&](std::size_t want) {
     const std::size_t n = std::min(want, input.size() - taken);
@@ -49,7 +63,7 @@ std::size_t FrameDecoder::FillPending(std::span<const std::uint8_t> input, std::
   }
   const DecodeResult probe = DecodeFrame(pending_, max_pdu_size_);
   if (probe.status == DecodeStatus::kError) {
-    error = probe.error;
+    Break(probe);
     return taken;
   }
   const std::uint32_t length = LoadBe32(pending_.data());

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/log_rate_limiter.h"
+#include "common/session_verdict.h"
 
 namespace ttlogin::server {
 
@@ -29,6 +30,7 @@ void ClientConnection::OnTimer(Clock::time_point now) {
     TTLOGIN_LOG_PER_PEER(spdlog::level::debug,
                          "client {}: no request answered within {} s; closing", peer(),
                          context_.config().client_timeout.count());
+    context_.metrics.Closed(ListenerKind::kClient, common::CloseReason::kTimeout);
     Close("request timeout");
     return;
   }
@@ -41,17 +43,15 @@ std::size_t ClientConnection::OnData(std::span<const std::uint8_t> data) {
   // its input is always consumed (a partial PDU waits in the session's frame decoder).
   thread_local std::string reply;
   reply.clear();
-  const ClientSession::Result r = session_.OnBytes(data, reply);
-  switch (r.outcome) {
-    case ClientSession::Outcome::kNeedMore:
-      break;
-    case ClientSession::Outcome::kReply:
-      SendAndClose(reply);
-      context_.metrics.Observe(Histogram::kPduAnswer, Clock::now() - last_received());
-      break;
-    case ClientSession::Outcome::kClose:
-      Close(r.reason);
-      break;
+  const common::SessionVerdict verdict = session_.OnBytes(data, reply);
+  if (!verdict.closes()) return data.size();
+  context_.metrics.Closed(ListenerKind::kClient, verdict.reason);
+  if (verdict.action == common::SessionVerdict::Action::kReplyThenClose) {
+    SendAndClose(reply);
+    context_.metrics.Observe(Histogram::kPduAnswer, Clock::now() - last_received());
+  } else {
+    // The session logged why (rate-limited per peer).
+    Close(common::CloseReasonText(verdict.reason));
   }
   return data.size();
 }

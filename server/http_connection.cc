@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/log_rate_limiter.h"
+#include "common/session_verdict.h"
 
 namespace ttlogin::server::http {
 namespace {
@@ -41,11 +42,12 @@ void HttpConnection::OnTimer(Clock::time_point now) {
     return;
   }
   std::string out;
-  session_.OnTimeout(out);
-  if (out.empty()) {
-    Close("idle timeout");
-  } else {
+  const common::SessionVerdict verdict = session_.OnTimeout(out);
+  context_.metrics.Closed(kind_, verdict.reason);
+  if (verdict.action == common::SessionVerdict::Action::kReplyThenClose) {
     SendAndClose(out);
+  } else {
+    Close("idle timeout");
   }
 }
 
@@ -61,15 +63,19 @@ std::size_t HttpConnection::OnData(std::span<const std::uint8_t> data) {
   if (session_.answered() != before && kind_ == ListenerKind::kHttp) {
     context_.metrics.Observe(Histogram::kHttpAnswer, Clock::now() - last_received());
   }
-  if (!session_.last_error().empty()) {
-    TTLOGIN_LOG_PER_PEER(spdlog::level::debug, "{} {}: bad request: {}", ListenerName(kind_),
-                         peer(), session_.last_error());
+  const common::SessionVerdict& verdict = progress.verdict;
+  if (verdict.closes()) {
+    context_.metrics.Closed(kind_, verdict.reason);
+    if (!verdict.detail.empty()) {
+      TTLOGIN_LOG_PER_PEER(spdlog::level::debug, "{} {}: bad request: {}", ListenerName(kind_),
+                           peer(), verdict.detail);
+    }
   }
   if (progress.deferred) {
     // The answers before the deferred one go out now; it follows, then (unless it is the last)
     // the held input is parsed again.
     if (!out.empty()) Send(out);
-  } else if (progress.close) {
+  } else if (verdict.closes()) {
     SendAndClose(out);
   } else {
     if (session_.in_request() && (!was_in_request || session_.answered() != before)) {

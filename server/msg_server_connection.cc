@@ -6,6 +6,7 @@
 #include "common/log_rate_limiter.h"
 #include "common/network_table.h"
 #include "common/protocol.h"
+#include "common/session_verdict.h"
 #include "server/net/address_limiter.h"
 
 namespace ttlogin::server {
@@ -87,6 +88,7 @@ void MsgServerConnection::OnTimer(Clock::time_point now) {
                          "msg_server {} ({}) timed out: nothing received for {} s; dropping it",
                          peer(), session_.registered() ? session_.host_name() : "unregistered",
                          context_.config().msg_server_timeout.count());
+    context_.metrics.Closed(ListenerKind::kMsgServer, common::CloseReason::kTimeout);
     Close("timeout");
     return;
   }
@@ -100,14 +102,13 @@ void MsgServerConnection::OnTimer(Clock::time_point now) {
 
 std::size_t MsgServerConnection::OnData(std::span<const std::uint8_t> data) {
   // A msg_server is never answered (only heartbeats go out, on the timer), so input is always
-  // consumed whole; a partial PDU waits in the session's frame decoder.
-  if (auto reason = session_.OnBytes(data)) {
-    Close(*reason);
-    return data.size();
-  }
-  if (auto reason = session_.Heard(last_received())) {
-    Close(*reason);
-    return data.size();
+  // consumed whole; a partial PDU waits in the session's frame decoder. The session logged why it
+  // closes (rate-limited per peer); Close's text reaches its "removed (...)" line.
+  common::SessionVerdict verdict = session_.OnBytes(data);
+  if (!verdict.closes()) verdict = session_.Heard(last_received());
+  if (verdict.closes()) {
+    context_.metrics.Closed(ListenerKind::kMsgServer, verdict.reason);
+    Close(common::CloseReasonText(verdict.reason));
   }
   return data.size();
 }

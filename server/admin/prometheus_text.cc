@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <span>
 #include <utility>
 
 #include "common/log_rate_limiter.h"
@@ -55,6 +56,52 @@ void LatencyHistogram(Writer& w, const Metrics& m, Histogram h, std::string_view
   w.Sample(std::string(kName) + "_sum", fmt::format("listener=\"{}\"", listener),
            snap.sum_us / 1e6);
   w.Sample(std::string(kName) + "_count", fmt::format("listener=\"{}\"", listener), snap.count);
+}
+
+// The reasons each listener's connections can be closed for: every series that can move is
+// written from the start (at 0), and none that cannot.
+constexpr common::CloseReason kPduCloseReasons[] = {
+    common::CloseReason::kTimeout,
+    common::CloseReason::kPduLengthBelowHeader,
+    common::CloseReason::kPduLengthAboveMax,
+};
+constexpr common::CloseReason kClientCloseReasons[] = {
+    common::CloseReason::kAnswered,
+    common::CloseReason::kBadLoginRequest,
+};
+constexpr common::CloseReason kMsgServerCloseReasons[] = {
+    common::CloseReason::kBadMsgServInfo,      common::CloseReason::kBadUserCntUpdate,
+    common::CloseReason::kRegistrationRefused, common::CloseReason::kRegistryFull,
+    common::CloseReason::kHostPortTaken,       common::CloseReason::kEntryTakenOver,
+};
+constexpr common::CloseReason kHttpCloseReasons[] = {
+    common::CloseReason::kAnswered,           common::CloseReason::kTimeout,
+    common::CloseReason::kHttpMalformed,      common::CloseReason::kHttpHeadTooLarge,
+    common::CloseReason::kHttpBodyTooLarge,   common::CloseReason::kHttpObsFold,
+    common::CloseReason::kHttpDuplicateHost,  common::CloseReason::kHttpDuplicateAuthorization,
+    common::CloseReason::kHttpMissingHost,    common::CloseReason::kHttpBadPath,
+    common::CloseReason::kHttpRequestTimeout,
+};
+
+void ClosedFamily(Writer& w, const Metrics& m) {
+  constexpr std::string_view kName = "ttlogin_connections_closed_total";
+  w.Family(kName, "counter",
+           "Connections the server closed, by listener and reason (a session's verdict or a "
+           "timeout); closes by the peer are not counted.");
+  const auto samples = [&](ListenerKind l, std::span<const common::CloseReason> reasons) {
+    for (const common::CloseReason r : reasons) {
+      w.Sample(
+          kName,
+          fmt::format("listener=\"{}\",reason=\"{}\"", ListenerName(l), common::CloseReasonName(r)),
+          m.Closes(l, r));
+    }
+  };
+  samples(ListenerKind::kMsgServer, kPduCloseReasons);
+  samples(ListenerKind::kMsgServer, kMsgServerCloseReasons);
+  samples(ListenerKind::kClient, kPduCloseReasons);
+  samples(ListenerKind::kClient, kClientCloseReasons);
+  samples(ListenerKind::kHttp, kHttpCloseReasons);
+  samples(ListenerKind::kAdmin, kHttpCloseReasons);
 }
 
 }  // namespace
@@ -263,6 +310,7 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
                     [](const ConnectionCounts& c) { return c.refused; });
   connection_family("ttlogin_connections_open", "gauge", "Open connections, by listener.",
                     [](const ConnectionCounts& c) { return c.open(); });
+  ClosedFamily(w, m);
   CounterFamily(
       w, m, "ttlogin_reloads_total", "Config reloads, by result.",
       {{"result=\"ok\"", Counter::kReloads}, {"result=\"failed\"", Counter::kReloadFailures}});

@@ -84,6 +84,73 @@ std::string_view RequestTargetError(std::string_view target) {
   }
 }
 
+int HttpParseError::status() const {
+  switch (code) {
+    case HttpParseCode::kNone:
+      return 0;
+    case HttpParseCode::kHeadTooLarge:
+      return 431;
+    case HttpParseCode::kBodyTooLarge:
+      return 413;
+    case HttpParseCode::kMalformed:
+    case HttpParseCode::kObsFold:
+    case HttpParseCode::kDuplicateHost:
+    case HttpParseCode::kDuplicateAuthorization:
+    case HttpParseCode::kMissingHost:
+    case HttpParseCode::kBadPath:
+      break;
+  }
+  return 400;
+}
+
+common::CloseReason HttpParseError::close_reason() const {
+  using common::CloseReason;
+  switch (code) {
+    case HttpParseCode::kNone:
+      return CloseReason::kNone;
+    case HttpParseCode::kMalformed:
+      return CloseReason::kHttpMalformed;
+    case HttpParseCode::kHeadTooLarge:
+      return CloseReason::kHttpHeadTooLarge;
+    case HttpParseCode::kBodyTooLarge:
+      return CloseReason::kHttpBodyTooLarge;
+    case HttpParseCode::kObsFold:
+      return CloseReason::kHttpObsFold;
+    case HttpParseCode::kDuplicateHost:
+      return CloseReason::kHttpDuplicateHost;
+    case HttpParseCode::kDuplicateAuthorization:
+      return CloseReason::kHttpDuplicateAuthorization;
+    case HttpParseCode::kMissingHost:
+      return CloseReason::kHttpMissingHost;
+    case HttpParseCode::kBadPath:
+      break;
+  }
+  return CloseReason::kHttpBadPath;
+}
+
+std::string HttpParseError::Describe() const {
+  switch (code) {
+    case HttpParseCode::kNone:
+      return {};
+    case HttpParseCode::kMalformed:
+    case HttpParseCode::kBadPath:
+      return std::string(detail);
+    case HttpParseCode::kHeadTooLarge:
+      return "request head larger than " + std::to_string(limit) + " bytes";
+    case HttpParseCode::kBodyTooLarge:
+      return "request body larger than " + std::to_string(limit) + " bytes";
+    case HttpParseCode::kObsFold:
+      return "obs-fold (folded header line)";
+    case HttpParseCode::kDuplicateHost:
+      return "more than one Host header";
+    case HttpParseCode::kDuplicateAuthorization:
+      return "more than one Authorization header";
+    case HttpParseCode::kMissingHost:
+      break;
+  }
+  return "HTTP/1.1 request without Host";
+}
+
 HttpRequestParser::HttpRequestParser(std::size_t max_head_size, std::size_t max_body_size)
     : max_head_size_(max_head_size), max_body_size_(max_body_size) {
   llhttp_init(&parser_, HTTP_REQUEST, &Settings());
@@ -109,8 +176,8 @@ void HttpRequestParser::Reset(std::size_t max_head_size, std::size_t max_body_si
   callback_error_ = HttpParseError{};
 }
 
-int HttpRequestParser::Refuse(std::string reason) {
-  callback_error_ = HttpParseError{400, std::move(reason)};
+int HttpRequestParser::Refuse(HttpParseCode code, std::string_view detail) {
+  callback_error_ = HttpParseError{code, detail, 0};
   return -1;
 }
 
@@ -163,7 +230,7 @@ int HttpRequestParser::OnUrl(llhttp_t* p, const char* at, std::size_t len) {
 int HttpRequestParser::OnUrlComplete(llhttp_t* p) {
   HttpRequestParser& self = Self(p);
   const std::string_view error = RequestTargetError(self.request_.url);
-  return error.empty() ? 0 : self.Refuse(std::string(error));
+  return error.empty() ? 0 : self.Refuse(HttpParseCode::kBadPath, error);
 }
 
 int HttpRequestParser::OnHeaderField(llhttp_t* p, const char* at, std::size_t len) {
@@ -183,11 +250,11 @@ int HttpRequestParser::OnHeaderFieldComplete(llhttp_t* p) {
   self.field_kind_ = Field::kOther;
   if (EqualsLowercase(self.field_, "authorization")) {
     // Two would be two credentials: which one a proxy checked and which one we check may differ.
-    if (self.authorization_seen_) return self.Refuse("more than one Authorization header");
+    if (self.authorization_seen_) return self.Refuse(HttpParseCode::kDuplicateAuthorization);
     self.authorization_seen_ = true;
     self.field_kind_ = Field::kAuthorization;
   } else if (EqualsLowercase(self.field_, "host")) {
-    if (self.host_seen_) return self.Refuse("more than one Host header");
+    if (self.host_seen_) return self.Refuse(HttpParseCode::kDuplicateHost);
     self.host_seen_ = true;
     self.field_kind_ = Field::kHost;
   } else if (EqualsLowercase(self.field_, "x-forwarded-for")) {
@@ -234,11 +301,10 @@ int HttpRequestParser::OnHeadersComplete(llhttp_t* p) {
   self.head_complete_ = true;
   // RFC 9112 section 3.2: a server must answer 400 to an HTTP/1.1 request without Host.
   if (!self.host_seen_ && (p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1))) {
-    return self.Refuse("HTTP/1.1 request without Host");
+    return self.Refuse(HttpParseCode::kMissingHost);
   }
   if (p->content_length > self.max_body_size_ && p->content_length != ULLONG_MAX) {
-    self.callback_error_ = HttpParseError{
-        413, "request body larger than " + std::to_string(self.max_body_size_) + " bytes"};
+    self.callback_error_ = HttpParseError{HttpParseCode::kBodyTooLarge, {}, self.max_body_size_};
     return -1;
   }
   return 0;
@@ -248,8 +314,7 @@ int HttpRequestParser::OnBody(llhttp_t* p, const char* /*at*/, std::size_t len) 
   HttpRequestParser& self = Self(p);
   self.request_.body_size += len;
   if (self.request_.body_size > self.max_body_size_) {
-    self.callback_error_ = HttpParseError{
-        413, "request body larger than " + std::to_string(self.max_body_size_) + " bytes"};
+    self.callback_error_ = HttpParseError{HttpParseCode::kBodyTooLarge, {}, self.max_body_size_};
     return -1;
   }
   return 0;

@@ -31,6 +31,8 @@
 
 #include <llhttp.h>
 
+#include "common/session_verdict.h"
+
 namespace ttlogin::server::http {
 
 // Lets a handler answer a request later, off the io loop (POST /reload reads files on the reload
@@ -63,10 +65,33 @@ struct HttpRequest {
   ReplyDeferral* deferral = nullptr;
 };
 
+// Why a request was refused. Values, so a connection's metrics count each kind; Describe() gives
+// the text for the log line.
+enum class HttpParseCode : std::uint8_t {
+  kNone,
+  kMalformed,               // llhttp's grammar refused it (detail: llhttp's error name)
+  kHeadTooLarge,            // no end of head within the head limit
+  kBodyTooLarge,            // Content-Length or the chunks beyond the body limit
+  kObsFold,                 // a folded header line
+  kDuplicateHost,           // a second Host header
+  kDuplicateAuthorization,  // a second Authorization header
+  kMissingHost,             // an HTTP/1.1 request without Host
+  kBadPath,                 // RequestTargetError refused the target (detail: which rule)
+};
+
 struct HttpParseError {
-  int status = 0;  // 0: none; else the HTTP status to answer with (400, 413, 431)
-  std::string reason;
-  explicit operator bool() const { return status != 0; }
+  HttpParseCode code = HttpParseCode::kNone;
+  // Static text that says more: llhttp's error name, or RequestTargetError's reason.
+  std::string_view detail;
+  std::size_t limit = 0;  // the head or body limit exceeded (kHeadTooLarge, kBodyTooLarge)
+
+  explicit operator bool() const { return code != HttpParseCode::kNone; }
+  // The HTTP status to answer with: 400, 413 or 431 (0 for kNone).
+  [[nodiscard]] int status() const;
+  // The session verdict's reason for this error.
+  [[nodiscard]] common::CloseReason close_reason() const;
+  // The text for the log line, as "request head larger than 8192 bytes".
+  [[nodiscard]] std::string Describe() const;
 };
 
 class HttpRequestParser {
@@ -88,8 +113,8 @@ class HttpRequestParser {
   // when given, receives the bytes parsed: all of `data` unless `on_request` stopped it, in which
   // case the rest starts the next request and is fed again later.
   template <typename OnRequest>
-  HttpParseError Feed(std::span<const char> data, OnRequest&& on_request,
-                      std::size_t* consumed = nullptr);
+  [[nodiscard]] HttpParseError Feed(std::span<const char> data, OnRequest&& on_request,
+                                    std::size_t* consumed = nullptr);
 
   // True between the first byte after the last complete request (a blank line before a request
   // included) and the end of the next one: a request is half-received, and its deadline runs.
@@ -118,7 +143,7 @@ class HttpRequestParser {
   static HttpRequestParser& Self(llhttp_t* p) { return *static_cast<HttpRequestParser*>(p->data); }
 
   static const llhttp_settings_t& Settings();
-  int Refuse(std::string reason);
+  int Refuse(HttpParseCode code, std::string_view detail = {});
   // Scans bytes llhttp has read, up to the blank line ending the head; false on an obs-fold (see
   // the class comment). The message's end resets it (ResetHeadLines).
   bool ScanHeadLines(const char* p, std::size_t n);
@@ -160,7 +185,7 @@ class HttpRequestParser {
 //   - no fragment ("#").
 // The query string is not a path and is not checked. Other target forms (absolute-form, "*",
 // authority-form) match no route and get the route's 404.
-std::string_view RequestTargetError(std::string_view target);
+[[nodiscard]] std::string_view RequestTargetError(std::string_view target);
 
 template <typename OnRequest>
 HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& on_request,
@@ -173,8 +198,7 @@ HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& o
     const bool in_head = !head_complete_;
     if (in_head) {
       if (head_size_ >= max_head_size_) {
-        return HttpParseError{
-            431, "request head larger than " + std::to_string(max_head_size_) + " bytes"};
+        return HttpParseError{HttpParseCode::kHeadTooLarge, {}, max_head_size_};
       }
       n = std::min(n, max_head_size_ - head_size_);
     }
@@ -185,7 +209,7 @@ HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& o
     const char* stop = err == HPE_OK ? p + n : llhttp_get_error_pos(&parser_);
     if (stop == nullptr || stop < p || stop > p + n) stop = p + n;
     if (!ScanHeadLines(p, static_cast<std::size_t>(stop - p))) {
-      return HttpParseError{400, "obs-fold (folded header line)"};
+      return HttpParseError{HttpParseCode::kObsFold, {}, 0};
     }
     if (err == HPE_OK) {
       if (in_head && !head_complete_) head_size_ += n;
@@ -205,7 +229,7 @@ HttpParseError HttpRequestParser::Feed(std::span<const char> data, OnRequest&& o
       continue;
     }
     if (callback_error_) return callback_error_;
-    return HttpParseError{400, llhttp_errno_name(err)};
+    return HttpParseError{HttpParseCode::kMalformed, llhttp_errno_name(err), 0};
   }
   return {};
 }

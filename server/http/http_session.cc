@@ -40,16 +40,16 @@ void HttpSession::ReleaseParser() {
   parser_.reset();
 }
 
-bool HttpSession::OnBytes(std::span<const std::uint8_t> bytes, std::string& out,
-                          std::string_view peer) {
-  return OnBytesUpTo(bytes, out, peer, std::numeric_limits<std::size_t>::max()).close;
+common::SessionVerdict HttpSession::OnBytes(std::span<const std::uint8_t> bytes, std::string& out,
+                                            std::string_view peer) {
+  return OnBytesUpTo(bytes, out, peer, std::numeric_limits<std::size_t>::max()).verdict;
 }
 
 HttpSession::Progress HttpSession::OnBytesUpTo(std::span<const std::uint8_t> bytes,
                                                std::string& out, std::string_view peer,
                                                std::size_t max_output) {
-  if (done_) return {bytes.size(), true};
-  if (max_output == 0 || bytes.empty()) return {0, false};
+  if (done()) return {bytes.size(), common::SessionVerdict::ReplyThenClose(close_reason_), false};
+  if (max_output == 0 || bytes.empty()) return {0, common::SessionVerdict::Continue(), false};
   if (!parser_) {
     auto& pool = ParserPool();
     if (pool.empty()) {
@@ -69,28 +69,32 @@ HttpSession::Progress HttpSession::OnBytesUpTo(std::span<const std::uint8_t> byt
       [&](const HttpRequest& request) {
         ++answered_;
         handler_.Handle(request, request.keep_alive, out);
-        if (!request.keep_alive) done_ = true;
+        if (!request.keep_alive) close_reason_ = common::CloseReason::kAnswered;
         // A deferred answer comes later: parse nothing after it until it is out.
         return request.keep_alive && !deferred_ && out.size() - out_before < max_output;
       },
       &consumed);
+  common::SessionVerdict verdict;
   if (error) {
-    last_error_ = error.reason;
-    handler_.CountError(error.status);
-    AppendJsonError(out, error.status,
-                    error.status == 431   ? "request head too large"
-                    : error.status == 413 ? "request body too large"
-                                          : "malformed HTTP request",
+    const int status = error.status();
+    handler_.CountError(status);
+    AppendJsonError(out, status,
+                    status == 431   ? "request head too large"
+                    : status == 413 ? "request body too large"
+                                    : "malformed HTTP request",
                     false);
-    done_ = true;
+    close_reason_ = error.close_reason();
+    verdict = common::SessionVerdict::ReplyThenClose(close_reason_, error.Describe());
+  } else if (done()) {
+    verdict = common::SessionVerdict::ReplyThenClose(close_reason_);
   }
   // Between requests (or once done) the parser holds nothing worth keeping: a fresh one is in
   // the same state at the start of the next request. Blank lines before a request count toward
   // its head, so a parser that has read some is kept.
-  if (done_ || parser_->at_request_boundary()) ReleaseParser();
-  if (done_) consumed = bytes.size();  // the rest is never parsed: the connection closes
+  if (done() || parser_->at_request_boundary()) ReleaseParser();
+  if (done()) consumed = bytes.size();  // the rest is never parsed: the connection closes
   const bool deferred = std::exchange(deferred_, false);
-  return {consumed, done_, deferred};
+  return {consumed, std::move(verdict), deferred};
 }
 
 ReplyDeferral::Deliver HttpSession::Defer() {
@@ -98,13 +102,15 @@ ReplyDeferral::Deliver HttpSession::Defer() {
   return deferral_->Defer();
 }
 
-void HttpSession::OnTimeout(std::string& out) {
-  if (in_request()) {
-    handler_.CountError(408);
-    AppendJsonError(out, 408, "request not completed in time", false);
-  }
-  done_ = true;
+common::SessionVerdict HttpSession::OnTimeout(std::string& out) {
+  const bool half_received = in_request();
+  close_reason_ =
+      half_received ? common::CloseReason::kHttpRequestTimeout : common::CloseReason::kTimeout;
   ReleaseParser();
+  if (!half_received) return common::SessionVerdict::Close(close_reason_);
+  handler_.CountError(408);
+  AppendJsonError(out, 408, "request not completed in time", false);
+  return common::SessionVerdict::ReplyThenClose(close_reason_);
 }
 
 }  // namespace ttlogin::server::http

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/session_verdict.h"
 #include "server/http/http_handler.h"
 #include "server/http/http_request_parser.h"
 
@@ -29,14 +30,16 @@ class HttpSession : private ReplyDeferral {
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
 
-  // Feeds bytes and appends replies to `out`. Returns true when the connection must close after
-  // `out` is sent (an error, or a request without keep-alive).
-  // `peer` ("ip:port") reaches the handler as HttpRequest::peer.
-  bool OnBytes(std::span<const std::uint8_t> bytes, std::string& out, std::string_view peer = {});
+  // Feeds bytes and appends replies to `out`. Returns continue, or reply-then-close once the
+  // connection must close after `out` is sent: a request without keep-alive was answered
+  // (kAnswered), or a parse error was answered with its status (its reason code, and the error's
+  // text as detail). `peer` ("ip:port") reaches the handler as HttpRequest::peer.
+  [[nodiscard]] common::SessionVerdict OnBytes(std::span<const std::uint8_t> bytes,
+                                               std::string& out, std::string_view peer = {});
 
   struct Progress {
-    std::size_t consumed = 0;  // bytes of the input parsed
-    bool close = false;        // as OnBytes' result
+    std::size_t consumed = 0;        // bytes of the input parsed
+    common::SessionVerdict verdict;  // as OnBytes'
     // The last request parsed is answered later (see ReplyDeferral): parsing stopped after it.
     bool deferred = false;
   };
@@ -44,17 +47,17 @@ class HttpSession : private ReplyDeferral {
   // pipelined requests cannot make replies pile up beyond the connection's output budget (one
   // reply may overshoot it). The unparsed rest (from `consumed`) must be fed again later, first.
   // With max_output 0 nothing is parsed.
-  Progress OnBytesUpTo(std::span<const std::uint8_t> bytes, std::string& out, std::string_view peer,
-                       std::size_t max_output);
-  // The connection timed out: appends a 408 when a request was half-received. Always closes.
-  void OnTimeout(std::string& out);
+  [[nodiscard]] Progress OnBytesUpTo(std::span<const std::uint8_t> bytes, std::string& out,
+                                     std::string_view peer, std::size_t max_output);
+  // The connection timed out: appends a 408 when a request was half-received (reply-then-close,
+  // kHttpRequestTimeout), else closes at once (kTimeout).
+  [[nodiscard]] common::SessionVerdict OnTimeout(std::string& out);
   bool in_request() const { return parser_ && parser_->in_request(); }
   // Lets handlers answer later through `deferral` (the connection); null: answers are immediate.
   void set_deferral(ReplyDeferral* deferral) { deferral_ = deferral; }
   // No further request will be parsed (an error, or a request without keep-alive).
-  bool done() const { return done_; }
+  bool done() const { return close_reason_ != common::CloseReason::kNone; }
   std::uint64_t answered() const { return answered_; }
-  const std::string& last_error() const { return last_error_; }
 
  private:
   void ReleaseParser();
@@ -64,11 +67,11 @@ class HttpSession : private ReplyDeferral {
   std::uint32_t max_head_size_;
   std::uint32_t max_body_size_;
   std::unique_ptr<HttpRequestParser> parser_;  // only while a request is half-received
-  bool done_ = false;
+  // Why no further request is parsed; kNone while requests go on.
+  common::CloseReason close_reason_ = common::CloseReason::kNone;
   ReplyDeferral* deferral_ = nullptr;
   bool deferred_ = false;  // the request being handled was deferred
   std::uint64_t answered_ = 0;
-  std::string last_error_;
 };
 
 }  // namespace ttlogin::server::http

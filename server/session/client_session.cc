@@ -28,18 +28,21 @@ Counter PduAnswerCounter(registry::ChooseCode code) {
 ClientSession::ClientSession(ServerContext& context, std::string peer)
     : context_(context), peer_(std::move(peer)), decoder_(context.config().max_pdu_size) {}
 
-ClientSession::Result ClientSession::OnBytes(std::span<const std::uint8_t> bytes,
-                                             std::string& reply) {
-  if (result_.outcome != Outcome::kNeedMore) return result_;
-  const std::string error = decoder_.Feed(
-      bytes, [&](const common::DecodedFrame& frame) { return Dispatch(frame, reply); });
-  if (!error.empty()) {
-    context_.metrics.Add(Counter::kErrorBadLength);
-    TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
-                         "client {}: protocol error: {}; closing the connection", peer_, error);
-    result_ = {Outcome::kClose, "protocol error"};
+common::SessionVerdict ClientSession::OnBytes(std::span<const std::uint8_t> bytes,
+                                              std::string& reply) {
+  if (action_ == common::SessionVerdict::Action::kContinue) {
+    const common::FrameError error = decoder_.Feed(
+        bytes, [&](const common::DecodedFrame& frame) { return Dispatch(frame, reply); });
+    if (error != common::FrameError::kNone) {
+      context_.metrics.Add(Counter::kErrorBadLength);
+      TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
+                           "client {}: protocol error: {}; closing the connection", peer_,
+                           decoder_.error_text());
+      action_ = common::SessionVerdict::Action::kClose;
+      reason_ = common::CloseReasonOf(error);
+    }
   }
-  return result_;
+  return {action_, reason_, {}};
 }
 
 bool ClientSession::Dispatch(const common::DecodedFrame& frame, std::string& reply) {
@@ -52,13 +55,15 @@ bool ClientSession::Dispatch(const common::DecodedFrame& frame, std::string& rep
       TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
                            "client {}: IMMsgServReq body does not parse ({} bytes); closing", peer_,
                            frame.body.size());
-      result_ = {Outcome::kClose, "bad IMMsgServReq"};
+      action_ = common::SessionVerdict::Action::kClose;
+      reason_ = common::CloseReason::kBadLoginRequest;
       return false;
     }
     const registry::Choice choice = context_.registry.Choose();
     context_.metrics.Add(PduAnswerCounter(choice.code));
     AppendMsgServRspPdu(reply, choice, h.seq_num, PrefersIp2(context_.config(), peer_));
-    result_ = {Outcome::kReply, "reply sent"};
+    action_ = common::SessionVerdict::Action::kReplyThenClose;
+    reason_ = common::CloseReason::kAnswered;
     return false;
   }
   if (h.service_id == common::kSidOther && h.command_id == common::kCidOtherHeartbeat) {

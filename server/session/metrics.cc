@@ -58,6 +58,14 @@ std::uint64_t Metrics::Get(Counter c) const {
   return total;
 }
 
+std::uint64_t Metrics::Closes(ListenerKind l, common::CloseReason r) const {
+  const std::size_t i = CloseIndex(l, r);
+  std::uint64_t total = overflow_.closes[i].load(std::memory_order_relaxed);
+  for (const Block& b : blocks_)
+    total += b.closes[i].load(std::memory_order_relaxed);
+  return total;
+}
+
 Metrics::HistogramSnapshot Metrics::Get(Histogram h) const {
   HistogramSnapshot s;
   const auto hi = static_cast<std::size_t>(h);

@@ -19,6 +19,8 @@
 #include <functional>
 #include <string_view>
 
+#include "common/session_verdict.h"
+
 namespace ttlogin::server {
 
 enum class ListenerKind : std::uint8_t { kMsgServer, kClient, kHttp, kAdmin, kCount };
@@ -118,8 +120,15 @@ class Metrics {
   void set_connection_counts(ConnectionCountsReader reader) {
     connection_counts_ = std::move(reader);
   }
+  // A connection the server closed (its session's verdict or its timer), by reason: a counter in
+  // the thread's own block like any other, so a flood of bad peers costs no shared write.
+  void Closed(ListenerKind l, common::CloseReason r) {
+    const Slot slot = Mine();
+    Bump(slot, slot.block->closes[CloseIndex(l, r)], 1);
+  }
 
   std::uint64_t Get(Counter c) const;
+  std::uint64_t Closes(ListenerKind l, common::CloseReason r) const;
   ConnectionCounts Connections(ListenerKind l) const {
     return connection_counts_ ? connection_counts_(l) : ConnectionCounts{};
   }
@@ -135,11 +144,18 @@ class Metrics {
   static constexpr std::size_t kCounters = static_cast<std::size_t>(Counter::kCount);
   static constexpr std::size_t kHistograms = static_cast<std::size_t>(Histogram::kCount);
   static constexpr std::size_t kBuckets = kLatencyBucketsUs.size() + 1;
+  static constexpr std::size_t kListeners = static_cast<std::size_t>(ListenerKind::kCount);
+  static constexpr std::size_t kCloseReasons =
+      static_cast<std::size_t>(common::CloseReason::kCount);
+  static constexpr std::size_t CloseIndex(ListenerKind l, common::CloseReason r) {
+    return static_cast<std::size_t>(l) * kCloseReasons + static_cast<std::size_t>(r);
+  }
 
   struct alignas(64) Block {
     std::array<std::atomic<std::uint64_t>, kCounters> counters{};
     std::array<std::array<std::atomic<std::uint64_t>, kBuckets>, kHistograms> buckets{};
     std::array<std::atomic<std::uint64_t>, kHistograms> sum_us{};
+    std::array<std::atomic<std::uint64_t>, kListeners * kCloseReasons> closes{};
   };
   // The calling thread's block, and whether the thread is its only writer.
   struct Slot {

@@ -70,11 +70,11 @@ std::int64_t UnixMs() {
 }
 }  // namespace
 
-std::optional<std::string> MsgServerSession::Heard(std::chrono::steady_clock::time_point now) {
-  if (!handle_.valid() || now - last_touch_ < kTouchInterval) return close_reason_;
+common::SessionVerdict MsgServerSession::Heard(std::chrono::steady_clock::time_point now) {
+  if (!handle_.valid() || now - last_touch_ < kTouchInterval) return Verdict();
   last_touch_ = now;
   if (!context_.registry.Touch(handle_, UnixMs())) LoseEntry();
-  return close_reason_;
+  return Verdict();
 }
 
 void MsgServerSession::LoseEntry() {
@@ -84,7 +84,7 @@ void MsgServerSession::LoseEntry() {
       "host_name:port; closing this link",
       peer_, host_name_);
   handle_ = {};
-  close_reason_ = "entry taken over";
+  close_reason_ = common::CloseReason::kEntryTakenOver;
 }
 
 registry::ClaimRule MsgServerSession::Rule() const {
@@ -109,7 +109,7 @@ bool MsgServerSession::Acceptable(const registry::MsgServerInfo& info) {
         "msg_server {}: registration refused: {} {} (host_name={}); closing ({} refused so far)",
         peer_, problem->field, problem->detail, common::EscapeForLog(info.host_name), n);
   }
-  close_reason_ = "registration refused";
+  close_reason_ = common::CloseReason::kRegistrationRefused;
   return false;
 }
 
@@ -136,24 +136,25 @@ MsgServerSession::~MsgServerSession() {
   }
 }
 
-std::optional<std::string> MsgServerSession::OnBytes(std::span<const std::uint8_t> bytes) {
-  if (close_reason_) return close_reason_;
+common::SessionVerdict MsgServerSession::OnBytes(std::span<const std::uint8_t> bytes) {
+  if (close_reason_ != common::CloseReason::kNone) return Verdict();
   // A link whose entry another link took over (MsgServerRegistry::Claim) has nothing left to do.
   if (handle_.valid() && !context_.registry.Live(handle_)) {
     LoseEntry();
-    return close_reason_;
+    return Verdict();
   }
   batching_ = !spdlog::should_log(spdlog::level::debug);
-  const std::string error =
+  const common::FrameError error =
       decoder_.Feed(bytes, [this](const common::DecodedFrame& frame) { return Dispatch(frame); });
   FlushPending();
-  if (!error.empty()) {
+  if (error != common::FrameError::kNone) {
     context_.metrics.Add(Counter::kErrorBadLength);
     TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
-                         "msg_server {}: protocol error: {}; closing the connection", peer_, error);
-    close_reason_ = "protocol error";
+                         "msg_server {}: protocol error: {}; closing the connection", peer_,
+                         decoder_.error_text());
+    close_reason_ = common::CloseReasonOf(error);
   }
-  return close_reason_;
+  return Verdict();
 }
 
 bool MsgServerSession::Dispatch(const common::DecodedFrame& frame) {
@@ -191,7 +192,7 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
     TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
                          "msg_server {}: IMMsgServInfo body does not parse ({} bytes); closing",
                          peer_, frame.body.size());
-    close_reason_ = "bad IMMsgServInfo";
+    close_reason_ = common::CloseReason::kBadMsgServInfo;
     return false;
   }
   const bool again = handle_.valid();
@@ -223,7 +224,7 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
         "msg_server {}: registration of host_name={} refused: the registry is full "
         "(MaxMsgServers); closing",
         peer_, common::EscapeForLog(msg.host_name()));
-    close_reason_ = "registry full";
+    close_reason_ = common::CloseReason::kRegistryFull;
     return false;
   }
   if (claim.code == registry::ClaimCode::kTaken) {
@@ -235,7 +236,7 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
           peer_, common::EscapeForLog(msg.host_name()), msg.port(), claim.holder_peer,
           kClaimSilenceHeartbeats, n);
     }
-    close_reason_ = "host_name:port taken";
+    close_reason_ = common::CloseReason::kHostPortTaken;
     return false;
   }
   if (claim.displaced) {
@@ -270,7 +271,7 @@ bool MsgServerSession::HandleUserCntUpdate(const common::DecodedFrame& frame) {
       TTLOGIN_LOG_PER_PEER(spdlog::level::warn,
                            "msg_server {}: IMUserCntUpdate body does not parse ({} bytes); closing",
                            peer_, frame.body.size());
-      close_reason_ = "bad IMUserCntUpdate";
+      close_reason_ = common::CloseReason::kBadUserCntUpdate;
       return false;
     }
     action = msg.user_action();

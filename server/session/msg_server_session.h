@@ -28,6 +28,7 @@
 
 #include "common/frame_decoder.h"
 #include "common/log_rate_limiter.h"
+#include "common/session_verdict.h"
 #include "server/session/server_context.h"
 
 namespace ttlogin::server {
@@ -40,11 +41,12 @@ class MsgServerSession {
   MsgServerSession(const MsgServerSession&) = delete;
   MsgServerSession& operator=(const MsgServerSession&) = delete;
 
-  // Feeds bytes from the peer. Returns the reason the link must close, or nullopt to go on.
-  std::optional<std::string> OnBytes(std::span<const std::uint8_t> bytes);
+  // Feeds bytes from the peer. Returns continue, or close with the reason (a msg_server is never
+  // answered, so never reply-then-close). Once closed, every call returns the same verdict.
+  [[nodiscard]] common::SessionVerdict OnBytes(std::span<const std::uint8_t> bytes);
   // The connection heard from the peer (any bytes); tells the registry at most once a second.
-  // Returns the reason the link must close (its entry was displaced), or nullopt.
-  std::optional<std::string> Heard(std::chrono::steady_clock::time_point now);
+  // Returns close (kEntryTakenOver) when another link took this one's entry, else continue.
+  [[nodiscard]] common::SessionVerdict Heard(std::chrono::steady_clock::time_point now);
   // The link ended: removes the entry and its users from the registry, with a log line.
   void OnClosed(std::string_view reason);
 
@@ -62,6 +64,12 @@ class MsgServerSession {
   void FlushRun();
   // Flushes the run and the per-read counters into the registry and the metrics.
   void FlushPending();
+  // The verdict for the link as it stands: continue, or close with close_reason_.
+  common::SessionVerdict Verdict() const {
+    return close_reason_ == common::CloseReason::kNone
+               ? common::SessionVerdict::Continue()
+               : common::SessionVerdict::Close(close_reason_);
+  }
   // Refuses the registration (metric, log line, close) when its fields are not acceptable.
   bool Acceptable(const registry::MsgServerInfo& info);
   // What another link may do to this one's entry (see MsgServerRegistry::ClaimRule).
@@ -81,7 +89,8 @@ class MsgServerSession {
   common::FrameDecoder decoder_;
   registry::ServerHandle handle_;
   std::string host_name_;  // escaped, for log lines
-  std::optional<std::string> close_reason_;
+  // Set once the link must end; kNone while it goes on.
+  common::CloseReason close_reason_ = common::CloseReason::kNone;
   std::chrono::steady_clock::time_point last_touch_{};
   WarnCount unregistered_updates_;
   WarnCount clamped_updates_;

@@ -21,17 +21,21 @@ namespace {
 constexpr std::array<std::uint32_t, 2> kMaxPduSizes = {common::kMinMaxPduSize,
                                                        common::kDefaultMaxPduSize};
 
+using Action = common::SessionVerdict::Action;
+using common::CloseReason;
+
 struct Expected {
-  server::ClientSession::Outcome outcome = server::ClientSession::Outcome::kNeedMore;
+  Action action = Action::kContinue;
+  CloseReason reason = CloseReason::kNone;
   std::uint16_t seq = 0;  // of the answered request
 };
 
 Expected Reference(std::span<const std::uint8_t> s, std::uint32_t max_pdu) {
-  using Outcome = server::ClientSession::Outcome;
   std::size_t pos = 0;
   while (s.size() - pos >= 4) {
     const std::uint32_t len = Be32(s.data() + pos);
-    if (len < common::kPduHeaderSize || len > max_pdu) return {Outcome::kClose};
+    if (len < common::kPduHeaderSize) return {Action::kClose, CloseReason::kPduLengthBelowHeader};
+    if (len > max_pdu) return {Action::kClose, CloseReason::kPduLengthAboveMax};
     if (s.size() - pos < len) break;
     const std::uint8_t* p = s.data() + pos;
     pos += len;
@@ -39,9 +43,9 @@ Expected Reference(std::span<const std::uint8_t> s, std::uint32_t max_pdu) {
     IM::Login::IMMsgServReq req;
     if (!req.ParseFromArray(p + common::kPduHeaderSize,
                             static_cast<int>(len - common::kPduHeaderSize))) {
-      return {Outcome::kClose};
+      return {Action::kClose, CloseReason::kBadLoginRequest};
     }
-    return {Outcome::kReply, Be16(p + 12)};
+    return {Action::kReplyThenClose, CloseReason::kAnswered, Be16(p + 12)};
   }
   return {};
 }
@@ -73,7 +77,6 @@ void CheckReply(const std::string& reply, std::uint16_t seq, const registry::Cho
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace ttlogin;
   using namespace ttlogin::fuzz;
-  using Outcome = server::ClientSession::Outcome;
   UseSilentLogger();
   FuzzInput in(data, size);
   const std::uint32_t max_pdu = kMaxPduSizes[in.U8() & 1];
@@ -90,26 +93,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   server::ClientSession session(h.context, "127.0.0.1:4000");
   std::string reply;
-  server::ClientSession::Result result;
+  common::SessionVerdict result;
   std::size_t pos = 0;
   std::size_t turn = 0;
   while (pos < stream.size()) {
     std::size_t n = chunks.empty() ? stream.size() : chunks[turn++ % chunks.size()];
     if (n > stream.size() - pos) n = stream.size() - pos;
     const std::size_t before = reply.size();
-    const bool was_final = result.outcome != Outcome::kNeedMore;
+    const common::SessionVerdict previous = result;
     result = session.OnBytes(stream.subspan(pos, n), reply);
     pos += n;
-    // A final outcome sticks, and nothing is appended after it.
-    if (was_final) FUZZ_CHECK(reply.size() == before);
-    if (result.outcome == Outcome::kNeedMore) FUZZ_CHECK(reply.empty());
+    // A final verdict sticks, and nothing is appended after it.
+    if (previous.closes()) {
+      FUZZ_CHECK(reply.size() == before);
+      FUZZ_CHECK(result.action == previous.action && result.reason == previous.reason);
+    }
+    if (!result.closes()) FUZZ_CHECK(reply.empty() && result.reason == CloseReason::kNone);
   }
-  FUZZ_CHECK(result.outcome == expected.outcome);
-  if (result.outcome == Outcome::kReply) {
+  FUZZ_CHECK(result.action == expected.action);
+  FUZZ_CHECK(result.reason == expected.reason);
+  if (result.action == Action::kReplyThenClose) {
     CheckReply(reply, expected.seq, choice);
   } else {
     FUZZ_CHECK(reply.empty());
   }
-  if (result.outcome == Outcome::kClose) FUZZ_CHECK(!result.reason.empty());
   return 0;
 }

@@ -28,6 +28,8 @@ struct RefFrame {
 struct RefResult {
   std::vector<RefFrame> frames;
   bool error = false;
+  bool below_header = false;  // the error's length is below the header (else above the maximum)
+  std::uint32_t error_length = 0;
   std::size_t tail = 0;  // bytes of an unfinished frame at the end (no error)
 };
 
@@ -38,6 +40,8 @@ RefResult ReferenceDecode(std::span<const std::uint8_t> s, std::uint32_t max_siz
     const std::uint32_t len = Be32(s.data() + pos);
     if (len < common::kPduHeaderSize || len > max_size) {
       r.error = true;
+      r.below_header = len < common::kPduHeaderSize;
+      r.error_length = len;
       return r;
     }
     if (s.size() - pos < len) break;
@@ -74,6 +78,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::span<const std::uint8_t> stream = in.Rest();
 
   const RefResult ref = ReferenceDecode(stream, max_size);
+  const common::FrameError expected_error = !ref.error ? common::FrameError::kNone
+                                            : ref.below_header
+                                                ? common::FrameError::kLengthBelowHeader
+                                                : common::FrameError::kLengthAboveMax;
 
   // One step of DecodeFrame over the whole stream is the reference's first step.
   const common::DecodeResult first = common::DecodeFrame(stream, max_size);
@@ -83,7 +91,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(first.consumed == ref.frames.front().header.size() + ref.frames.front().body.size());
   } else if (ref.error) {
     FUZZ_CHECK(first.status == common::DecodeStatus::kError);
-    FUZZ_CHECK(!first.error.empty());
+    FUZZ_CHECK(first.error == expected_error);
+    FUZZ_CHECK(first.length == ref.error_length);
+    FUZZ_CHECK(!first.error_text().empty());
   } else {
     FUZZ_CHECK(first.status == common::DecodeStatus::kNeedMore);
   }
@@ -101,7 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::size_t n =
         chunks.empty() || !any_nonzero ? stream.size() - pos : chunks[turn++ % chunks.size()];
     if (n > stream.size() - pos) n = stream.size() - pos;
-    const std::string error =
+    const common::FrameError error =
         decoder.Feed(stream.subspan(pos, n), [&](const common::DecodedFrame& f) {
           FUZZ_CHECK(seen < ref.frames.size());
           FUZZ_CHECK(SameFrame(ref.frames[seen], f));
@@ -109,18 +119,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           return true;
         });
     pos += n;
-    if (!error.empty()) {
+    if (error != common::FrameError::kNone) {
       failed = true;
+      // The same error, whatever the split: the code and the length in its text.
+      FUZZ_CHECK(error == expected_error);
+      FUZZ_CHECK(decoder.error_text() ==
+                 common::FrameErrorText(expected_error, ref.error_length, max_size));
       FUZZ_CHECK(decoder.broken());
       FUZZ_CHECK(decoder.buffered() == 0);
-      // A broken stream stays broken.
-      FUZZ_CHECK(!decoder
-                      .Feed(stream.subspan(pos),
-                            [](const common::DecodedFrame&) {
-                              FUZZ_CHECK(false);
-                              return true;
-                            })
-                      .empty());
+      // A broken stream stays broken, with the same error.
+      FUZZ_CHECK(decoder.Feed(stream.subspan(pos), [](const common::DecodedFrame&) {
+        FUZZ_CHECK(false);
+        return true;
+      }) == expected_error);
     } else {
       FUZZ_CHECK(!decoder.broken());
     }

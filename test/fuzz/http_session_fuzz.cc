@@ -193,16 +193,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   server::http::HttpSession session(handler, max_head, max_body);
   std::string out;
   bool closed = false;
+  common::CloseReason reason = common::CloseReason::kNone;
   std::size_t pos = 0;
   std::size_t turn = 0;
   while (pos < stream.size()) {
     std::size_t n = chunks.empty() ? stream.size() : chunks[turn++ % chunks.size()];
     if (n > stream.size() - pos) n = stream.size() - pos;
     const std::size_t before = out.size();
-    const bool now_closed = session.OnBytes(stream.subspan(pos, n), out);
+    const common::SessionVerdict verdict = session.OnBytes(stream.subspan(pos, n), out);
     pos += n;
-    if (closed) FUZZ_CHECK(now_closed && out.size() == before);
-    closed = now_closed;
+    if (closed) FUZZ_CHECK(verdict.closes() && out.size() == before && verdict.reason == reason);
+    // An HTTP session always answers before it closes: a request without keep-alive, or an error.
+    FUZZ_CHECK(verdict.action != common::SessionVerdict::Action::kClose);
+    FUZZ_CHECK(verdict.closes() == (verdict.reason != common::CloseReason::kNone));
+    closed = verdict.closes();
+    reason = verdict.reason;
     CheckSequence(ParseResponses(out), session.answered(), closed);
   }
 
@@ -215,8 +220,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The split must not matter.
   server::http::HttpSession whole(handler, max_head, max_body);
   std::string whole_out;
-  const bool whole_closed = whole.OnBytes(stream, whole_out);
-  FUZZ_CHECK(whole_closed == closed);
+  const common::SessionVerdict whole_verdict = whole.OnBytes(stream, whole_out);
+  FUZZ_CHECK(whole_verdict.closes() == closed);
+  FUZZ_CHECK(whole_verdict.reason == reason);
   FUZZ_CHECK(whole_out == out);
 
   // Under an output budget, as a connection feeds it: each feed parses until its replies reach
@@ -233,7 +239,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto progress = budgeted.OnBytesUpTo(rest, replies, {}, budget);
     FUZZ_CHECK(progress.consumed > 0 && progress.consumed <= rest.size());
     budgeted_out += replies;
-    budgeted_closed = progress.close;
+    budgeted_closed = progress.verdict.closes();
+    if (budgeted_closed) FUZZ_CHECK(progress.verdict.reason == reason);
     rest = rest.subspan(progress.consumed);
   }
   FUZZ_CHECK(budgeted_closed == closed);
@@ -242,9 +249,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!closed) {
     const bool half = session.in_request();
     const std::size_t before = out.size();
-    session.OnTimeout(out);
+    const common::SessionVerdict timeout = session.OnTimeout(out);
     const auto rs = ParseResponses(out);
     FUZZ_CHECK((out.size() > before) == half);
+    FUZZ_CHECK(timeout.reason ==
+               (half ? common::CloseReason::kHttpRequestTimeout : common::CloseReason::kTimeout));
+    FUZZ_CHECK((timeout.action == common::SessionVerdict::Action::kReplyThenClose) == half);
     if (half) FUZZ_CHECK(rs.back().status == 408 && rs.back().close);
   }
   return 0;

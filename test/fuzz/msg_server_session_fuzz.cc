@@ -95,12 +95,15 @@ class Run {
 
   void Feed(std::size_t i, std::span<const std::uint8_t> bytes) {
     Slot& s = slots_[i];
-    const std::optional<std::string> reason = s.session->OnBytes(bytes);
+    const common::SessionVerdict verdict = s.session->OnBytes(bytes);
     const bool model_close = s.displaced || ModelFeed(i, bytes);
-    FUZZ_CHECK(reason.has_value() == model_close);
-    if (reason) {
+    FUZZ_CHECK(verdict.closes() == model_close);
+    // A msg_server is never answered: a close is a plain close, always with its reason.
+    FUZZ_CHECK(verdict.action != common::SessionVerdict::Action::kReplyThenClose);
+    FUZZ_CHECK(verdict.closes() == (verdict.reason != common::CloseReason::kNone));
+    if (verdict.closes()) {
       // What MsgServerConnection does: the link ends, the entry and its users leave.
-      s.session->OnClosed(*reason);
+      s.session->OnClosed(common::CloseReasonText(verdict.reason));
       FUZZ_CHECK(!s.session->registered());
       Fresh(i);
     }

@@ -512,7 +512,7 @@ std::string NetworkDriver::QueryPdu(ServerAnswer& answer) {
     const auto r =
         common::DecodeFrame(std::span(reinterpret_cast<const std::uint8_t*>(in.data()), in.size()),
                             common::kDefaultMaxPduSize);
-    if (r.status == common::DecodeStatus::kError) return "PDU query: bad reply: " + r.error;
+    if (r.status == common::DecodeStatus::kError) return "PDU query: bad reply: " + r.error_text();
     if (r.status == common::DecodeStatus::kFrame) {
       const auto& h = r.frame.header;
       if (h.service_id != common::kSidLogin || h.command_id != common::kCidLoginResMsgServer) {

@@ -64,7 +64,7 @@ std::size_t PduStreamDecoder::Process(std::span<const std::uint8_t> bytes, Times
     const common::DecodeResult r = common::DecodeFrame(bytes.subspan(pos), max_pdu_size_);
     if (r.status == common::DecodeStatus::kNeedMore) break;
     if (r.status == common::DecodeStatus::kError) {
-      sink_.OnStreamError(info_, position_ + pos, ts, r.error);
+      sink_.OnStreamError(info_, position_ + pos, ts, r.error_text());
       // A bad length field leaves no way to find the next boundary but to search for it.
       synced_ = false;
       ++pos;

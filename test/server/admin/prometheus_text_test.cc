@@ -6,6 +6,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace ttlogin::server::admin {
@@ -278,6 +279,106 @@ TEST(RenderPrometheusTest, ConnectionCountsAreZeroWithoutAConnectionLayer) {
   EXPECT_NE(text.find("ttlogin_connections_accepted_total{listener=\"client\"} 0\n"),
             std::string::npos);
   EXPECT_NE(text.find("ttlogin_connections_open{listener=\"admin\"} 0\n"), std::string::npos);
+}
+
+// The value of the one sample line `series` ("name{labels}") in `text`, or nullopt.
+std::optional<std::string> SampleValue(const std::string& text, const std::string& series) {
+  const std::string start = series + " ";
+  std::optional<std::string> value;
+  for (std::size_t at = 0; at < text.size();) {
+    const std::size_t end = std::min(text.find('\n', at), text.size());
+    const std::string line = text.substr(at, end - at);
+    if (line.starts_with(start)) {
+      if (value) return std::nullopt;  // one series, one line
+      value = line.substr(start.size());
+    }
+    at = end + 1;
+  }
+  return value;
+}
+
+std::string ClosedSeries(std::string_view listener, common::CloseReason r) {
+  return "ttlogin_connections_closed_total{listener=\"" + std::string(listener) + "\",reason=\"" +
+         std::string(common::CloseReasonName(r)) + "\"}";
+}
+
+TEST(ConnectionsClosedTest, EachListenerAndReasonIsItsOwnSeries) {
+  Metrics m;
+  const registry::MsgServerRegistry registry;
+  m.Closed(ListenerKind::kClient, common::CloseReason::kPduLengthBelowHeader);
+  m.Closed(ListenerKind::kClient, common::CloseReason::kPduLengthAboveMax);
+  m.Closed(ListenerKind::kClient, common::CloseReason::kPduLengthAboveMax);
+  m.Closed(ListenerKind::kMsgServer, common::CloseReason::kPduLengthAboveMax);
+  m.Closed(ListenerKind::kHttp, common::CloseReason::kHttpObsFold);
+  m.Closed(ListenerKind::kAdmin, common::CloseReason::kTimeout);
+  const std::string text = RenderPrometheus(m, registry, "test", 0);
+  EXPECT_NE(text.find("# TYPE ttlogin_connections_closed_total counter\n"), std::string::npos);
+  EXPECT_EQ(SampleValue(text, ClosedSeries("client", common::CloseReason::kPduLengthBelowHeader)),
+            "1");
+  EXPECT_EQ(SampleValue(text, ClosedSeries("client", common::CloseReason::kPduLengthAboveMax)),
+            "2");
+  EXPECT_EQ(SampleValue(text, ClosedSeries("msg_server", common::CloseReason::kPduLengthAboveMax)),
+            "1");
+  EXPECT_EQ(
+      SampleValue(text, ClosedSeries("msg_server", common::CloseReason::kPduLengthBelowHeader)),
+      "0");
+  EXPECT_EQ(SampleValue(text, ClosedSeries("http", common::CloseReason::kHttpObsFold)), "1");
+  EXPECT_EQ(SampleValue(text, ClosedSeries("admin", common::CloseReason::kHttpObsFold)), "0");
+  EXPECT_EQ(SampleValue(text, ClosedSeries("admin", common::CloseReason::kTimeout)), "1");
+  // A reason a listener cannot produce has no series.
+  EXPECT_EQ(SampleValue(text, ClosedSeries("http", common::CloseReason::kRegistryFull)),
+            std::nullopt);
+  EXPECT_EQ(SampleValue(text, ClosedSeries("client", common::CloseReason::kNone)), std::nullopt);
+}
+
+// Every reason a session can give on a listener is written, so a rate() over it starts at 0.
+TEST(ConnectionsClosedTest, EverySessionReasonOfAListenerIsWrittenFromTheStart) {
+  const Metrics m;
+  const registry::MsgServerRegistry registry;
+  const std::string text = RenderPrometheus(m, registry, "test", 0);
+  using common::CloseReason;
+  for (const CloseReason r :
+       {CloseReason::kTimeout, CloseReason::kPduLengthBelowHeader, CloseReason::kPduLengthAboveMax,
+        CloseReason::kBadMsgServInfo, CloseReason::kBadUserCntUpdate,
+        CloseReason::kRegistrationRefused, CloseReason::kRegistryFull, CloseReason::kHostPortTaken,
+        CloseReason::kEntryTakenOver}) {
+    EXPECT_EQ(SampleValue(text, ClosedSeries("msg_server", r)), "0") << CloseReasonName(r);
+  }
+  for (const CloseReason r :
+       {CloseReason::kAnswered, CloseReason::kTimeout, CloseReason::kPduLengthBelowHeader,
+        CloseReason::kPduLengthAboveMax, CloseReason::kBadLoginRequest}) {
+    EXPECT_EQ(SampleValue(text, ClosedSeries("client", r)), "0") << CloseReasonName(r);
+  }
+  for (std::size_t i = static_cast<std::size_t>(CloseReason::kHttpMalformed);
+       i <= static_cast<std::size_t>(CloseReason::kHttpRequestTimeout); ++i) {
+    const auto r = static_cast<CloseReason>(i);
+    EXPECT_EQ(SampleValue(text, ClosedSeries("http", r)), "0") << CloseReasonName(r);
+    EXPECT_EQ(SampleValue(text, ClosedSeries("admin", r)), "0") << CloseReasonName(r);
+  }
+}
+
+// Closes are counted per thread like every counter; threads beyond the single-writer blocks
+// share the overflow block, and the sum stays exact.
+TEST(ConnectionsClosedTest, CountsFromManyThreadsAddUpExactly) {
+  Metrics m;
+  constexpr int kThreads = static_cast<int>(Metrics::kBlocks) + 4;
+  constexpr int kEach = 10'000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&m, t] {
+      const auto reason = t % 2 == 0 ? common::CloseReason::kPduLengthAboveMax
+                                     : common::CloseReason::kBadUserCntUpdate;
+      for (int i = 0; i < kEach; ++i)
+        m.Closed(ListenerKind::kMsgServer, reason);
+    });
+  }
+  for (std::thread& t : threads)
+    t.join();
+  EXPECT_EQ(m.Closes(ListenerKind::kMsgServer, common::CloseReason::kPduLengthAboveMax),
+            static_cast<std::uint64_t>(kThreads / 2) * kEach);
+  EXPECT_EQ(m.Closes(ListenerKind::kMsgServer, common::CloseReason::kBadUserCntUpdate),
+            static_cast<std::uint64_t>(kThreads / 2) * kEach);
+  EXPECT_EQ(m.Closes(ListenerKind::kClient, common::CloseReason::kPduLengthAboveMax), 0u);
 }
 
 }  // namespace

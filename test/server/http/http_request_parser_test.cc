@@ -55,7 +55,7 @@ TEST(HttpRequestParserTest, PipelinedRequestsInOneReadAndSplitAcrossReads) {
   std::vector<HttpRequest> all;
   for (std::size_t i = 0; i < three.size(); i += 7) {
     const Outcome o = Parse(p, std::string_view(three).substr(i, 7));
-    ASSERT_FALSE(o.error) << o.error.reason;
+    ASSERT_FALSE(o.error) << o.error.Describe();
     all.insert(all.end(), o.requests.begin(), o.requests.end());
   }
   ASSERT_EQ(all.size(), 3u);
@@ -68,7 +68,7 @@ TEST(HttpRequestParserTest, PipelinedRequestsInOneReadAndSplitAcrossReads) {
 TEST(HttpRequestParserTest, GarbageIsA400) {
   HttpRequestParser p(8192, 1024);
   const Outcome o = Parse(p, "\x01\x02garbage\r\n\r\n");
-  EXPECT_EQ(o.error.status, 400);
+  EXPECT_EQ(o.error.status(), 400);
 }
 
 TEST(HttpRequestParserTest, OversizedHeadIsA431EvenWhenItArrivesInPieces) {
@@ -79,25 +79,25 @@ TEST(HttpRequestParserTest, OversizedHeadIsA431EvenWhenItArrivesInPieces) {
   const std::string chunk(300, 'a');
   for (int i = 0; i < 10 && !o.error; ++i)
     o = Parse(p, chunk);
-  EXPECT_EQ(o.error.status, 431);
+  EXPECT_EQ(o.error.status(), 431);
 }
 
 TEST(HttpRequestParserTest, OversizedUrlIsA431) {
   HttpRequestParser p(1024, 1024);
   const Outcome o = Parse(p, "GET /" + std::string(2000, 'u') + " HTTP/1.1\r\nHost: x\r\n\r\n");
-  EXPECT_EQ(o.error.status, 431);
+  EXPECT_EQ(o.error.status(), 431);
 }
 
 TEST(HttpRequestParserTest, OversizedBodyIsA413ByLengthOrByChunks) {
   HttpRequestParser a(8192, 10);
   EXPECT_EQ(
-      Parse(a, "POST /msg_server HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n").error.status,
+      Parse(a, "POST /msg_server HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n").error.status(),
       413);
   HttpRequestParser b(8192, 10);
   EXPECT_EQ(Parse(b,
                   "POST /msg_server HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                   "8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n")
-                .error.status,
+                .error.status(),
             413);
 }
 
@@ -105,10 +105,12 @@ TEST(HttpRequestParserTest, StopsWhenTheCallbackSaysSo) {
   HttpRequestParser p(8192, 1024);
   int seen = 0;
   const std::string two = "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
-  p.Feed(std::span<const char>(two.data(), two.size()), [&](const HttpRequest&) {
-    ++seen;
-    return false;
-  });
+  const HttpParseError error =
+      p.Feed(std::span<const char>(two.data(), two.size()), [&](const HttpRequest&) {
+        ++seen;
+        return false;
+      });
+  EXPECT_FALSE(error) << error.Describe();
   EXPECT_EQ(seen, 1);
 }
 
@@ -122,7 +124,7 @@ TEST(HttpRequestParserTest, XForwardedForJoinsEveryHeaderInOrder) {
   std::vector<HttpRequest> all;
   for (std::size_t i = 0; i < two.size(); i += 5) {
     const Outcome o = Parse(p, std::string_view(two).substr(i, 5));
-    ASSERT_FALSE(o.error) << o.error.reason;
+    ASSERT_FALSE(o.error) << o.error.Describe();
     all.insert(all.end(), o.requests.begin(), o.requests.end());
   }
   ASSERT_EQ(all.size(), 2u);
@@ -141,7 +143,7 @@ TEST(HttpRequestParserTest, XForwardedForIsBoundedByTheHeadLimit) {
   for (int i = 0; i < 100; ++i)
     head += "X-Forwarded-For: 198.51.100.1\r\n";
   const Outcome o = Parse(p, head + "\r\n");
-  EXPECT_EQ(o.error.status, 431);
+  EXPECT_EQ(o.error.status(), 431);
   EXPECT_TRUE(o.requests.empty());
 }
 
@@ -153,7 +155,7 @@ TEST(HttpRequestParserTest, TrailersAreReadPastAndNotStored) {
       Parse(p,
             "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
             "3\r\nabc\r\n0\r\nX-Forwarded-For: 192.0.2.9\r\nAuthorization: t\r\n\r\n");
-  ASSERT_FALSE(o.error) << o.error.reason;
+  ASSERT_FALSE(o.error) << o.error.Describe();
   ASSERT_EQ(o.requests.size(), 1U);
   EXPECT_EQ(o.requests[0].x_forwarded_for, "");
   EXPECT_EQ(o.requests[0].authorization, "");
@@ -168,7 +170,7 @@ TEST(HttpRequestParserTest, TrailersAreReadPastAndNotStored) {
     ASSERT_FALSE(Parse(q, piece).error);
   EXPECT_LT(q.held_bytes(), 1024U);
   const Outcome v = Parse(q, ": " + piece + "\r\n\r\n");
-  ASSERT_FALSE(v.error) << v.error.reason;
+  ASSERT_FALSE(v.error) << v.error.Describe();
   EXPECT_EQ(v.requests.size(), 1U);
 }
 
@@ -185,8 +187,9 @@ TEST(HttpRequestParserTest, ResetGivesAFreshParserWithNewLimits) {
   EXPECT_EQ(o.requests[0].url, "/b");
   EXPECT_EQ(o.requests[0].x_forwarded_for, "");
   EXPECT_EQ(o.requests[0].authorization, "");
-  EXPECT_EQ(Parse(p, "GET /" + std::string(100, 'c') + " HTTP/1.1\r\nHost: x\r\n\r\n").error.status,
-            431);
+  EXPECT_EQ(
+      Parse(p, "GET /" + std::string(100, 'c') + " HTTP/1.1\r\nHost: x\r\n\r\n").error.status(),
+      431);
 }
 
 // Records what the session hands to its handler.
@@ -211,25 +214,31 @@ TEST(HttpSessionTest, SessionsSharePooledParsersWithoutMixingRequests) {
   HttpSession b(handler, 8192, 1024);
   std::string out;
   // a holds a parser mid-request while b completes requests with pooled ones.
-  EXPECT_FALSE(a.OnBytes(Bytes("GET /a1 HTTP/1.1\r\nHo"), out));
+  EXPECT_FALSE(a.OnBytes(Bytes("GET /a1 HTTP/1.1\r\nHo"), out).closes());
   EXPECT_TRUE(a.in_request());
-  EXPECT_FALSE(b.OnBytes(
-      Bytes("GET /b1 HTTP/1.1\r\nHost: x\r\n\r\nGET /b2 HTTP/1.1\r\nHost: x\r\n\r\n"), out));
+  EXPECT_FALSE(
+      b.OnBytes(Bytes("GET /b1 HTTP/1.1\r\nHost: x\r\n\r\nGET /b2 HTTP/1.1\r\nHost: x\r\n\r\n"),
+                out)
+          .closes());
   EXPECT_FALSE(b.in_request());
-  EXPECT_FALSE(b.OnBytes(Bytes("GET /b3 HTTP/1.1\r\nHost: x\r\nX: "), out));
-  EXPECT_FALSE(a.OnBytes(Bytes("st: x\r\n\r\n"), out));
+  EXPECT_FALSE(b.OnBytes(Bytes("GET /b3 HTTP/1.1\r\nHost: x\r\nX: "), out).closes());
+  EXPECT_FALSE(a.OnBytes(Bytes("st: x\r\n\r\n"), out).closes());
   EXPECT_FALSE(a.in_request());
-  EXPECT_FALSE(b.OnBytes(Bytes("y\r\n\r\n"), out));
+  EXPECT_FALSE(b.OnBytes(Bytes("y\r\n\r\n"), out).closes());
   EXPECT_EQ(handler.urls, (std::vector<std::string>{"/b1", "/b2", "/a1", "/b3"}));
   EXPECT_TRUE(handler.errors.empty());
 
   // An idle session times out without a 408; a half-received request gets one.
   std::string timeout_out;
-  a.OnTimeout(timeout_out);
+  const common::SessionVerdict idle = a.OnTimeout(timeout_out);
+  EXPECT_EQ(idle.action, common::SessionVerdict::Action::kClose);
+  EXPECT_EQ(idle.reason, common::CloseReason::kTimeout);
   EXPECT_TRUE(timeout_out.empty());
   HttpSession c(handler, 8192, 1024);
-  EXPECT_FALSE(c.OnBytes(Bytes("GET /c HTTP/1.1\r\nHost: x\r\n"), out));
-  c.OnTimeout(timeout_out);
+  EXPECT_FALSE(c.OnBytes(Bytes("GET /c HTTP/1.1\r\nHost: x\r\n"), out).closes());
+  const common::SessionVerdict late = c.OnTimeout(timeout_out);
+  EXPECT_EQ(late.action, common::SessionVerdict::Action::kReplyThenClose);
+  EXPECT_EQ(late.reason, common::CloseReason::kHttpRequestTimeout);
   EXPECT_NE(timeout_out.find("408"), std::string::npos);
 }
 
@@ -238,13 +247,15 @@ TEST(HttpSessionTest, APooledParserKeepsTheLimitsOfItsSession) {
   std::string out;
   {
     HttpSession roomy(handler, 8192, 1024);
-    EXPECT_FALSE(roomy.OnBytes(
-        Bytes("GET /" + std::string(500, 'r') + " HTTP/1.1\r\nHost: x\r\n\r\n"), out));
+    EXPECT_FALSE(
+        roomy.OnBytes(Bytes("GET /" + std::string(500, 'r') + " HTTP/1.1\r\nHost: x\r\n\r\n"), out)
+            .closes());
   }
   HttpSession tight(handler, 128, 1024);
   out.clear();
   EXPECT_TRUE(
-      tight.OnBytes(Bytes("GET /" + std::string(500, 't') + " HTTP/1.1\r\nHost: x\r\n\r\n"), out));
+      tight.OnBytes(Bytes("GET /" + std::string(500, 't') + " HTTP/1.1\r\nHost: x\r\n\r\n"), out)
+          .closes());
   EXPECT_EQ(handler.errors, std::vector<int>{431});
 }
 
@@ -261,13 +272,13 @@ TEST(HttpSessionTest, AnUpgradeRequestIsAnsweredAndClosesWhateverTheSplit) {
     RecordingHandler whole_handler;
     HttpSession whole(whole_handler, 8192, 1024);
     std::string whole_out;
-    EXPECT_TRUE(whole.OnBytes(Bytes(first + next), whole_out));
+    EXPECT_TRUE(whole.OnBytes(Bytes(first + next), whole_out).closes());
 
     RecordingHandler split_handler;
     HttpSession split(split_handler, 8192, 1024);
     std::string split_out;
-    EXPECT_TRUE(split.OnBytes(Bytes(first), split_out)) << first;
-    EXPECT_TRUE(split.OnBytes(Bytes(next), split_out)) << first;
+    EXPECT_TRUE(split.OnBytes(Bytes(first), split_out).closes()) << first;
+    EXPECT_TRUE(split.OnBytes(Bytes(next), split_out).closes()) << first;
 
     EXPECT_EQ(split_out, whole_out) << first;
     EXPECT_EQ(split_handler.urls, whole_handler.urls) << first;
@@ -283,14 +294,14 @@ TEST(HttpRequestParserTest, TheHeadLimitIsExactAndCountsBlankLinesBeforeTheReque
   const std::string head = "GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n";
   HttpRequestParser fits(head.size(), 0);
   const Outcome ok = Parse(fits, head + head);
-  ASSERT_FALSE(ok.error) << ok.error.reason;
+  ASSERT_FALSE(ok.error) << ok.error.Describe();
   EXPECT_EQ(ok.requests.size(), 2U);  // the limit is per request
 
   HttpRequestParser one_more(head.size() - 1, 0);
-  EXPECT_EQ(Parse(one_more, head).error.status, 431);
+  EXPECT_EQ(Parse(one_more, head).error.status(), 431);
 
   HttpRequestParser blank_lines(head.size() + 1, 0);
-  EXPECT_EQ(Parse(blank_lines, "\r\n" + head).error.status, 431);
+  EXPECT_EQ(Parse(blank_lines, "\r\n" + head).error.status(), 431);
   HttpRequestParser one_blank(head.size() + 1, 0);
   EXPECT_EQ(Parse(one_blank, "\n" + head).requests.size(), 1U);
 }
@@ -313,7 +324,7 @@ TEST(HttpSessionTest, TheAnswerToABadHeadDoesNotDependOnTheSplit) {
       std::string out;
       bool closed = false;
       for (std::size_t at = 0; at < bytes.size() && !closed; at += chunk)
-        closed = session.OnBytes(Bytes(std::string_view(bytes).substr(at, chunk)), out);
+        closed = session.OnBytes(Bytes(std::string_view(bytes).substr(at, chunk)), out).closes();
       EXPECT_TRUE(closed) << "chunk " << chunk;
       EXPECT_EQ(handler.errors, std::vector<int>{status}) << "chunk " << chunk;
       EXPECT_TRUE(handler.urls.empty()) << "chunk " << chunk;
@@ -336,7 +347,7 @@ SessionRun RunSession(std::string_view bytes, std::size_t chunk) {
   if (chunk == 0) chunk = bytes.size();
   bool closed = false;
   for (std::size_t at = 0; at < bytes.size() && !closed; at += chunk)
-    closed = session.OnBytes(Bytes(bytes.substr(at, chunk)), run.out);
+    closed = session.OnBytes(Bytes(bytes.substr(at, chunk)), run.out).closes();
   run.errors = handler.errors;
   run.urls = handler.urls;
   return run;
@@ -379,7 +390,7 @@ TEST(HttpRequestParserTest, ASecondAuthorizationHeaderIsA400) {
   EXPECT_EQ(one.requests[0].authorization, "Bearer tok");
   // Per request: the next one on the connection may carry its own.
   const Outcome next = Parse(p, "GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t2\r\n\r\n");
-  ASSERT_EQ(next.requests.size(), 1U) << next.error.reason;
+  ASSERT_EQ(next.requests.size(), 1U) << next.error.Describe();
   EXPECT_EQ(next.requests[0].authorization, "Bearer t2");
 }
 
@@ -506,10 +517,10 @@ TEST(HttpSessionTest, BlankLinesBeforeARequestStartItsDeadline) {
   HttpSession session(handler, 8192, 1024);
   std::string out;
   for (int i = 0; i < 3; ++i) {
-    EXPECT_FALSE(session.OnBytes(Bytes("\r\n"), out));
+    EXPECT_FALSE(session.OnBytes(Bytes("\r\n"), out).closes());
     EXPECT_TRUE(session.in_request()) << i;
   }
-  session.OnTimeout(out);
+  EXPECT_EQ(session.OnTimeout(out).reason, common::CloseReason::kHttpRequestTimeout);
   EXPECT_NE(out.find("HTTP/1.1 408 "), std::string::npos) << out;
   EXPECT_EQ(handler.errors, std::vector<int>{408});
 }

@@ -43,7 +43,7 @@ TEST(HttpSessionTest, StopsParsingOnceTheRepliesFillTheBudget) {
   const std::string input = Pipelined(100);
   std::string out;
   const auto p = session.OnBytesUpTo(Bytes(input), out, {}, 5000);
-  EXPECT_FALSE(p.close);
+  EXPECT_FALSE(p.verdict.closes());
   // The reply that crosses the budget is the last one built: 5 or 6 replies, not 100.
   EXPECT_GE(handler.handled(), 5);
   EXPECT_LE(handler.handled(), 6);
@@ -69,7 +69,7 @@ TEST(HttpSessionTest, FeedingTheRestAgainGivesTheSameRepliesAsOneFeed) {
   SizedHandler whole_handler(300);
   HttpSession whole(whole_handler, 8192, 16384);
   std::string expected;
-  ASSERT_FALSE(whole.OnBytes(Bytes(input), expected));
+  ASSERT_FALSE(whole.OnBytes(Bytes(input), expected).closes());
 
   SizedHandler handler(300);
   HttpSession session(handler, 8192, 16384);
@@ -79,7 +79,7 @@ TEST(HttpSessionTest, FeedingTheRestAgainGivesTheSameRepliesAsOneFeed) {
   while (!rest.empty()) {
     std::string out;
     const auto p = session.OnBytesUpTo(Bytes(rest), out, {}, 1000);
-    ASSERT_FALSE(p.close);
+    ASSERT_FALSE(p.verdict.closes());
     ASSERT_GT(p.consumed, 0u);
     got += out;
     rest.remove_prefix(p.consumed);
@@ -96,7 +96,9 @@ TEST(HttpSessionTest, AnErrorOrAFinalRequestConsumesEverything) {
   const std::string input = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" + Pipelined(5);
   std::string out;
   const auto p = session.OnBytesUpTo(Bytes(input), out, {}, 1);
-  EXPECT_TRUE(p.close);
+  EXPECT_EQ(p.verdict.action, common::SessionVerdict::Action::kReplyThenClose);
+  EXPECT_EQ(p.verdict.reason, common::CloseReason::kAnswered);
+  EXPECT_TRUE(p.verdict.detail.empty());
   EXPECT_EQ(p.consumed, input.size());
   EXPECT_EQ(handler.handled(), 1);
 }
@@ -143,7 +145,7 @@ TEST(HttpSessionTest, ADeferredRequestStopsParsingUntilItIsAnswered) {
   std::string out;
   auto p = session.OnBytesUpTo(Bytes(input), out, {}, 1 << 20);
   EXPECT_TRUE(p.deferred);
-  EXPECT_FALSE(p.close);
+  EXPECT_FALSE(p.verdict.closes());
   EXPECT_EQ(p.consumed, first.size() + later.size()) << "the rest waits for the deferred answer";
   EXPECT_EQ(handler.handled(), 2);
   EXPECT_EQ(deferral.deferred, 1);
@@ -153,7 +155,7 @@ TEST(HttpSessionTest, ADeferredRequestStopsParsingUntilItIsAnswered) {
   out.clear();
   p = session.OnBytesUpTo(Bytes(std::string_view(input).substr(p.consumed)), out, {}, 1 << 20);
   EXPECT_FALSE(p.deferred);
-  EXPECT_TRUE(p.close);
+  EXPECT_TRUE(p.verdict.closes());
   EXPECT_NE(out.find("/b"), std::string::npos);
   EXPECT_EQ(handler.handled(), 3);
 }
@@ -168,6 +170,47 @@ TEST(HttpSessionTest, WithoutADeferralHandlersAnswerInPlace) {
   EXPECT_EQ(p.consumed, input.size());
   EXPECT_TRUE(handler.delivers_.empty());
   EXPECT_NE(out.find("/later"), std::string::npos) << "answered in place";
+}
+
+// Each refusal of the parser reaches the verdict with its own reason, its status on the wire, and
+// the text for the log line as detail.
+TEST(HttpSessionTest, EachParseErrorIsAnsweredAndClosesWithItsReason) {
+  struct Case {
+    std::string bytes;
+    common::CloseReason reason;
+    int status;
+    std::string detail;
+  };
+  const std::vector<Case> cases = {
+      {"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", common::CloseReason::kHttpMalformed, 400,
+       "HPE_INVALID_HEADER_TOKEN"},
+      {"GET /" + std::string(300, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n",
+       common::CloseReason::kHttpHeadTooLarge, 431, "request head larger than 256 bytes"},
+      {"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n",
+       common::CloseReason::kHttpBodyTooLarge, 413, "request body larger than 64 bytes"},
+      {"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n folded\r\n\r\n", common::CloseReason::kHttpObsFold,
+       400, "obs-fold (folded header line)"},
+      {"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", common::CloseReason::kHttpDuplicateHost, 400,
+       "more than one Host header"},
+      {"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n",
+       common::CloseReason::kHttpDuplicateAuthorization, 400, "more than one Authorization header"},
+      {"GET / HTTP/1.1\r\n\r\n", common::CloseReason::kHttpMissingHost, 400,
+       "HTTP/1.1 request without Host"},
+      {"GET /a/../b HTTP/1.1\r\nHost: x\r\n\r\n", common::CloseReason::kHttpBadPath, 400,
+       "dot segment in the path"},
+  };
+  for (const Case& c : cases) {
+    SizedHandler handler(10);
+    HttpSession session(handler, 256, 64);
+    std::string out;
+    const common::SessionVerdict v = session.OnBytes(Bytes(c.bytes), out);
+    EXPECT_EQ(v.action, common::SessionVerdict::Action::kReplyThenClose) << c.detail;
+    EXPECT_EQ(v.reason, c.reason) << c.detail;
+    EXPECT_EQ(v.detail, c.detail);
+    EXPECT_EQ(out.rfind("HTTP/1.1 " + std::to_string(c.status) + " ", 0), 0u) << out;
+    EXPECT_EQ(handler.handled(), 0) << c.detail;
+    EXPECT_TRUE(session.done()) << c.detail;
+  }
 }
 
 }  // namespace

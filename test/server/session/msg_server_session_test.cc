@@ -8,11 +8,9 @@
 #include <random>
 #include <vector>
 
-#include "IM.Login.pb.h"
 #include "IM.Server.pb.h"
 #include "common/protocol.h"
 #include "server/admin/prometheus_text.h"
-#include "server/session/client_session.h"
 
 namespace ttlogin::server {
 namespace {
@@ -71,7 +69,7 @@ class SessionTest : public testing::Test {
 
 TEST_F(SessionTest, RegisterUpdateAndCloseDriveTheRegistry) {
   MsgServerSession s(context_, "peer");
-  EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 2) + Update(1) + Update(1) + Update(2))));
+  EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 2) + Update(1) + Update(1) + Update(2))).closes());
   ASSERT_TRUE(s.registered());
   EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, 3u);
   EXPECT_EQ(metrics_.Get(Counter::kRegistryUpdates), 3u);
@@ -87,7 +85,7 @@ TEST_F(SessionTest, ARunOfUpdatesInOneReadCountsEveryUpdate) {
     bytes += Update(1);
   for (int i = 0; i < 300; ++i)
     bytes += Update(2);
-  EXPECT_FALSE(s.OnBytes(Bytes(bytes)));
+  EXPECT_FALSE(s.OnBytes(Bytes(bytes)).closes());
   EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, 705u);
   EXPECT_EQ(metrics_.Get(Counter::kRegistryUpdates), 1300u);
   EXPECT_EQ(metrics_.Get(Counter::kPduUserCntUpdate), 1300u);
@@ -100,7 +98,7 @@ TEST_F(SessionTest, EveryClampIsCountedWhenUpdatesArriveTogether) {
   std::string bytes = Info("10.0.0.1", 1) + Update(1);
   for (int a : {2, 2, 2, 2, 1, 2, 2, 1})
     bytes += Update(static_cast<std::uint32_t>(a));
-  EXPECT_FALSE(s.OnBytes(Bytes(bytes)));
+  EXPECT_FALSE(s.OnBytes(Bytes(bytes)).closes());
   EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, 1u);
   EXPECT_EQ(metrics_.Get(Counter::kUpdateClamped), 3u);
   EXPECT_EQ(metrics_.Get(Counter::kRegistryUpdates), 9u);
@@ -108,9 +106,9 @@ TEST_F(SessionTest, EveryClampIsCountedWhenUpdatesArriveTogether) {
 
 TEST_F(SessionTest, ARegistrationInsideARunAppliesTheUpdatesBeforeIt) {
   MsgServerSession s(context_, "peer");
-  EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 0) + Update(1) + Update(1) + Update(1))));
+  EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 0) + Update(1) + Update(1) + Update(1))).closes());
   // The second IMMsgServInfo replaces the entry (count 7); the updates after it count from there.
-  EXPECT_FALSE(s.OnBytes(Bytes(Update(1) + Info("10.0.0.1", 7) + Update(2) + Update(2))));
+  EXPECT_FALSE(s.OnBytes(Bytes(Update(1) + Info("10.0.0.1", 7) + Update(2) + Update(2))).closes());
   EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, 5u);
   EXPECT_EQ(metrics_.Get(Counter::kRegistryUpdates), 6u);
 }
@@ -121,14 +119,14 @@ TEST_F(SessionTest, UpdatesSplitAcrossReadsAtEveryByte) {
   for (int i = 0; i < 20; ++i)
     bytes += Update(i % 3 == 2 ? 2 : 1);
   for (std::size_t i = 0; i < bytes.size(); ++i) {
-    ASSERT_FALSE(s.OnBytes(Bytes(bytes.substr(i, 1))));
+    ASSERT_FALSE(s.OnBytes(Bytes(bytes.substr(i, 1))).closes());
   }
   EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, 8u);  // 14 up, 6 down
 }
 
 TEST_F(SessionTest, UnusualEncodingsOfAnUpdateAreDecodedByProtobuf) {
   MsgServerSession s(context_, "peer");
-  EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 0))));
+  EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 0))).closes());
   const std::vector<std::string> increments = {
       std::string("\x08\x01\x10\x01", 4),                  // the usual shape
       std::string("\x10\x05\x08\x01", 4),                  // fields swapped
@@ -141,14 +139,14 @@ TEST_F(SessionTest, UnusualEncodingsOfAnUpdateAreDecodedByProtobuf) {
   std::string bytes;
   for (const auto& body : increments)
     bytes += UpdateWithBody(body);
-  EXPECT_FALSE(s.OnBytes(Bytes(bytes)));
+  EXPECT_FALSE(s.OnBytes(Bytes(bytes)).closes());
   EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, increments.size());
   EXPECT_EQ(metrics_.Get(Counter::kErrorBadBody), 0u);
 
   // Missing the required user_id: protobuf refuses it, and the link closes as before.
   const auto r = s.OnBytes(Bytes(UpdateWithBody(std::string("\x08\x01", 2))));
-  ASSERT_TRUE(r);
-  EXPECT_EQ(*r, "bad IMUserCntUpdate");
+  EXPECT_EQ(r.action, common::SessionVerdict::Action::kClose);
+  EXPECT_EQ(r.reason, common::CloseReason::kBadUserCntUpdate);
   EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, increments.size());
 }
 
@@ -185,7 +183,7 @@ TEST_F(SessionTest, RandomStreamsMatchOneByOneSemantics) {
     }
     for (std::size_t at = 0; at < bytes.size();) {
       const std::size_t n = std::min<std::size_t>(bytes.size() - at, 1 + rng() % 200);
-      ASSERT_FALSE(s.OnBytes(Bytes(bytes.substr(at, n))));
+      ASSERT_FALSE(s.OnBytes(Bytes(bytes.substr(at, n))).closes());
       at += n;
     }
     ASSERT_EQ(registry.Get(s.handle())->cur_conn_cnt, static_cast<std::uint64_t>(model));
@@ -197,7 +195,7 @@ TEST_F(SessionTest, RandomStreamsMatchOneByOneSemantics) {
 TEST_F(SessionTest, DestructionWithoutCloseStillLeavesTheRegistry) {
   {
     MsgServerSession s(context_, "peer");
-    s.OnBytes(Bytes(Info("10.0.0.1", 2)));
+    EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 2))).closes());
     EXPECT_EQ(registry_.Stats().registered, 1u);
   }
   EXPECT_EQ(registry_.Stats().registered, 0u);
@@ -206,22 +204,23 @@ TEST_F(SessionTest, DestructionWithoutCloseStillLeavesTheRegistry) {
 TEST_F(SessionTest, BadLengthAndBadBodyCloseWithAReason) {
   MsgServerSession a(context_, "a");
   const auto reason = a.OnBytes(Bytes(std::string(16, '\0')));
-  ASSERT_TRUE(reason);
-  EXPECT_EQ(*reason, "protocol error");
-  EXPECT_TRUE(a.OnBytes(Bytes(Info("10.0.0.1", 0))));  // stays closed
+  EXPECT_EQ(reason.action, common::SessionVerdict::Action::kClose);
+  EXPECT_EQ(reason.reason, common::CloseReason::kPduLengthBelowHeader);
+  EXPECT_EQ(a.OnBytes(Bytes(Info("10.0.0.1", 0))).reason,
+            common::CloseReason::kPduLengthBelowHeader);  // stays closed
   EXPECT_EQ(registry_.Stats().registered, 0u);
 
   MsgServerSession b(context_, "b");
   std::string bad = Update(1);
   bad.back() = '\xff';  // user_id varint now unterminated
   const auto r = b.OnBytes(Bytes(Info("10.0.0.1", 0) + bad));
-  ASSERT_TRUE(r);
-  EXPECT_EQ(*r, "bad IMUserCntUpdate");
+  EXPECT_EQ(r.action, common::SessionVerdict::Action::kClose);
+  EXPECT_EQ(r.reason, common::CloseReason::kBadUserCntUpdate);
 }
 
 TEST_F(SessionTest, UnknownActionIsIgnored) {
   MsgServerSession s(context_, "peer");
-  EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 1) + Update(3))));
+  EXPECT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 1) + Update(3))).closes());
   EXPECT_EQ(registry_.Get(s.handle())->cur_conn_cnt, 1u);
   EXPECT_EQ(metrics_.Get(Counter::kUpdateBadAction), 1u);
 }
@@ -229,10 +228,10 @@ TEST_F(SessionTest, UnknownActionIsIgnored) {
 TEST_F(SessionTest, RegistryFullRefusesAndCloses) {
   registry_.set_max_servers(1);
   MsgServerSession a(context_, "a"), b(context_, "b");
-  EXPECT_FALSE(a.OnBytes(Bytes(Info("10.0.0.1", 0))));
+  EXPECT_FALSE(a.OnBytes(Bytes(Info("10.0.0.1", 0))).closes());
   const auto r = b.OnBytes(Bytes(Info("10.0.0.2", 0, 100, "msg-b")));
-  ASSERT_TRUE(r);
-  EXPECT_EQ(*r, "registry full");
+  EXPECT_EQ(r.action, common::SessionVerdict::Action::kClose);
+  EXPECT_EQ(r.reason, common::CloseReason::kRegistryFull);
   EXPECT_EQ(metrics_.Get(Counter::kMsgServerRefused), 1u);
 }
 
@@ -257,8 +256,8 @@ TEST_F(SessionTest, BadPortsAndAddressesAreRefusedCountedAndClose) {
   for (const Case& c : cases) {
     MsgServerSession s(context_, "10.0.0.9:1000");
     const auto r = s.OnBytes(Bytes(c.pdu));
-    ASSERT_TRUE(r);
-    EXPECT_EQ(*r, "registration refused");
+    EXPECT_EQ(r.action, common::SessionVerdict::Action::kClose);
+    EXPECT_EQ(r.reason, common::CloseReason::kRegistrationRefused);
     EXPECT_FALSE(s.registered());
     EXPECT_EQ(registry_.Stats().registered, 0u);
     ++expected[c.counter == Counter::kRegistrationBadPort       ? 0
@@ -271,51 +270,51 @@ TEST_F(SessionTest, BadPortsAndAddressesAreRefusedCountedAndClose) {
   EXPECT_EQ(metrics_.Get(Counter::kMsgServerRegistered), 0u);
   // A host name of 255 bytes and a port of 65535 are fine.
   MsgServerSession ok(context_, "10.0.0.9:1001");
-  EXPECT_FALSE(ok.OnBytes(Bytes(Info("10.0.0.1", 0, 100, std::string(255, 'h'), 65535))));
+  EXPECT_FALSE(ok.OnBytes(Bytes(Info("10.0.0.1", 0, 100, std::string(255, 'h'), 65535))).closes());
   EXPECT_TRUE(ok.registered());
 }
 
 TEST_F(SessionTest, ABadReRegistrationEndsTheLinkAndItsEntry) {
   MsgServerSession s(context_, "10.0.0.9:1000");
-  ASSERT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 4))));
+  ASSERT_FALSE(s.OnBytes(Bytes(Info("10.0.0.1", 4))).closes());
   const auto r = s.OnBytes(Bytes(Info("10.0.0.1", 4, 100, "msg-a", 70000)));
-  ASSERT_TRUE(r);
-  EXPECT_EQ(*r, "registration refused");
+  EXPECT_EQ(r.action, common::SessionVerdict::Action::kClose);
+  EXPECT_EQ(r.reason, common::CloseReason::kRegistrationRefused);
   EXPECT_EQ(registry_.Get(s.handle())->port, 8000u);  // the refused values never reached it
-  s.OnClosed(*r);
+  s.OnClosed(common::CloseReasonText(r.reason));
   EXPECT_EQ(registry_.Stats().registered, 0u);
 }
 
 TEST_F(SessionTest, AnotherAddressCannotTakeALiveHostAndPort) {
   MsgServerSession real(context_, "10.0.0.1:4000");
-  ASSERT_FALSE(real.OnBytes(Bytes(Info("10.0.0.1", 10))));
+  ASSERT_FALSE(real.OnBytes(Bytes(Info("10.0.0.1", 10))).closes());
   MsgServerSession fake(context_, "192.0.2.66:5000");
   const auto r = fake.OnBytes(Bytes(Info("192.0.2.66", 0, 0xffffffffu)));
-  ASSERT_TRUE(r);
-  EXPECT_EQ(*r, "host_name:port taken");
+  EXPECT_EQ(r.action, common::SessionVerdict::Action::kClose);
+  EXPECT_EQ(r.reason, common::CloseReason::kHostPortTaken);
   EXPECT_EQ(metrics_.Get(Counter::kRegistrationNameTaken), 1u);
-  fake.OnClosed(*r);
+  fake.OnClosed(common::CloseReasonText(r.reason));
   EXPECT_EQ(registry_.Stats().registered, 1u);
   const auto choice = registry_.Choose();
   EXPECT_EQ(choice.ip1, "10.0.0.1");
-  EXPECT_FALSE(real.OnBytes(Bytes(Update(1))));  // the real link goes on
+  EXPECT_FALSE(real.OnBytes(Bytes(Update(1))).closes());  // the real link goes on
   EXPECT_EQ(registry_.Get(real.handle())->cur_conn_cnt, 11u);
 }
 
 TEST_F(SessionTest, AReconnectFromTheSameAddressReplacesTheOldLinkWhichThenEnds) {
   MsgServerSession old_link(context_, "10.0.0.1:4000");
-  ASSERT_FALSE(old_link.OnBytes(Bytes(Info("10.0.0.1", 10))));
+  ASSERT_FALSE(old_link.OnBytes(Bytes(Info("10.0.0.1", 10))).closes());
   MsgServerSession new_link(context_, "10.0.0.1:4001");
-  ASSERT_FALSE(new_link.OnBytes(Bytes(Info("10.0.0.1", 2))));
+  ASSERT_FALSE(new_link.OnBytes(Bytes(Info("10.0.0.1", 2))).closes());
   EXPECT_EQ(metrics_.Get(Counter::kMsgServerDisplaced), 1u);
   EXPECT_EQ(registry_.Stats().registered, 1u);
   EXPECT_EQ(registry_.Stats().users, 2u);
   // The old link's next bytes end it, and its updates never reach the new entry.
   const auto r = old_link.OnBytes(Bytes(Update(1)));
-  ASSERT_TRUE(r);
-  EXPECT_EQ(*r, "entry taken over");
+  EXPECT_EQ(r.action, common::SessionVerdict::Action::kClose);
+  EXPECT_EQ(r.reason, common::CloseReason::kEntryTakenOver);
   EXPECT_FALSE(old_link.registered());
-  old_link.OnClosed(*r);
+  old_link.OnClosed(common::CloseReasonText(r.reason));
   EXPECT_EQ(registry_.Stats().registered, 1u);
   EXPECT_EQ(registry_.Get(new_link.handle())->cur_conn_cnt, 2u);
   EXPECT_EQ(metrics_.Get(Counter::kMsgServerRemoved), 0u);
@@ -323,27 +322,27 @@ TEST_F(SessionTest, AReconnectFromTheSameAddressReplacesTheOldLinkWhichThenEnds)
 
 TEST_F(SessionTest, AnotherAddressTakesOverASilentLink) {
   MsgServerSession old_link(context_, "10.0.0.1:4000");
-  ASSERT_FALSE(old_link.OnBytes(Bytes(Info("10.0.0.1", 10))));
+  ASSERT_FALSE(old_link.OnBytes(Bytes(Info("10.0.0.1", 10))).closes());
   // Its connection was last heard from three heartbeat intervals ago (the default is 5 s).
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   ASSERT_TRUE(registry_.Touch(old_link.handle(), now_ms - 15'000));
   MsgServerSession moved(context_, "10.0.0.7:4000");
-  ASSERT_FALSE(moved.OnBytes(Bytes(Info("10.0.0.7", 0))));
+  ASSERT_FALSE(moved.OnBytes(Bytes(Info("10.0.0.7", 0))).closes());
   EXPECT_TRUE(moved.registered());
   EXPECT_EQ(registry_.Choose().ip1, "10.0.0.7");
   // The old link ends as soon as it is heard again.
   const auto r = old_link.Heard(std::chrono::steady_clock::now());
-  ASSERT_TRUE(r);
-  EXPECT_EQ(*r, "entry taken over");
+  EXPECT_EQ(r.action, common::SessionVerdict::Action::kClose);
+  EXPECT_EQ(r.reason, common::CloseReason::kEntryTakenOver);
 }
 
 TEST_F(SessionTest, OneHostAndPortMakesOneMetricsSeries) {
   std::vector<std::unique_ptr<MsgServerSession>> links;
   for (int i = 0; i < 3; ++i) {
     links.push_back(std::make_unique<MsgServerSession>(context_, "10.0.0.1:" + std::to_string(i)));
-    ASSERT_FALSE(links.back()->OnBytes(Bytes(Info("10.0.0.1", 0))));
+    ASSERT_FALSE(links.back()->OnBytes(Bytes(Info("10.0.0.1", 0))).closes());
   }
   const std::string text = admin::RenderPrometheus(metrics_, registry_, "test", 0);
   const std::string series = "ttlogin_msg_server_users{host=\"msg-a\",port=\"8000\"}";
@@ -355,7 +354,7 @@ TEST_F(SessionTest, OneHostAndPortMakesOneMetricsSeries) {
 
 TEST_F(SessionTest, LoopbackAddressIsFineWhenClientsAreLocalToo) {
   MsgServerSession s(context_, "peer");
-  s.OnBytes(Bytes(Info("127.0.0.1", 0)));
+  EXPECT_FALSE(s.OnBytes(Bytes(Info("127.0.0.1", 0))).closes());
   EXPECT_TRUE(registry_.Snapshot()[0].meta.warning.empty());
 }
 
@@ -367,39 +366,15 @@ class PublicSessionTest : public SessionTest {
 TEST_F(PublicSessionTest, LoopbackOrUnspecifiedAddressIsFlagged) {
   for (const char* ip : {"127.0.0.1", "0.0.0.0", "::1", "127.8.9.10"}) {
     MsgServerSession s(context_, "peer");
-    s.OnBytes(Bytes(Info(ip, 0)));
+    EXPECT_FALSE(s.OnBytes(Bytes(Info(ip, 0))).closes());
     const auto snap = registry_.Snapshot();
     ASSERT_EQ(snap.size(), 1u);
     EXPECT_NE(snap[0].meta.warning.find("ip1 is a loopback"), std::string::npos) << ip;
     s.OnClosed("next");
   }
   MsgServerSession ok(context_, "peer");
-  ok.OnBytes(Bytes(Info("203.0.113.9", 0)));
+  EXPECT_FALSE(ok.OnBytes(Bytes(Info("203.0.113.9", 0))).closes());
   EXPECT_TRUE(registry_.Snapshot()[0].meta.warning.empty());
-}
-
-TEST_F(SessionTest, ClientSessionAnswersOnceWithTheSeq) {
-  ClientSession c(context_, "client");
-  std::string reply;
-  const std::string req = common::MakePdu(common::kSidLogin, common::kCidLoginReqMsgServer, 31,
-                                          IM::Login::IMMsgServReq{});
-  EXPECT_EQ(c.OnBytes(Bytes(req.substr(0, 5)), reply).outcome, ClientSession::Outcome::kNeedMore);
-  EXPECT_EQ(c.OnBytes(Bytes(req.substr(5)), reply).outcome, ClientSession::Outcome::kReply);
-  const auto r = common::DecodeFrame(Bytes(reply), 65536);
-  ASSERT_EQ(r.status, common::DecodeStatus::kFrame);
-  EXPECT_EQ(r.frame.header.seq_num, 31);
-  IM::Login::IMMsgServRsp rsp;
-  ASSERT_TRUE(rsp.ParseFromArray(r.frame.body.data(), static_cast<int>(r.frame.body.size())));
-  EXPECT_EQ(rsp.result_code(), IM::BaseDefine::REFUSE_REASON_NO_MSG_SERVER);
-  EXPECT_EQ(metrics_.Get(Counter::kPduAnswerNoMsgServer), 1u);
-}
-
-TEST_F(SessionTest, ClientSessionClosesOnABadLength) {
-  ClientSession c(context_, "client");
-  std::string reply;
-  const auto r = c.OnBytes(Bytes(std::string("\x7f\xff\xff\xff", 4)), reply);
-  EXPECT_EQ(r.outcome, ClientSession::Outcome::kClose);
-  EXPECT_TRUE(reply.empty());
 }
 
 }  // namespace
