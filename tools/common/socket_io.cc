@@ -14,8 +14,9 @@
 namespace ttlogin::peer {
 namespace {
 
+// Rounded up: poll() must not give up before the deadline has really passed.
 int RemainingMs(Deadline deadline) {
-  const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+  const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now()).count();
   return left < 0 ? 0 : static_cast<int>(left);
 }
 

@@ -76,6 +76,26 @@ TEST(SocketIoTest, SendAllWritesEverythingThroughPartialWrites) {
   EXPECT_TRUE(received == payload) << "bytes lost, repeated or reordered";
 }
 
+TEST(SocketIoTest, SendSomeTakesWhatFitsAndNeverWaits) {
+  SocketPair p;
+  ShrinkSendBuffer(p.a);
+  const std::string payload = Pattern(1 << 20);
+  std::size_t total = 0;
+  std::size_t sent = 0;
+  // Fills the buffer without a reader: short counts, then 0 once it is full, at once each time.
+  const auto start = Clock::now();
+  do {
+    ASSERT_TRUE(SendSome(p.a, std::string_view(payload).substr(total), sent).ok());
+    total += sent;
+  } while (sent > 0);
+  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_GT(total, 0u);
+  EXPECT_LT(total, payload.size()) << "the small buffer took everything";
+  p.CloseB();
+  const IoResult r = SendSome(p.a, "more", sent);
+  EXPECT_EQ(r.status, IoStatus::kClosed);
+}
+
 TEST(SocketIoTest, SendAllGivesUpAtTheDeadlineWhenNobodyReads) {
   SocketPair p;
   ShrinkSendBuffer(p.a);
