@@ -90,7 +90,7 @@ IoResult ConnectLoopback(std::uint16_t port, milliseconds timeout, int& fd,
       return fail({IoStatus::kError, errno});
     if (err != 0) return fail(FromErrno(err));
   }
-  // Blocking from here on: the helpers below never block in the kernel anyway (MSG_DONTWAIT), and
+  // Blocking from here on: the functions below never block in the kernel anyway (MSG_DONTWAIT), and
   // callers that read on their own expect an ordinary socket.
   fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);
   const int one = 1;

@@ -20,7 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // The login server's side, played by the test: a listening loopback socket and one accepted
-// connection, read with the same bounded helpers.
+// connection, read with the same bounded functions.
 class FakeLoginServer {
  public:
   FakeLoginServer() {
