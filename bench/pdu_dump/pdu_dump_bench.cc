@@ -25,10 +25,8 @@
 #include <string>
 #include <vector>
 
-#include "IM.Login.pb.h"
-#include "IM.Other.pb.h"
-#include "IM.Server.pb.h"
 #include "common/protocol.h"
+#include "tools/common/peer_pdu.h"
 #include "tools/pdu_dump/capture_writer.h"
 #include "tools/pdu_dump/link_layer_parser.h"
 
@@ -77,16 +75,10 @@ class Generator {
               login, 1000u * static_cast<std::uint32_t>(i)};
       Side ls{login, ms.self, 7000000u + static_cast<std::uint32_t>(i)};
       Handshake(ms, ls);
-      IM::Server::IMMsgServInfo info;
-      info.set_ip1("10.0.1." + std::to_string(i + 1));
-      info.set_ip2("192.168.1." + std::to_string(i + 1));
-      info.set_port(8000);
-      info.set_max_conn_cnt(100000);
-      info.set_cur_conn_cnt(0);
-      info.set_host_name("msg-" + std::to_string(i));
-      std::string pdu;
-      common::AppendPdu(pdu, common::kSidOther, common::kCidOtherMsgServInfo, 0, info);
-      Data(ms, ls, pdu, 1);
+      const peer::MsgServerInfo info{
+          "10.0.1." + std::to_string(i + 1), "192.168.1." + std::to_string(i + 1), 8000, 100000, 0,
+          "msg-" + std::to_string(i)};
+      Data(ms, ls, peer::ServInfoPdu(info), 1);
       ms_.push_back(ms);
       ls_.push_back(ls);
     }
@@ -99,10 +91,7 @@ class Generator {
         continue;
       }
       if (roll < 3) {
-        std::string hb;
-        common::AppendPdu(hb, common::kSidOther, common::kCidOtherHeartbeat, 0,
-                          IM::Other::IMHeartBeat{});
-        Data(roll == 1 ? ms_[i] : ls_[i], roll == 1 ? ls_[i] : ms_[i], hb, 1);
+        Data(roll == 1 ? ms_[i] : ls_[i], roll == 1 ? ls_[i] : ms_[i], peer::HeartbeatPdu(), 1);
         continue;
       }
       const unsigned shape = rng_() % 100;
@@ -110,12 +99,11 @@ class Generator {
                     : shape < 90 ? 2 + static_cast<int>(rng_() % 3)
                                  : 5 + static_cast<int>(rng_() % 16);
       std::string payload;
-      IM::Server::IMUserCntUpdate update;
       for (int n = 0; n < k; ++n) {
-        update.set_user_action(rng_() % 3 == 0 ? common::kUserActionDec : common::kUserActionInc);
-        update.set_user_id(user++);
-        common::AppendPdu(payload, common::kSidOther, common::kCidOtherUserCntUpdate,
-                          static_cast<std::uint16_t>(user), update);
+        const std::uint32_t action =
+            rng_() % 3 == 0 ? common::kUserActionDec : common::kUserActionInc;
+        const std::uint32_t id = user++;
+        peer::AppendUserCntUpdatePdu(payload, action, id, static_cast<std::uint16_t>(user));
       }
       Data(ms_[i], ls_[i], payload, k);
       if (++segments_ % 2 == 0) Ack(ls_[i], ms_[i]);
@@ -158,18 +146,11 @@ class Generator {
     Side client{Ip(10, 0, 9, 9, port), Ip(10, 0, 0, 1, 8008), 42};
     Side server{client.peer, client.self, 4242};
     Handshake(client, server);
-    std::string req;
-    common::AppendPdu(req, common::kSidLogin, common::kCidLoginReqMsgServer, 7,
-                      IM::Login::IMMsgServReq{});
-    Data(client, server, req, 1);
-    IM::Login::IMMsgServRsp rsp;
-    rsp.set_result_code(IM::BaseDefine::REFUSE_REASON_NONE);
-    rsp.set_prior_ip("10.0.1.1");
-    rsp.set_backip_ip("192.168.1.1");
-    rsp.set_port(8000);
-    std::string reply;
-    common::AppendPdu(reply, common::kSidLogin, common::kCidLoginResMsgServer, 7, rsp);
-    Data(server, client, reply, 1);
+    Data(client, server, peer::MsgServReqPdu(7), 1);
+    Data(
+        server, client,
+        peer::MsgServRspPdu(7, IM::BaseDefine::REFUSE_REASON_NONE, "10.0.1.1", "192.168.1.1", 8000),
+        1);
     Emit(server, kTcpFin | kTcpAck, client.seq, {});
     server.seq += 1;
     Emit(client, kTcpFin | kTcpAck, server.seq, {});

@@ -1,15 +1,9 @@
 #include "test/fault/reconnecting_msg_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <fcntl.h>
-#include <cerrno>
 #include <chrono>
+
+#include "common/protocol.h"
+#include "tools/common/peer_pdu.h"
 
 namespace ttlogin::test {
 namespace {
@@ -31,7 +25,9 @@ constexpr int kMaxBatch = 32;
 
 ReconnectingMsgServer::ReconnectingMsgServer(std::uint16_t port, MsgServerFields fields,
                                              std::uint32_t seed)
-    : port_(port), fields_(std::move(fields)), rng_(seed), count_(fields_.cur_conn_cnt) {}
+    : port_(port), fields_(std::move(fields)), rng_(seed), count_(fields_.cur_conn_cnt) {
+  client_.set_send_timeout(kSendTimeout);
+}
 
 ReconnectingMsgServer::~ReconnectingMsgServer() {
   Stop();
@@ -47,72 +43,27 @@ void ReconnectingMsgServer::Stop() {
   Drop();
 }
 
-bool ReconnectingMsgServer::Connect() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port_);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
-    close(fd);
-    return false;
-  }
-  pollfd p{fd, POLLOUT, 0};
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (poll(&p, 1, static_cast<int>(kConnectTimeout.count())) != 1 ||
-      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-    close(fd);
-    return false;
-  }
-  fd_.store(fd);
-  return true;
-}
-
 void ReconnectingMsgServer::Drop() {
-  const int fd = fd_.exchange(-1);
-  if (fd >= 0) close(fd);
+  linked_.store(false);
+  client_.Close();
 }
 
-bool ReconnectingMsgServer::SendAll(std::string_view bytes) {
-  const int fd = fd_.load();
-  const auto deadline = Clock::now() + kSendTimeout;
-  while (!bytes.empty()) {
-    const ssize_t n = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      pollfd p{fd, POLLOUT, 0};
-      if (left.count() > 0 && poll(&p, 1, static_cast<int>(left.count())) == 1) continue;
-    }
-    Drop();
-    return false;
-  }
-  return true;
+bool ReconnectingMsgServer::Send(const std::string& bytes) {
+  if (client_.Send(bytes).ok()) return true;
+  Drop();
+  return false;
 }
 
-bool ReconnectingMsgServer::DrainInput() {
-  char buf[4096];
-  while (true) {
-    const ssize_t n = recv(fd_.load(), buf, sizeof buf, MSG_DONTWAIT);
-    if (n > 0) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-    if (n < 0 && errno == EINTR) continue;
-    Drop();  // EOF or reset: the login server went away
-    return false;
-  }
+bool ReconnectingMsgServer::Link() {
+  MsgServerFields now = fields_;
+  now.cur_conn_cnt = count_.load();
+  if (!client_.Connect(port_, {}, kConnectTimeout).ok()) return false;
+  linked_.store(true);
+  return Send(peer::ServInfoPdu(now));
 }
 
-std::string ReconnectingMsgServer::NextBatch() {
-  std::string batch;
+void ReconnectingMsgServer::NextBatch(std::string& batch) {
+  batch.clear();
   const int n = std::uniform_int_distribution<int>(1, kMaxBatch)(rng_);
   std::uint32_t count = count_.load();
   for (int i = 0; i < n; ++i) {
@@ -121,22 +72,21 @@ std::string ReconnectingMsgServer::NextBatch() {
     if (count == 0) come = true;
     if (count >= fields_.max_conn_cnt / 2) come = false;
     count += come ? 1 : -1;
-    batch += UserCntUpdatePdu(come ? 1 : 2, next_user_++);
+    peer::AppendUserCntUpdatePdu(batch, come ? common::kUserActionInc : common::kUserActionDec,
+                                 next_user_++);
   }
   // The users came or went whether or not the login server hears of it.
   count_.store(count);
   updates_sent_.fetch_add(static_cast<std::uint64_t>(n));
-  return batch;
 }
 
 void ReconnectingMsgServer::Run() {
   auto backoff = kMinBackoff;
   auto last_heartbeat = Clock::now();
+  std::string batch;
   while (!stop_.load()) {
-    if (fd_.load() < 0) {
-      MsgServerFields now = fields_;
-      now.cur_conn_cnt = count_.load();
-      if (!Connect() || !SendAll(ServInfoPdu(now))) {
+    if (!linked_.load()) {
+      if (!Link()) {
         std::this_thread::sleep_for(backoff);
         backoff = std::min(backoff * 2, kMaxBackoff);
         continue;
@@ -145,14 +95,19 @@ void ReconnectingMsgServer::Run() {
       registrations_.fetch_add(1);
       last_heartbeat = Clock::now();
     }
-    if (!DrainInput()) continue;
+    // What the server sent is its heartbeats; EOF or reset means the login server went away.
+    if (!client_.ReadInput().ok()) {
+      Drop();
+      continue;
+    }
     if (Clock::now() - last_heartbeat >= kHeartbeatEvery) {
-      if (!SendAll(HeartbeatPdu())) continue;
+      if (!Send(peer::HeartbeatPdu())) continue;
       last_heartbeat = Clock::now();
     }
     if (streaming_.load()) {
       quiet_.store(false);
-      if (!SendAll(NextBatch())) continue;
+      NextBatch(batch);
+      if (!Send(batch)) continue;
     } else {
       quiet_.store(true);
     }

@@ -4,18 +4,18 @@
 // send) it reconnects with a bounded backoff and re-sends IMMsgServInfo carrying its current
 // count. So after any fault, the login server's registry must converge to exactly these counts.
 //
-// All socket work happens on the object's own thread with non-blocking sockets and poll(), so
-// every wait is bounded and a dead or paused server never hangs a test.
+// All socket work happens on the object's own thread through peer::MsgServerClient, whose every
+// wait is bounded, so a dead or paused server never hangs a test.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <random>
 #include <string>
-#include <string_view>
 #include <thread>
 
 #include "test/support/fake_peers.h"
+#include "tools/common/msg_server_client.h"
 
 namespace ttlogin::test {
 
@@ -39,28 +39,27 @@ class ReconnectingMsgServer {
   // Registrations sent (1 after the first connect, +1 per reconnect).
   std::uint64_t registrations() const { return registrations_.load(); }
   std::uint64_t updates_sent() const { return updates_sent_.load(); }
-  bool linked() const { return fd_.load() >= 0; }
+  bool linked() const { return linked_.load(); }
   // "host_name:port", the key AdminProbe uses.
   std::string key() const { return fields_.host_name + ":" + std::to_string(fields_.port); }
 
  private:
   void Run();
-  bool Connect();
+  bool Link();
+  // Sends `bytes`; false (and the link is dropped) on failure.
+  bool Send(const std::string& bytes);
   void Drop();
-  // Writes all of `bytes` within a bounded time; false (and the link is dropped) on failure.
-  bool SendAll(std::string_view bytes);
-  // Reads and discards what the server sent (heartbeats); false when the link has ended.
-  bool DrainInput();
-  std::string NextBatch();
+  void NextBatch(std::string& batch);
 
   const std::uint16_t port_;
   MsgServerFields fields_;
   std::mt19937 rng_;
   std::thread thread_;
+  peer::MsgServerClient client_;  // used by the thread only
   std::atomic<bool> stop_{false};
   std::atomic<bool> streaming_{true};
   std::atomic<bool> quiet_{false};
-  std::atomic<int> fd_{-1};
+  std::atomic<bool> linked_{false};
   std::atomic<std::uint32_t> count_;
   std::atomic<std::uint64_t> registrations_{0};
   std::atomic<std::uint64_t> updates_sent_{0};

@@ -11,11 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "IM.Login.pb.h"
-#include "IM.Other.pb.h"
-#include "IM.Server.pb.h"
-#include "common/pdu_header.h"
-#include "common/protocol.h"
+#include "tools/common/peer_pdu.h"
 #include "tools/pdu_dump/capture_writer.h"
 #include "tools/pdu_dump/link_layer_parser.h"
 
@@ -27,41 +23,23 @@ using namespace std::string_literals;  // seeds with NUL bytes in them
 
 std::string ServInfo(const std::string& ip1, std::uint32_t port, std::uint32_t max,
                      std::uint32_t cur, const std::string& host) {
-  IM::Server::IMMsgServInfo m;
-  m.set_ip1(ip1);
-  m.set_ip2(ip1);
-  m.set_port(port);
-  m.set_max_conn_cnt(max);
-  m.set_cur_conn_cnt(cur);
-  m.set_host_name(host);
-  return common::MakePdu(common::kSidOther, common::kCidOtherMsgServInfo, 1, m);
+  return peer::ServInfoPdu(peer::MsgServerInfo{ip1, ip1, port, max, cur, host}, 1);
 }
 
 std::string Update(std::uint32_t action, std::uint32_t user) {
-  IM::Server::IMUserCntUpdate m;
-  m.set_user_action(action);
-  m.set_user_id(user);
-  return common::MakePdu(common::kSidOther, common::kCidOtherUserCntUpdate, 2, m);
+  return peer::UserCntUpdatePdu(action, user, 2);
 }
 
 std::string Heartbeat() {
-  return common::MakePdu(common::kSidOther, common::kCidOtherHeartbeat, 3,
-                         IM::Other::IMHeartBeat{});
+  return peer::HeartbeatPdu(3);
 }
 
 std::string Request(std::uint16_t seq) {
-  return common::MakePdu(common::kSidLogin, common::kCidLoginReqMsgServer, seq,
-                         IM::Login::IMMsgServReq{});
+  return peer::MsgServReqPdu(seq);
 }
 
 std::string Header(std::uint32_t length, std::uint16_t sid, std::uint16_t cid) {
-  std::string h(common::kPduHeaderSize, '\0');
-  auto* p = reinterpret_cast<std::uint8_t*>(h.data());
-  common::StoreBe32(p, length);
-  common::StoreBe16(p + 4, 1);
-  common::StoreBe16(p + 8, sid);
-  common::StoreBe16(p + 10, cid);
-  return h;
+  return peer::RawPdu(length, sid, cid);
 }
 
 std::string Byte(int b) {

@@ -27,11 +27,11 @@
 #include <string>
 #include <utility>
 
-#include "IM.Other.pb.h"
 #include "IM.Server.pb.h"
 #include "common/protocol.h"
 #include "server/session/msg_server_session.h"
 #include "test/fuzz/fuzz_support.h"
+#include "tools/common/peer_pdu.h"
 
 namespace ttlogin::fuzz {
 namespace {
@@ -280,27 +280,20 @@ std::string AddressFromInput(FuzzInput& in) {
 }
 
 std::string ServInfoFromInput(FuzzInput& in) {
-  IM::Server::IMMsgServInfo msg;
-  msg.set_ip1(AddressFromInput(in));
-  msg.set_ip2(AddressFromInput(in));
+  peer::MsgServerInfo info;
+  info.ip1 = AddressFromInput(in);
+  info.ip2 = AddressFromInput(in);
   const std::uint8_t port_mode = in.U8();
-  msg.set_port(port_mode < 200 ? 8000 + port_mode % 2 : port_mode < 240 ? in.U16() : in.U32());
+  info.port = port_mode < 200 ? 8000 + port_mode % 2 : port_mode < 240 ? in.U16() : in.U32();
   // Mostly small counts (so increments reach max), sometimes the extremes (wrap at 2^32-1).
   const std::uint8_t mode = in.U8();
-  msg.set_max_conn_cnt((mode & 1) != 0 ? in.U32() : in.U8() % 8);
-  msg.set_cur_conn_cnt((mode & 2) != 0 ? in.U32() : in.U8() % 8);
+  info.max_conn_cnt = (mode & 1) != 0 ? in.U32() : in.U8() % 8;
+  info.cur_conn_cnt = (mode & 2) != 0 ? in.U32() : in.U8() % 8;
   const std::uint8_t host_mode = in.U8();
-  msg.set_host_name(host_mode < 200   ? std::string("msg-") + static_cast<char>('a' + host_mode % 3)
-                    : host_mode < 216 ? std::string(255 + host_mode % 2, 'h')
-                                      : in.String(16));
-  return common::MakePdu(common::kSidOther, common::kCidOtherMsgServInfo, in.U16(), msg);
-}
-
-std::string UpdatePdu(std::uint32_t action, std::uint32_t user) {
-  IM::Server::IMUserCntUpdate msg;
-  msg.set_user_action(action);
-  msg.set_user_id(user);
-  return common::MakePdu(common::kSidOther, common::kCidOtherUserCntUpdate, 0, msg);
+  info.host_name = host_mode < 200   ? std::string("msg-") + static_cast<char>('a' + host_mode % 3)
+                   : host_mode < 216 ? std::string(255 + host_mode % 2, 'h')
+                                     : in.String(16);
+  return peer::ServInfoPdu(info, in.U16());
 }
 
 // Feeds `pdus` in pieces of a fuzzer-chosen size (0: all at once), as TCP may deliver them.
@@ -337,10 +330,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         // order in which a compiler evaluates arguments is unspecified, and an input must mean
         // the same to the fuzz build (clang) and the replay in every build (gcc).
         const std::string pdu =
-            (op >> 2) % 8 == 1
-                ? ServInfoFromInput(in)
-                : UpdatePdu((op >> 2) % 8 == 2 ? common::kUserActionInc : common::kUserActionDec,
-                            in.U8());
+            (op >> 2) % 8 == 1 ? ServInfoFromInput(in)
+                               : peer::UserCntUpdatePdu((op >> 2) % 8 == 2 ? common::kUserActionInc
+                                                                           : common::kUserActionDec,
+                                                        in.U8());
         FeedSplit(run, i, pdu, in.U8() % 24);
         break;
       }
@@ -352,16 +345,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::uint32_t pattern = in.U32();
         for (int k = 0; k < n; ++k) {
           const std::uint32_t action = (k % 29 == 28) ? in.U8() : ((pattern >> (k % 32)) & 1) + 1;
-          burst += UpdatePdu(action, static_cast<std::uint32_t>(k));
+          peer::AppendUserCntUpdatePdu(burst, action, static_cast<std::uint32_t>(k));
         }
         FeedSplit(run, i, burst, in.U8() % 64);
         break;
       }
       case 5:
-        FeedSplit(run, i,
-                  common::MakePdu(common::kSidOther, common::kCidOtherHeartbeat, 0,
-                                  IM::Other::IMHeartBeat{}),
-                  in.U8() % 20);
+        FeedSplit(run, i, peer::HeartbeatPdu(), in.U8() % 20);
         break;
       case 6:
         run.Close(i);

@@ -50,14 +50,7 @@ bool AnswersCode(const ServerProcess& server, int code) {
 
 std::string RawHeader(std::uint32_t length, std::uint16_t service = 7,
                       std::uint16_t command = 0x070b) {
-  common::PduHeader h;
-  h.length = length;
-  h.service_id = service;
-  h.command_id = command;
-  std::string s(common::kPduHeaderSize, '\0');
-  common::EncodePduHeader(
-      h, std::span<std::uint8_t, 16>(reinterpret_cast<std::uint8_t*>(s.data()), 16));
-  return s;
+  return peer::RawPdu(length, service, command);
 }
 
 MsgServerFields Fields(std::uint32_t port, std::uint32_t cur = 0, std::uint32_t max = 1000,

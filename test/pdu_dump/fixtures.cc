@@ -7,66 +7,37 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "IM.Login.pb.h"
-#include "IM.Other.pb.h"
-#include "IM.Server.pb.h"
 #include "common/pdu_header.h"
-#include "common/protocol.h"
+#include "tools/common/peer_pdu.h"
 
 namespace ttlogin::tools::pdu_dump::testing {
 
 std::string ServInfo(std::uint16_t seq, const std::string& ip1, const std::string& ip2,
                      std::uint32_t port, std::uint32_t max, std::uint32_t cur,
                      const std::string& host) {
-  IM::Server::IMMsgServInfo m;
-  m.set_ip1(ip1);
-  m.set_ip2(ip2);
-  m.set_port(port);
-  m.set_max_conn_cnt(max);
-  m.set_cur_conn_cnt(cur);
-  m.set_host_name(host);
-  return common::MakePdu(common::kSidOther, common::kCidOtherMsgServInfo, seq, m);
+  return peer::ServInfoPdu(peer::MsgServerInfo{ip1, ip2, port, max, cur, host}, seq);
 }
 
 std::string UserCnt(std::uint16_t seq, std::uint32_t action, std::uint32_t user_id) {
-  IM::Server::IMUserCntUpdate m;
-  m.set_user_action(action);
-  m.set_user_id(user_id);
-  return common::MakePdu(common::kSidOther, common::kCidOtherUserCntUpdate, seq, m);
+  return peer::UserCntUpdatePdu(action, user_id, seq);
 }
 
 std::string Heartbeat(std::uint16_t seq) {
-  return common::MakePdu(common::kSidOther, common::kCidOtherHeartbeat, seq,
-                         IM::Other::IMHeartBeat{});
+  return peer::HeartbeatPdu(seq);
 }
 
 std::string MsgServReq(std::uint16_t seq) {
-  return common::MakePdu(common::kSidLogin, common::kCidLoginReqMsgServer, seq,
-                         IM::Login::IMMsgServReq{});
+  return peer::MsgServReqPdu(seq);
 }
 
 std::string MsgServRsp(std::uint16_t seq, int result, const std::string& prior,
                        const std::string& backup, std::uint32_t port) {
-  IM::Login::IMMsgServRsp m;
-  m.set_result_code(static_cast<IM::BaseDefine::ResultType>(result));
-  if (!prior.empty()) m.set_prior_ip(prior);
-  if (!backup.empty()) m.set_backip_ip(backup);
-  if (port != 0) m.set_port(port);
-  return common::MakePdu(common::kSidLogin, common::kCidLoginResMsgServer, seq, m);
+  return peer::MsgServRspPdu(seq, static_cast<std::uint32_t>(result), prior, backup, port);
 }
 
 std::string RawPdu(std::uint32_t length, std::uint16_t service, std::uint16_t command,
                    std::uint16_t seq, std::string_view body) {
-  std::string out(common::kPduHeaderSize, '\0');
-  common::PduHeader h;
-  h.length = length;
-  h.service_id = service;
-  h.command_id = command;
-  h.seq_num = seq;
-  common::EncodePduHeader(h, std::span<std::uint8_t, common::kPduHeaderSize>(
-                                 reinterpret_cast<std::uint8_t*>(out.data()), 16));
-  out.append(body);
-  return out;
+  return peer::RawPdu(length, service, command, seq, body);
 }
 
 Endpoint V4(const char* address, std::uint16_t port) {

@@ -20,6 +20,7 @@
 #include "test/pdu_dump/tool_process.h"
 #include "test/support/fake_peers.h"
 #include "test/support/server_process.h"
+#include "tools/common/socket_io.h"
 #include "tools/pdu_dump/tcp_reassembler.h"
 
 namespace ttlogin::tools::pdu_dump {
@@ -29,31 +30,14 @@ using namespace testing;  // NOLINT: the fixture helpers
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-bool SendAll(int fd, const std::string& bytes) {
-  std::size_t sent = 0;
-  while (sent < bytes.size()) {
-    const ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    sent += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 // Reads until EOF or `timeout`.
 std::string ReadToEof(int fd, milliseconds timeout) {
   std::string out;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const peer::Deadline deadline = peer::DeadlineIn(timeout);
   char buf[65536];
-  while (true) {
-    const auto left =
-        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) != 1) break;
-    const ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
+  std::size_t got = 0;
+  while (peer::ReadSome(fd, buf, sizeof buf, deadline, got).ok())
+    out.append(buf, got);
   return out;
 }
 
@@ -108,7 +92,7 @@ TEST(Proxy, ForwardsEveryByteBothWaysEvenMalformedPdus) {
     shutdown(client.fd(), SHUT_WR);
   });
   std::thread b([&] {
-    EXPECT_TRUE(SendAll(up, to_client));
+    EXPECT_TRUE(peer::SendAll(up, to_client, peer::DeadlineIn(seconds(10))).ok());
     shutdown(up, SHUT_WR);
   });
   const std::string got_by_server = ReadToEof(up, seconds(10));

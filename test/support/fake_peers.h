@@ -11,42 +11,17 @@
 #include <string_view>
 
 #include "common/pdu_header.h"
+#include "tools/common/msg_server_client.h"
+#include "tools/common/peer_pdu.h"
+#include "tools/common/tcp_peer.h"
 
 namespace ttlogin::test {
 
 using std::chrono::milliseconds;
 inline constexpr milliseconds kDefaultWait{3000};
 
-class TcpClient {
- public:
-  TcpClient() = default;
-  explicit TcpClient(std::uint16_t port) { Connect(port); }
-  ~TcpClient();
-  TcpClient(TcpClient&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  TcpClient& operator=(TcpClient&& other) noexcept;
-  TcpClient(const TcpClient&) = delete;
-  TcpClient& operator=(const TcpClient&) = delete;
-
-  bool Connect(std::uint16_t port);
-  // Connects from `source`, another loopback address such as "127.0.0.2" (Linux routes all of
-  // 127.0.0.0/8 to lo), to play a peer on a different host.
-  bool Connect(std::uint16_t port, const std::string& source);
-  bool connected() const { return fd_ >= 0; }
-  bool Send(std::string_view bytes);
-  // Reads exactly n bytes; nullopt on timeout or close.
-  std::optional<std::string> ReadExact(std::size_t n, milliseconds timeout = kDefaultWait);
-  // Reads whatever arrives until the peer closes (or timeout); `closed` tells which.
-  std::string ReadUntilClose(milliseconds timeout, bool* closed = nullptr);
-  // True when the peer closes (EOF or reset) within `timeout`; data arriving meanwhile is dropped.
-  bool WaitClosed(milliseconds timeout = kDefaultWait);
-  // Closes with RST instead of FIN.
-  void Reset();
-  void Close();
-  int fd() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
+// A blocking loopback connection whose every wait is bounded (tools/common/tcp_peer.h).
+using TcpClient = peer::TcpPeer;
 
 // A listening socket on an ephemeral loopback port, held for its lifetime: a fake upstream, or a
 // port known to be busy. A socket that cannot be set up fails the test that made it (port() 0).
@@ -66,42 +41,35 @@ class LoopbackListener {
   std::uint16_t port_ = 0;
 };
 
-struct Pdu {
-  common::PduHeader header;
-  std::string body;
-};
+using peer::Pdu;
 
 // Reads one whole PDU.
-std::optional<Pdu> ReadPdu(TcpClient& conn, milliseconds timeout = kDefaultWait);
+inline std::optional<Pdu> ReadPdu(TcpClient& conn, milliseconds timeout = kDefaultWait) {
+  return conn.ReadPdu(timeout);
+}
 
-struct MsgServerFields {
-  std::string ip1 = "10.0.0.1";
-  std::string ip2 = "10.0.1.1";
-  std::uint32_t port = 8000;
-  std::uint32_t max_conn_cnt = 1000;
-  std::uint32_t cur_conn_cnt = 0;
-  std::string host_name = "msg-a";
-};
+using MsgServerFields = peer::MsgServerInfo;
+using peer::HeartbeatPdu;
+using peer::MsgServReqPdu;
+using peer::ServInfoPdu;
+using peer::UserCntUpdatePdu;
 
-std::string ServInfoPdu(const MsgServerFields& fields);
-std::string UserCntUpdatePdu(std::uint32_t action, std::uint32_t user_id);
-std::string HeartbeatPdu();
-std::string MsgServReqPdu(std::uint16_t seq);
-
+// A msg_server for tests (tools/common/msg_server_client.h), answering in bools for ASSERT_TRUE.
 class FakeMsgServer {
  public:
-  explicit FakeMsgServer(std::uint16_t port) : conn_(port) {}
+  explicit FakeMsgServer(std::uint16_t port) : client_(port) {}
   // From another loopback address (see TcpClient::Connect).
-  FakeMsgServer(std::uint16_t port, const std::string& source) { conn_.Connect(port, source); }
-  bool connected() const { return conn_.connected(); }
-  bool Register(const MsgServerFields& fields) { return conn_.Send(ServInfoPdu(fields)); }
-  bool Inc(int n = 1, std::uint32_t first_user = 1);
-  bool Dec(int n = 1, std::uint32_t first_user = 1);
-  bool Heartbeat() { return conn_.Send(HeartbeatPdu()); }
-  TcpClient& conn() { return conn_; }
+  FakeMsgServer(std::uint16_t port, const std::string& source) : client_(port, source) {}
+  bool connected() const { return client_.connected(); }
+  bool Register(const MsgServerFields& fields) { return client_.Register(fields).ok(); }
+  bool Inc(int n = 1, std::uint32_t first_user = 1) { return client_.Inc(n, first_user).ok(); }
+  bool Dec(int n = 1, std::uint32_t first_user = 1) { return client_.Dec(n, first_user).ok(); }
+  bool Heartbeat() { return client_.Heartbeat().ok(); }
+  TcpClient& conn() { return client_.socket(); }
+  peer::MsgServerClient& client() { return client_; }
 
  private:
-  TcpClient conn_;
+  peer::MsgServerClient client_;
 };
 
 struct MsgServChoice {

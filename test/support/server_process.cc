@@ -41,7 +41,8 @@ int WaitFor(pid_t pid, std::chrono::milliseconds timeout) {
   }
 }
 
-pid_t Spawn(const std::vector<std::string>& args, const std::string& output_path) {
+pid_t Spawn(const std::vector<std::string>& args, const std::string& output_path,
+            std::string bin = LOGIN_SERVER_BIN) {
   const pid_t pid = fork();
   if (pid != 0) return pid;
   const int fd = open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -51,7 +52,6 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& output_path
     close(fd);
   }
   std::vector<char*> argv;
-  std::string bin = LOGIN_SERVER_BIN;
   argv.push_back(bin.data());
   std::vector<std::string> copy = args;
   for (auto& a : copy)
@@ -134,9 +134,14 @@ int ServerProcess::Stop(int signo, std::chrono::milliseconds timeout) {
 
 int RunLoginServer(const std::vector<std::string>& args, std::string* output,
                    std::chrono::milliseconds timeout) {
+  return RunProgram(LOGIN_SERVER_BIN, args, output, timeout);
+}
+
+int RunProgram(const std::string& bin, const std::vector<std::string>& args, std::string* output,
+               std::chrono::milliseconds timeout) {
   const std::string dir = MakeTempDir();
   const std::string out_path = dir + "/output.txt";
-  const pid_t pid = Spawn(args, out_path);
+  const pid_t pid = Spawn(args, out_path, bin);
   int code = WaitFor(pid, timeout);
   if (code == -1) {
     kill(pid, SIGKILL);

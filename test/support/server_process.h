@@ -53,6 +53,9 @@ class ServerProcess {
 // returns the exit code (-1 on timeout, after killing it) and captures stdout+stderr.
 int RunLoginServer(const std::vector<std::string>& args, std::string* output,
                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+// The same for another program of the build (a tool), named by its path.
+int RunProgram(const std::string& bin, const std::vector<std::string>& args, std::string* output,
+               std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // A fresh temporary directory, removed by the caller (or left in /tmp on failure for a
 // post-mortem).

@@ -16,10 +16,10 @@
 #include <nlohmann/json.hpp>
 
 #include "IM.Login.pb.h"
-#include "IM.Other.pb.h"
-#include "IM.Server.pb.h"
 #include "common/frame_decoder.h"
 #include "common/protocol.h"
+#include "tools/common/peer_pdu.h"
+#include "tools/common/socket_io.h"
 
 namespace ttlogin::tools::replay {
 namespace {
@@ -37,12 +37,6 @@ constexpr std::size_t kMaxHttpReply = 64 * 1024;
 
 std::string Errno(const char* what) {
   return fmt::format("{}: {}", what, std::strerror(errno));
-}
-
-int RemainingMs(Clock::time_point deadline) {
-  const auto left =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return left < 0 ? 0 : static_cast<int>(left);
 }
 
 // Connects within kIoTimeout. Returns the fd, or -1 with `error` set.
@@ -80,45 +74,27 @@ int Connect(const Endpoint& ep, std::string& error) {
   return fd;
 }
 
-// Writes everything within kIoTimeout (the socket is non-blocking; poll waits for room).
+// Writes everything within kIoTimeout.
 std::string WriteAll(int fd, std::string_view bytes) {
-  const auto deadline = Clock::now() + kIoTimeout;
-  while (!bytes.empty()) {
-    const ssize_t n = send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p{fd, POLLOUT, 0};
-      if (poll(&p, 1, RemainingMs(deadline)) <= 0) {
-        return fmt::format("the server took no data for {} ms", kIoTimeout.count());
-      }
-      continue;
-    }
-    return Errno("send");
+  const peer::IoResult r = peer::SendAll(fd, bytes, peer::DeadlineIn(kIoTimeout));
+  if (r.ok()) return {};
+  if (r.status == peer::IoStatus::kTimeout) {
+    return fmt::format("the server took no data for {} ms", kIoTimeout.count());
   }
-  return {};
+  return "send: " + r.Describe();
 }
 
 // Reads what is available within the deadline. 0 = the peer closed; -1 = error or timeout.
 ssize_t ReadSome(int fd, char* buf, std::size_t size, Clock::time_point deadline,
                  std::string& error) {
-  while (true) {
-    const ssize_t n = recv(fd, buf, size, 0);
-    if (n >= 0) return n;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      error = Errno("recv");
-      return -1;
-    }
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, RemainingMs(deadline)) <= 0) {
-      error = fmt::format("no reply within {} ms", kIoTimeout.count());
-      return -1;
-    }
-  }
+  std::size_t got = 0;
+  const peer::IoResult r = peer::ReadSome(fd, buf, size, deadline, got);
+  if (r.ok()) return static_cast<ssize_t>(got);
+  if (r.status == peer::IoStatus::kClosed && r.error_number == 0) return 0;
+  error = r.status == peer::IoStatus::kTimeout
+              ? fmt::format("no reply within {} ms", kIoTimeout.count())
+              : "recv: " + r.Describe();
+  return -1;
 }
 
 std::string Lower(std::string_view s) {
@@ -325,31 +301,20 @@ std::string NetworkDriver::Send(const Event& event, const ServerInfo* info) {
     if (c.fd < 0) return "the MsgServer port is unreachable: " + error;
   }
   switch (event.kind) {
-    case EventKind::kRegister: {
-      IM::Server::IMMsgServInfo msg;
-      msg.set_ip1(info->ip1);
-      msg.set_ip2(info->ip2);
-      msg.set_port(info->port);
-      msg.set_max_conn_cnt(info->max);
-      msg.set_cur_conn_cnt(info->cur);
-      msg.set_host_name(info->host);
-      common::AppendPdu(c.out, common::kSidOther, common::kCidOtherMsgServInfo, 0, msg);
+    case EventKind::kRegister:
+      peer::AppendServInfoPdu(c.out, peer::MsgServerInfo{info->ip1, info->ip2, info->port,
+                                                         info->max, info->cur, info->host});
       break;
-    }
     case EventKind::kInc:
     case EventKind::kDec: {
-      IM::Server::IMUserCntUpdate msg;
-      msg.set_user_action(event.kind == EventKind::kInc ? common::kUserActionInc
-                                                        : common::kUserActionDec);
-      for (std::uint32_t i = 0; i < event.n; ++i) {
-        msg.set_user_id(c.next_user++);
-        common::AppendPdu(c.out, common::kSidOther, common::kCidOtherUserCntUpdate, 0, msg);
-      }
+      const std::uint32_t action =
+          event.kind == EventKind::kInc ? common::kUserActionInc : common::kUserActionDec;
+      for (std::uint32_t i = 0; i < event.n; ++i)
+        peer::AppendUserCntUpdatePdu(c.out, action, c.next_user++);
       break;
     }
     case EventKind::kHeartbeat:
-      common::AppendPdu(c.out, common::kSidOther, common::kCidOtherHeartbeat, 0,
-                        IM::Other::IMHeartBeat{});
+      peer::AppendHeartbeatPdu(c.out);
       break;
     case EventKind::kClose:
     case EventKind::kQuery:
@@ -393,22 +358,17 @@ std::string NetworkDriver::Flush() {
 }
 
 void NetworkDriver::DrainIncoming() {
-  char buf[4096];
   for (MsId ms = 0; ms < conns_.size(); ++ms) {
     MsConnection& c = conns_[ms];
     if (c.fd < 0) continue;
-    while (true) {
-      const ssize_t n = recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
-      if (n > 0) continue;  // heartbeats from the server: nothing to act on
-      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        // The model keeps this msg_server; the queries that follow will show the difference.
-        warnings_.push_back(
-            fmt::format("the server closed the connection of msg_server \"{}\"", trace_.names[ms]));
-        close(c.fd);
-        c.fd = -1;
-        c.out.clear();
-      }
-      break;
+    // What arrives is the server's heartbeats: nothing to act on.
+    if (!peer::DiscardInput(c.fd).ok()) {
+      // The model keeps this msg_server; the queries that follow will show the difference.
+      warnings_.push_back(
+          fmt::format("the server closed the connection of msg_server \"{}\"", trace_.names[ms]));
+      close(c.fd);
+      c.fd = -1;
+      c.out.clear();
     }
   }
 }
@@ -501,8 +461,7 @@ std::string NetworkDriver::QueryPdu(ServerAnswer& answer) {
 
   const std::uint16_t seq = next_seq_;
   next_seq_ = static_cast<std::uint16_t>(next_seq_ == 0xffff ? 1 : next_seq_ + 1);
-  const std::string request = common::MakePdu(common::kSidLogin, common::kCidLoginReqMsgServer, seq,
-                                              IM::Login::IMMsgServReq{});
+  const std::string request = peer::MsgServReqPdu(seq);
   if (std::string err = WriteAll(fd, request); !err.empty()) return "PDU query: " + err;
 
   const auto deadline = Clock::now() + kIoTimeout;

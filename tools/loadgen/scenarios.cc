@@ -19,11 +19,10 @@
 #include <string_view>
 #include <vector>
 
-#include "IM.Login.pb.h"
-#include "IM.Other.pb.h"
-#include "IM.Server.pb.h"
 #include "common/pdu_header.h"
 #include "common/protocol.h"
+#include "tools/common/peer_pdu.h"
+#include "tools/common/socket_io.h"
 #include "tools/loadgen/histogram.h"
 #include "tools/loadgen/net.h"
 
@@ -446,11 +445,13 @@ class PduClientConn : public Pollable {
 
 // A msg_server connection: registration and heartbeats as small messages, then a stream of update
 // PDUs taken over and over from one shared chunk. Incoming bytes (heartbeats) are read and
-// dropped, so the server never queues output for us.
+// dropped, so the server never queues output for us. A refused or closed connection is recorded
+// with its reason (error()), so the scenario can stop at once instead of waiting out its timeout.
 class MsgServerConn : public Pollable {
  public:
-  MsgServerConn(EventLoop& loop, const sockaddr_in& address, const std::string* chunk)
-      : loop_(loop), address_(address), chunk_(chunk) {}
+  MsgServerConn(EventLoop& loop, const sockaddr_in& address, const std::string* chunk,
+                std::string name)
+      : loop_(loop), address_(address), chunk_(chunk), name_(std::move(name)) {}
   ~MsgServerConn() override {
     if (fd_ >= 0) {
       loop_.Remove(fd_);
@@ -462,6 +463,7 @@ class MsgServerConn : public Pollable {
     fd_ = StartConnect(address_);
     if (fd_ < 0) {
       failed_ = true;
+      error_ = name_ + ": cannot connect to the MsgServer port: " + std::strerror(errno);
       return false;
     }
     loop_.Add(fd_, EPOLLIN | EPOLLOUT, this);
@@ -477,58 +479,70 @@ class MsgServerConn : public Pollable {
   }
   bool drained() const { return small_.empty() && stream_left_ == 0; }
   bool failed() const { return failed_; }
+  // Why it failed: "subject 3: the server closed the connection", empty while it has not.
+  const std::string& error() const { return error_; }
   std::uint64_t streamed() const { return stream_sent_; }
 
   void OnEvent(std::uint32_t events) override {
     if (failed_) return;
     if (!connected_) {
-      if ((events & (EPOLLERR | EPOLLHUP)) || ConnectResult(fd_) != 0) {
-        Fail();
-        return;
+      // A failed connect leaves its error in SO_ERROR; a connection the server accepted and
+      // closed at once is established, and the read below tells how it ended.
+      if (const int error = ConnectResult(fd_); error != 0) {
+        return Fail(std::string("cannot connect to the MsgServer port: ") + std::strerror(error));
       }
       connected_ = true;
     }
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-      for (;;) {
-        const ssize_t n = read(fd_, t_read_buffer.data(), t_read_buffer.size());
-        if (n > 0) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        Fail();  // the server closed us
-        return;
+      const peer::IoResult r = peer::DiscardInput(fd_);
+      if (r.status == peer::IoStatus::kClosed) {
+        // A connection cap (MaxMsgServerConnectionsPerAddress, MaxMsgServers) refuses this way.
+        return Fail(
+            "the server closed the connection (refused by a connection limit, or "
+            "dropped: see the server's log)");
       }
+      if (!r.ok()) return Fail(r.Describe());
     }
     Flush();
   }
 
  private:
-  void Fail() {
+  void Fail(const std::string& why) {
     failed_ = true;
+    error_ = name_ + ": " + why;
     loop_.Remove(fd_);
     close(fd_);
     fd_ = -1;
   }
 
+  // Writes what the socket takes now; false when it is full (then EPOLLOUT brings us back).
+  bool Write(std::string_view bytes, std::size_t& sent) {
+    const peer::IoResult r = peer::SendSome(fd_, bytes, sent);
+    if (!r.ok()) {
+      Fail(r.Describe());
+      return false;
+    }
+    if (sent == 0) {
+      WantWrite(true);
+      return false;
+    }
+    return true;
+  }
+
   void Flush() {
     if (!connected_ || failed_) return;
+    std::size_t sent = 0;
     while (!small_.empty()) {
-      const ssize_t n = send(fd_, small_.data(), small_.size(), MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return WantWrite(true);
-        return Fail();
-      }
-      small_.erase(0, static_cast<std::size_t>(n));
+      if (!Write(small_, sent)) return;
+      small_.erase(0, sent);
     }
     while (stream_left_ > 0) {
       const std::size_t offset = static_cast<std::size_t>(stream_sent_ % chunk_->size());
       const std::size_t len =
           static_cast<std::size_t>(std::min<std::uint64_t>(stream_left_, chunk_->size() - offset));
-      const ssize_t n = send(fd_, chunk_->data() + offset, len, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return WantWrite(true);
-        return Fail();
-      }
-      stream_sent_ += static_cast<std::uint64_t>(n);
-      stream_left_ -= static_cast<std::uint64_t>(n);
+      if (!Write(std::string_view(chunk_->data() + offset, len), sent)) return;
+      stream_sent_ += sent;
+      stream_left_ -= sent;
     }
     WantWrite(false);
   }
@@ -546,6 +560,8 @@ class MsgServerConn : public Pollable {
   bool connected_ = false;
   bool failed_ = false;
   bool want_write_ = true;
+  std::string name_;
+  std::string error_;
   std::string small_;
   std::uint64_t stream_left_ = 0;
   std::uint64_t stream_sent_ = 0;
@@ -553,14 +569,14 @@ class MsgServerConn : public Pollable {
 
 std::string ServInfoPdu(const std::string& ip, std::uint32_t port, std::uint32_t cur,
                         std::uint32_t max, const std::string& host_name) {
-  IM::Server::IMMsgServInfo info;
-  info.set_ip1(ip);
-  info.set_ip2(ip);
-  info.set_port(port);
-  info.set_max_conn_cnt(max);
-  info.set_cur_conn_cnt(cur);
-  info.set_host_name(host_name);
-  return common::MakePdu(common::kSidOther, common::kCidOtherMsgServInfo, 0, info);
+  peer::MsgServerInfo info;
+  info.ip1 = ip;
+  info.ip2 = ip;
+  info.port = port;
+  info.max_conn_cnt = max;
+  info.cur_conn_cnt = cur;
+  info.host_name = host_name;
+  return peer::ServInfoPdu(info);
 }
 
 // About 64 KiB of whole increment PDUs, all of one size. Returns the chunk and the PDU size.
@@ -568,12 +584,9 @@ std::pair<std::string, std::size_t> MakeUpdateChunk() {
   std::string chunk;
   std::size_t pdu_size = 0;
   for (std::uint32_t i = 0; chunk.size() + pdu_size <= kChunkTargetBytes; ++i) {
-    IM::Server::IMUserCntUpdate update;
-    update.set_user_action(common::kUserActionInc);
-    update.set_user_id(kFirstUserId + i % kUserIdSpan);
     const std::size_t before = chunk.size();
-    common::AppendPdu(chunk, common::kSidOther, common::kCidOtherUserCntUpdate,
-                      static_cast<std::uint16_t>(i), update);
+    peer::AppendUserCntUpdatePdu(chunk, common::kUserActionInc, kFirstUserId + i % kUserIdSpan,
+                                 static_cast<std::uint16_t>(i));
     pdu_size = chunk.size() - before;
   }
   return {chunk, pdu_size};
@@ -622,48 +635,84 @@ bool RunUntil(EventLoop& loop, std::uint64_t deadline, Done&& done, Tick&& tick)
   return true;
 }
 
-// Waits until the prober's answer names `port`, asking again after each answer.
-// `also` runs on every tick too (the retries of a load running alongside).
-bool WaitForAnswer(EventLoop& loop, Prober& prober, std::uint32_t port, std::uint64_t deadline,
-                   const std::function<void()>& also = {}) {
-  const std::uint64_t first = prober.answers();
-  return RunUntil(
-      loop, deadline, [&] { return prober.answers() > first && prober.last_port() == port; },
-      [&] {
-        prober.Tick();
-        if (also) also();
-      });
-}
-
 // The sentinel and `count` subject msg_servers of the update scenarios, registered one by one
 // and each confirmed by a query before the next, so every one of them is in the registry before
 // the clock starts. Subject i starts at count (count - i) with room for exactly `updates` more.
 struct UpdateFleet {
   std::unique_ptr<MsgServerConn> sentinel;
   std::vector<std::unique_ptr<MsgServerConn>> subjects;
+
+  // Why the fleet cannot go on (a connection the server refused or closed), or empty. Without
+  // the sentinel and every subject the answer the scenario waits for never comes.
+  std::string Failure() const {
+    if (sentinel && sentinel->failed()) return sentinel->error();
+    for (const auto& s : subjects)
+      if (s->failed()) return s->error();
+    return {};
+  }
 };
+
+enum class WaitOutcome { kAnswered, kFailed, kTimedOut };
+
+// Waits until the prober's answer names `port`, asking again after each answer; stops early when
+// a msg_server connection of the fleet or the prober's HTTP connection fails (`error` says how).
+// `also` runs on every tick too (the retries of a load running alongside).
+WaitOutcome WaitForAnswer(EventLoop& loop, Prober& prober, const UpdateFleet& fleet,
+                          std::uint32_t port, std::uint64_t deadline, std::string& error,
+                          const std::function<void()>& also = {}) {
+  const std::uint64_t first = prober.answers();
+  const std::uint64_t failures = prober.failures();
+  const bool answered = RunUntil(
+      loop, deadline,
+      [&] {
+        if (prober.failures() > failures) {
+          error = "the HTTP port refused or dropped the completion query";
+          return true;
+        }
+        error = fleet.Failure();
+        return !error.empty() || (prober.answers() > first && prober.last_port() == port);
+      },
+      [&] {
+        prober.Tick();
+        if (also) also();
+      });
+  if (!answered) return WaitOutcome::kTimedOut;
+  return error.empty() ? WaitOutcome::kAnswered : WaitOutcome::kFailed;
+}
 
 std::string RegisterFleet(EventLoop& loop, Prober& prober, const Options& options, int count,
                           const std::string* chunk, UpdateFleet& fleet) {
   const sockaddr_in address = MakeAddress(options.host, options.ms_port);
   const std::uint64_t deadline = NowNs() + ToNs(options.timeout_s);
-  fleet.sentinel = std::make_unique<MsgServerConn>(loop, address, chunk);
-  if (!fleet.sentinel->Open()) return "cannot connect to the MsgServer port";
+  std::string error;
+  fleet.sentinel = std::make_unique<MsgServerConn>(loop, address, chunk, "the sentinel msg_server");
+  if (!fleet.sentinel->Open()) return fleet.sentinel->error();
   fleet.sentinel->Queue(
       ServInfoPdu("127.0.0.9", kSentinelPort, kSentinelCount, kSentinelMax, "sentinel"));
-  if (!WaitForAnswer(loop, prober, kSentinelPort, deadline)) {
-    return "the sentinel msg_server never became the answer (another msg_server registered?)";
+  switch (WaitForAnswer(loop, prober, fleet, kSentinelPort, deadline, error)) {
+    case WaitOutcome::kAnswered:
+      break;
+    case WaitOutcome::kFailed:
+      return error;
+    case WaitOutcome::kTimedOut:
+      return "the sentinel msg_server never became the answer (another msg_server registered?)";
   }
   for (int i = 0; i < count; ++i) {
-    auto subject = std::make_unique<MsgServerConn>(loop, address, chunk);
-    if (!subject->Open()) return "cannot connect to the MsgServer port";
+    const std::string name = "subject " + std::to_string(i);
+    auto subject = std::make_unique<MsgServerConn>(loop, address, chunk, name);
+    if (!subject->Open()) return subject->error();
     const auto start = static_cast<std::uint32_t>(count - i);
     const auto max = static_cast<std::uint32_t>(start + options.updates);
     const std::uint32_t port = kSubjectPortBase + static_cast<std::uint32_t>(i);
     subject->Queue(ServInfoPdu("127.0.0.8", port, start, max, "subject" + std::to_string(i)));
     fleet.subjects.push_back(std::move(subject));
-    if (!WaitForAnswer(loop, prober, port, deadline)) {
-      return "subject " + std::to_string(i) + " never became the answer";
+    switch (WaitForAnswer(loop, prober, fleet, port, deadline, error)) {
+      case WaitOutcome::kAnswered:
+        break;
+      case WaitOutcome::kFailed:
+        return error;
+      case WaitOutcome::kTimedOut:
+        return name + " never became the answer";
     }
   }
   return {};
@@ -677,15 +726,24 @@ void PrintError(std::string_view scenario, const std::string& error) {
 }
 
 // Streams every subject's updates and waits for the sentinel answer. Returns the elapsed time
-// from the first update byte to the answer proving the last one was applied, or 0 on timeout.
+// from the first update byte to the answer proving the last one was applied, or 0 with `error`
+// set when a connection failed or the timeout passed.
 std::uint64_t StreamAndWait(EventLoop& loop, Prober& prober, UpdateFleet& fleet,
-                            std::uint64_t bytes_each, double timeout_s,
+                            std::uint64_t bytes_each, double timeout_s, std::string& error,
                             const std::function<void()>& also = {}) {
   const std::uint64_t t0 = NowNs();
   for (auto& s : fleet.subjects)
     s->Stream(bytes_each);
-  const bool done = WaitForAnswer(loop, prober, kSentinelPort, t0 + ToNs(timeout_s), also);
-  return done ? NowNs() - t0 : 0;
+  switch (WaitForAnswer(loop, prober, fleet, kSentinelPort, t0 + ToNs(timeout_s), error, also)) {
+    case WaitOutcome::kAnswered:
+      return NowNs() - t0;
+    case WaitOutcome::kFailed:
+      return 0;
+    case WaitOutcome::kTimedOut:
+      break;
+  }
+  error = "the last update was not seen applied within --timeout";
+  return 0;
 }
 
 }  // namespace
@@ -727,9 +785,7 @@ int RunHttp(const Options& options) {
 int RunPdu(const Options& options) {
   EventLoop loop;
   LoadStats stats;
-  IM::Login::IMMsgServReq req;
-  const std::string request =
-      common::MakePdu(common::kSidLogin, common::kCidLoginReqMsgServer, 1, req);
+  const std::string request = peer::MsgServReqPdu(1);
   const sockaddr_in address = MakeAddress(options.host, options.client_port);
   std::vector<std::unique_ptr<PduClientConn>> conns;
   for (int i = 0; i < options.conns; ++i) {
@@ -788,10 +844,11 @@ int RunUpdates(const Options& options) {
     return 1;
   }
   CpuMeter cpu(options.server_pid);
+  std::string error;
   const std::uint64_t elapsed =
-      StreamAndWait(loop, prober, fleet, options.updates * pdu_size, options.timeout_s);
+      StreamAndWait(loop, prober, fleet, options.updates * pdu_size, options.timeout_s, error);
   if (elapsed == 0) {
-    PrintError("updates", "the last update was not seen applied within --timeout");
+    PrintError("updates", error);
     return 1;
   }
   const std::uint64_t total = options.updates * static_cast<std::uint64_t>(options.conns);
@@ -831,11 +888,12 @@ int RunMixed(const Options& options) {
       loop, NowNs() + ToNs(options.warmup_s), [] { return false; }, retry);
   stats.measuring = true;
   CpuMeter cpu(options.server_pid);
-  const std::uint64_t elapsed =
-      StreamAndWait(loop, prober, fleet, options.updates * pdu_size, options.timeout_s, retry);
+  std::string error;
+  const std::uint64_t elapsed = StreamAndWait(loop, prober, fleet, options.updates * pdu_size,
+                                              options.timeout_s, error, retry);
   stats.measuring = false;
   if (elapsed == 0) {
-    PrintError("mixed", "the last update was not seen applied within --timeout");
+    PrintError("mixed", error);
     return 1;
   }
   const std::uint64_t total = options.updates * static_cast<std::uint64_t>(options.ms_conns);
@@ -963,15 +1021,14 @@ int RunHold(const Options& options) {
   std::signal(SIGTERM, OnStopSignal);
   EventLoop loop;
   const std::string empty_chunk(1, '\0');
-  MsgServerConn conn(loop, MakeAddress(options.host, options.ms_port), &empty_chunk);
+  MsgServerConn conn(loop, MakeAddress(options.host, options.ms_port), &empty_chunk,
+                     "the msg_server");
   if (!conn.Open()) {
-    PrintError("hold", "cannot connect to the MsgServer port");
+    PrintError("hold", conn.error());
     return 1;
   }
   conn.Queue(ServInfoPdu("10.0.0.1", 8000, 0, 100000, "msg_server_1"));
-  IM::Other::IMHeartBeat heartbeat;
-  const std::string heartbeat_pdu =
-      common::MakePdu(common::kSidOther, common::kCidOtherHeartbeat, 0, heartbeat);
+  const std::string heartbeat_pdu = peer::HeartbeatPdu();
   const std::uint64_t end = NowNs() + ToNs(options.max_seconds);
   std::uint64_t next_heartbeat = NowNs() + kHeartbeatIntervalNs;
   std::printf("RESULT scenario=hold status=registered\n");
@@ -985,7 +1042,7 @@ int RunHold(const Options& options) {
         }
       });
   if (conn.failed()) {
-    PrintError("hold", "the server closed the msg_server connection");
+    PrintError("hold", conn.error());
     return 1;
   }
   return 0;

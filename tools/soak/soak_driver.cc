@@ -13,12 +13,6 @@
 // the end it stops the load, checks that the registry (admin GET /servers) holds exactly the
 // msg_servers' own counts, and says whether RSS stayed flat after the warm-up. Exit 0 only if
 // both hold.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -37,13 +31,15 @@
 #include <nlohmann/json.hpp>
 
 #include "IM.Login.pb.h"
-#include "IM.Other.pb.h"
-#include "IM.Server.pb.h"
-#include "common/pdu_header.h"
 #include "common/protocol.h"
+#include "tools/common/msg_server_client.h"
+#include "tools/common/peer_pdu.h"
+#include "tools/common/tcp_peer.h"
 
 namespace {
 
+namespace common = ttlogin::common;
+namespace peer = ttlogin::peer;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
@@ -60,95 +56,39 @@ struct Options {
   int idle = 1000;          // idle Client-port connections held
 };
 
-// A blocking loopback socket whose every read and write gives up after a second.
-class Socket {
- public:
-  Socket() = default;
-  explicit Socket(std::uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return;
-    timeval tv{1, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) Close();
-  }
-  ~Socket() { Close(); }
-  Socket(Socket&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  Socket& operator=(Socket&& o) noexcept {
-    if (this != &o) {
-      Close();
-      fd_ = o.fd_;
-      o.fd_ = -1;
-    }
-    return *this;
-  }
-  bool ok() const { return fd_ >= 0; }
-  void Close() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-  bool SendAll(const std::string& s) {
-    std::size_t done = 0;
-    while (done < s.size()) {
-      const ssize_t n = send(fd_, s.data() + done, s.size() - done, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      done += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
-  bool ReadExact(std::size_t n, std::string& out) {
-    out.resize(n);
-    std::size_t got = 0;
-    while (got < n) {
-      const ssize_t r = recv(fd_, out.data() + got, n - got, 0);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) return false;
-      got += static_cast<std::size_t>(r);
-    }
-    return true;
-  }
-  // Discards whatever is waiting (heartbeats); false when the peer has closed.
-  bool Drain() {
-    char buf[2048];
-    while (true) {
-      const ssize_t r = recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
-      if (r > 0) continue;
-      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-      if (r < 0 && errno == EINTR) continue;
-      return false;
-    }
-  }
-  // One HTTP response: head, then Content-Length bytes of body.
-  std::optional<std::string> ReadHttpResponse() {
-    std::string data;
-    char buf[4096];
-    std::size_t head_end = std::string::npos;
-    while ((head_end = data.find("\r\n\r\n")) == std::string::npos) {
-      const ssize_t r = recv(fd_, buf, sizeof buf, 0);
-      if (r <= 0) return std::nullopt;
-      data.append(buf, static_cast<std::size_t>(r));
-    }
-    const std::size_t cl = data.find("Content-Length: ");
-    if (cl == std::string::npos || cl > head_end) return std::nullopt;
-    const std::size_t length = std::stoul(data.substr(cl + 16));
-    while (data.size() < head_end + 4 + length) {
-      const ssize_t r = recv(fd_, buf, sizeof buf, 0);
-      if (r <= 0) return std::nullopt;
-      data.append(buf, static_cast<std::size_t>(r));
-    }
-    return data.substr(head_end + 4, length);
-  }
+// Every read and write of the soak gives up after this long.
+constexpr auto kIoWait = 1s;
 
- private:
-  int fd_ = -1;
-};
+// Connects to 127.0.0.1:port; an unconnected peer on failure.
+peer::TcpPeer Connect(std::uint16_t port) {
+  peer::TcpPeer s;
+  s.Connect(port, {}, kIoWait);
+  return s;
+}
+
+// One HTTP response: head, then Content-Length bytes of body.
+std::optional<std::string> ReadHttpResponse(peer::TcpPeer& s) {
+  const peer::Deadline deadline = peer::DeadlineIn(kIoWait);
+  std::string data;
+  char buf[4096];
+  auto read_more = [&] {
+    std::size_t got = 0;
+    if (!peer::ReadSome(s.fd(), buf, sizeof buf, deadline, got).ok()) return false;
+    data.append(buf, got);
+    return true;
+  };
+  std::size_t head_end = std::string::npos;
+  while ((head_end = data.find("\r\n\r\n")) == std::string::npos) {
+    if (!read_more()) return std::nullopt;
+  }
+  const std::size_t cl = data.find("Content-Length: ");
+  if (cl == std::string::npos || cl > head_end) return std::nullopt;
+  const std::size_t length = std::stoul(data.substr(cl + 16));
+  while (data.size() < head_end + 4 + length) {
+    if (!read_more()) return std::nullopt;
+  }
+  return data.substr(head_end + 4, length);
+}
 
 struct Stats {
   std::atomic<std::uint64_t> updates{0}, registrations{0}, http_ok{0}, pdu_ok{0};
@@ -160,34 +100,20 @@ struct Stats {
   }
 };
 
-std::string UpdatePdu(std::uint32_t action, std::uint32_t user) {
-  IM::Server::IMUserCntUpdate m;
-  m.set_user_action(action);
-  m.set_user_id(user);
-  return ttlogin::common::MakePdu(ttlogin::common::kSidOther,
-                                  ttlogin::common::kCidOtherUserCntUpdate, 0, m);
-}
-
-std::string ServInfoPdu(int index, std::uint32_t cur) {
-  IM::Server::IMMsgServInfo m;
-  m.set_ip1("10.0.0." + std::to_string(index % 250 + 1));
-  m.set_ip2("10.0.1." + std::to_string(index % 250 + 1));
-  m.set_port(8000 + static_cast<std::uint32_t>(index));
-  m.set_max_conn_cnt(100000);
-  m.set_cur_conn_cnt(cur);
-  m.set_host_name("soak-" + std::to_string(index));
-  return ttlogin::common::MakePdu(ttlogin::common::kSidOther, ttlogin::common::kCidOtherMsgServInfo,
-                                  0, m);
-}
-
-std::string Heartbeat() {
-  return ttlogin::common::MakePdu(ttlogin::common::kSidOther, ttlogin::common::kCidOtherHeartbeat,
-                                  0, IM::Other::IMHeartBeat{});
+peer::MsgServerInfo Info(int index, std::uint32_t cur) {
+  peer::MsgServerInfo info;
+  info.ip1 = "10.0.0." + std::to_string(index % 250 + 1);
+  info.ip2 = "10.0.1." + std::to_string(index % 250 + 1);
+  info.port = 8000 + static_cast<std::uint32_t>(index);
+  info.max_conn_cnt = 100000;
+  info.cur_conn_cnt = cur;
+  info.host_name = "soak-" + std::to_string(index);
+  return info;
 }
 
 struct FakeMsgServer {
   int index = 0;
-  Socket sock;
+  peer::MsgServerClient client;
   std::uint32_t count = 0;  // its own truth
 };
 
@@ -200,13 +126,15 @@ void RunMsgServers(const Options& o, std::vector<FakeMsgServer>& servers,
   auto next = Clock::now();
   auto next_churn = Clock::now() + 30s;
   std::uint32_t user = 1;
+  std::string batch;
   auto link = [&](FakeMsgServer& s) {
-    s.sock = Socket(o.msg_port);
-    if (s.sock.ok() && s.sock.SendAll(ServInfoPdu(s.index, s.count))) {
+    s.client.set_send_timeout(kIoWait);
+    if (s.client.Connect(o.msg_port, {}, kIoWait).ok() &&
+        s.client.Register(Info(s.index, s.count)).ok()) {
       stats.registrations.fetch_add(1);
       return;
     }
-    s.sock.Close();
+    s.client.Close();
     stats.msg_errors.fetch_add(1);
   };
   for (auto& s : servers)
@@ -222,20 +150,21 @@ void RunMsgServers(const Options& o, std::vector<FakeMsgServer>& servers,
       next_churn += 30s;
     }
     for (auto& s : servers) {
-      if (!s.sock.ok() || !s.sock.Drain()) {
+      if (!s.client.connected() || !s.client.ReadInput().ok()) {
         link(s);
         continue;
       }
-      std::string batch;
+      batch.clear();
       for (int k = 0; k < n; ++k) {
         const bool come = s.count == 0 || (s.count < 5000 && (rng() & 1) != 0);
         s.count += come ? 1 : -1;
-        batch += UpdatePdu(come ? 1 : 2, user++);
+        peer::AppendUserCntUpdatePdu(batch, come ? common::kUserActionInc : common::kUserActionDec,
+                                     user++);
       }
-      if (n == 0) batch = Heartbeat();
-      if (!s.sock.SendAll(batch)) {
+      if (n == 0) peer::AppendHeartbeatPdu(batch);
+      if (!s.client.Send(batch).ok()) {
         stats.msg_errors.fetch_add(1);
-        s.sock.Close();
+        s.client.Close();
         continue;
       }
       stats.updates.fetch_add(static_cast<std::uint64_t>(n));
@@ -245,7 +174,7 @@ void RunMsgServers(const Options& o, std::vector<FakeMsgServer>& servers,
   // A link that failed on the last tick has not told the server its count: re-register it, as
   // the final check compares the registry with these counts.
   for (auto& s : servers)
-    if (!s.sock.ok() || !s.sock.Drain()) link(s);
+    if (!s.client.connected() || !s.client.ReadInput().ok()) link(s);
 }
 
 void RunHttp(const Options& o, const std::atomic<bool>& stop, Stats& stats) {
@@ -257,11 +186,12 @@ void RunHttp(const Options& o, const std::atomic<bool>& stop, Stats& stats) {
   int turn = 0;
   while (!stop.load()) {
     const int batch = (turn++ % 2 == 0) ? 1 : 10;  // a fresh connection, or 10 kept-alive asks
-    Socket s(o.http_port);
+    peer::TcpPeer s = Connect(o.http_port);
     for (int i = 0; i < batch && !stop.load(); ++i) {
       const bool last = i + 1 == batch;
-      const auto body =
-          s.ok() && s.SendAll(last ? close_req : keep_req) ? s.ReadHttpResponse() : std::nullopt;
+      const auto body = s.connected() && s.Send(last ? close_req : keep_req, kIoWait)
+                            ? ReadHttpResponse(s)
+                            : std::nullopt;
       if (body && nlohmann::json::parse(*body, nullptr, false).value("code", -1) == 0) {
         stats.http_ok.fetch_add(1);
       } else {
@@ -275,20 +205,15 @@ void RunHttp(const Options& o, const std::atomic<bool>& stop, Stats& stats) {
 }
 
 void RunPdu(const Options& o, const std::atomic<bool>& stop, Stats& stats) {
-  const std::string req =
-      ttlogin::common::MakePdu(ttlogin::common::kSidLogin, ttlogin::common::kCidLoginReqMsgServer,
-                               5, IM::Login::IMMsgServReq{});
+  const std::string req = peer::MsgServReqPdu(5);
   const auto gap = std::chrono::microseconds(1000000 / std::max(1, o.pdu_rate));
   auto next = Clock::now();
   while (!stop.load()) {
-    Socket s(o.client_port);
-    std::string head, body;
-    if (s.ok() && s.SendAll(req) && s.ReadExact(ttlogin::common::kPduHeaderSize, head) &&
-        s.ReadExact(ttlogin::common::LoadBe32(reinterpret_cast<const std::uint8_t*>(head.data())) -
-                        ttlogin::common::kPduHeaderSize,
-                    body)) {
+    peer::TcpPeer s = Connect(o.client_port);
+    std::optional<peer::Pdu> reply;
+    if (s.connected() && s.Send(req, kIoWait) && (reply = s.ReadPdu(kIoWait))) {
       IM::Login::IMMsgServRsp rsp;
-      if (rsp.ParseFromString(body) && rsp.result_code() == 0) {
+      if (rsp.ParseFromString(reply->body) && rsp.result_code() == 0) {
         stats.pdu_ok.fetch_add(1);
       } else {
         stats.pdu_errors.fetch_add(1);
@@ -306,27 +231,27 @@ void RunPdu(const Options& o, const std::atomic<bool>& stop, Stats& stats) {
 // sends; that close is expected and the connection replaced. A close before it is an error.
 void RunIdle(const Options& o, const std::atomic<bool>& stop, Stats& stats) {
   constexpr auto kClientTimeout = 120s;
-  std::vector<Socket> held(static_cast<std::size_t>(o.idle));
+  std::vector<peer::TcpPeer> held(static_cast<std::size_t>(o.idle));
   std::vector<Clock::time_point> opened(held.size(), Clock::now());
   for (auto& s : held)
-    s = Socket(o.client_port);
-  const std::string hb = Heartbeat();
+    s = Connect(o.client_port);
+  const std::string hb = peer::HeartbeatPdu();
   auto next_beat = Clock::now() + 30s;
   while (!stop.load()) {
     int open = 0;
     const auto now = Clock::now();
     const bool beat = now >= next_beat;
     for (std::size_t i = 0; i < held.size(); ++i) {
-      Socket& s = held[i];
-      if (s.ok() && (!s.Drain() || (beat && !s.SendAll(hb)))) {
+      peer::TcpPeer& s = held[i];
+      if (s.connected() && (!peer::DiscardInput(s.fd()).ok() || (beat && !s.Send(hb, kIoWait)))) {
         if (now - opened[i] < kClientTimeout) stats.idle_errors.fetch_add(1);
         s.Close();
       }
-      if (!s.ok()) {
-        s = Socket(o.client_port);
+      if (!s.connected()) {
+        s = Connect(o.client_port);
         opened[i] = Clock::now();
       }
-      open += s.ok() ? 1 : 0;
+      open += s.connected() ? 1 : 0;
     }
     if (beat) next_beat += 30s;
     stats.held.store(open);
@@ -343,11 +268,12 @@ long RssKiB(int pid) {
 }
 
 std::optional<std::map<std::string, std::uint64_t>> ReadRegistry(std::uint16_t admin_port) {
-  Socket s(admin_port);
-  if (!s.ok() || !s.SendAll("GET /servers HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n")) {
+  peer::TcpPeer s = Connect(admin_port);
+  if (!s.connected() ||
+      !s.Send("GET /servers HTTP/1.1\r\nHost: soak\r\nConnection: close\r\n\r\n", kIoWait)) {
     return std::nullopt;
   }
-  const auto body = s.ReadHttpResponse();
+  const auto body = ReadHttpResponse(s);
   if (!body) return std::nullopt;
   const auto j = nlohmann::json::parse(*body, nullptr, false);
   if (!j.is_array()) return std::nullopt;

@@ -8,6 +8,7 @@
 #include "IM.Login.pb.h"
 #include "common/protocol.h"
 #include "server/session/metrics.h"
+#include "tools/common/peer_pdu.h"
 
 namespace ttlogin::server {
 namespace {
@@ -20,8 +21,7 @@ std::span<const std::uint8_t> Bytes(const std::string& s) {
 }
 
 std::string LoginRequest(std::uint16_t seq) {
-  return common::MakePdu(common::kSidLogin, common::kCidLoginReqMsgServer, seq,
-                         IM::Login::IMMsgServReq{});
+  return peer::MsgServReqPdu(seq);
 }
 
 // A PDU header declaring `length` bytes, with nothing after it.
@@ -95,9 +95,8 @@ TEST_F(ClientSessionTest, OnceDecidedTheVerdictStaysAndNothingMoreIsRead) {
 TEST_F(ClientSessionTest, HeartbeatsAndUnknownPdusAreSkipped) {
   ClientSession c(context_, "client");
   std::string reply;
-  const std::string heartbeat =
-      common::MakePdu(common::kSidOther, common::kCidOtherHeartbeat, 0, IM::Login::IMMsgServReq{});
-  const std::string unknown = common::MakePdu(0x0042, 0x0001, 0, IM::Login::IMMsgServReq{});
+  const std::string heartbeat = peer::HeartbeatPdu();
+  const std::string unknown = peer::RawPdu(common::kPduHeaderSize, 0x0042, 0x0001);
   const SessionVerdict v = c.OnBytes(Bytes(heartbeat + unknown + heartbeat), reply);
   EXPECT_EQ(v.action, SessionVerdict::Action::kContinue);
   EXPECT_EQ(v.reason, CloseReason::kNone);

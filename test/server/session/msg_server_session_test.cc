@@ -11,6 +11,7 @@
 #include "IM.Server.pb.h"
 #include "common/protocol.h"
 #include "server/admin/prometheus_text.h"
+#include "tools/common/peer_pdu.h"
 
 namespace ttlogin::server {
 namespace {
@@ -22,21 +23,11 @@ std::span<const std::uint8_t> Bytes(const std::string& s) {
 std::string Info(const std::string& ip1, std::uint32_t cur, std::uint32_t max = 100,
                  const std::string& host = "msg-a", std::uint32_t port = 8000,
                  const std::string& ip2 = "10.0.1.1") {
-  IM::Server::IMMsgServInfo m;
-  m.set_ip1(ip1);
-  m.set_ip2(ip2);
-  m.set_port(port);
-  m.set_max_conn_cnt(max);
-  m.set_cur_conn_cnt(cur);
-  m.set_host_name(host);
-  return common::MakePdu(common::kSidOther, common::kCidOtherMsgServInfo, 0, m);
+  return peer::ServInfoPdu(peer::MsgServerInfo{ip1, ip2, port, max, cur, host});
 }
 
 std::string Update(std::uint32_t action) {
-  IM::Server::IMUserCntUpdate m;
-  m.set_user_action(action);
-  m.set_user_id(1);
-  return common::MakePdu(common::kSidOther, common::kCidOtherUserCntUpdate, 0, m);
+  return peer::UserCntUpdatePdu(action, 1);
 }
 
 // An IMUserCntUpdate PDU around a hand-made body (for encodings protobuf would not write).
