@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/config_file.h"
+#include "common/cidr_set.h"
 #include "common/network_table.h"
 
 namespace ttlogin::common {

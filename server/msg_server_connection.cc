@@ -6,7 +6,7 @@
 
 #include "IM.Other.pb.h"
 #include "common/log_rate_limiter.h"
-#include "common/network_table.h"
+#include "common/ip_address.h"
 #include "common/protocol.h"
 
 namespace ttlogin::server {

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "common/login_server_config.h"
-#include "common/network_table.h"
+#include "common/forwarded_for.h"
 #include "server/registry/msg_server_registry.h"
 
 namespace ttlogin::server {
