@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "common/config_file.h"
 #include "common/cidr_set.h"
+#include "common/config_file.h"
 #include "common/network_table.h"
 
 namespace ttlogin::common {

@@ -5,8 +5,8 @@
 #include <atomic>
 
 #include "IM.Other.pb.h"
-#include "common/log_rate_limiter.h"
 #include "common/ip_address.h"
+#include "common/log_rate_limiter.h"
 #include "common/protocol.h"
 
 namespace ttlogin::server {
