@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/cidr_set.h"
 #include "common/config_file.h"
 #include "common/network_table.h"
 

@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include "IM.Other.pb.h"
+#include "common/ip_address.h"
 #include "common/log_rate_limiter.h"
-#include "common/network_table.h"
 #include "common/protocol.h"
 #include "common/session_verdict.h"
 #include "server/net/address_limiter.h"

@@ -6,8 +6,8 @@
 #include <optional>
 #include <string_view>
 
+#include "common/forwarded_for.h"
 #include "common/login_server_config.h"
-#include "common/network_table.h"
 #include "server/registry/msg_server_registry.h"
 
 namespace ttlogin::server {

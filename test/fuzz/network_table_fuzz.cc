@@ -20,6 +20,9 @@
 #include <string_view>
 #include <vector>
 
+#include "common/cidr_set.h"
+#include "common/forwarded_for.h"
+#include "common/ip_address.h"
 #include "common/network_table.h"
 #include "test/fuzz/fuzz_input.h"
 
