@@ -13,6 +13,7 @@
 // the header, so the registry's hot functions inline them as before the split.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
