@@ -10,7 +10,7 @@
 //  - each item's key is LoadKey(routing.policy, cur, held, max) of its entry;
 //  - after Publish(), the published words are the heaps' minimum keys and total size.
 // The update and choice paths (SetCount, Refresh, Hold, Expire, Publish) are defined here, in
-// the header, so the registry's hot functions inline them as before the split.
+// the header: the build has no LTO, and per-update work must stay inlinable into AdjustCount.
 #pragma once
 
 #include <algorithm>
