@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <random>
@@ -120,6 +121,10 @@ TEST(RegistryShardTest, RandomOperationsKeepTheHeapsTrueToAModel) {
     Model model;
     // Removed entries' records stay in the shard's FIFO until they expire; count them apart.
     std::deque<std::int64_t> all_hold_times;
+    // What the run exercised, so it cannot pass by never reaching holds, warmings or depth.
+    std::size_t holds_placed = 0;
+    std::size_t warming_inserts = 0;
+    std::size_t deepest_heap = 0;
     const auto pick_live = [&]() -> int {
       if (model.Live() == 0) return -1;
       for (;;) {
@@ -130,7 +135,7 @@ TEST(RegistryShardTest, RandomOperationsKeepTheHeapsTrueToAModel) {
     for (int step = 0; step < 6000; ++step) {
       const unsigned op = rng() % 100;
       const int slot = pick_live();
-      if (op < 12 || slot < 0) {
+      if (op < 14 || slot < 0) {
         const std::uint32_t max = rng() % 12;
         const std::uint32_t cur = rng() % 3 == 0 ? 0 : rng() % 14;
         const bool draining = rng() % 8 == 0;
@@ -146,6 +151,7 @@ TEST(RegistryShardTest, RandomOperationsKeepTheHeapsTrueToAModel) {
         e.draining = draining;
         e.warming = model.routing.slow_start_ms > 0 && cur == 0;
         e.since = now;
+        if (e.warming) ++warming_inserts;
       } else if (op < 22) {
         shard.Erase(static_cast<std::uint32_t>(slot));
         model.slots[slot] = ModelEntry{};
@@ -181,6 +187,7 @@ TEST(RegistryShardTest, RandomOperationsKeepTheHeapsTrueToAModel) {
         if (model.routing.assignment_hold_ms > 0 && all_hold_times.size() < kMaxHoldsPerShard) {
           e.hold_times.push_back(now);
           ++e.held;
+          ++holds_placed;
           all_hold_times.push_back(now);
         }
       } else if (op < 96) {
@@ -217,7 +224,11 @@ TEST(RegistryShardTest, RandomOperationsKeepTheHeapsTrueToAModel) {
         }
       }
       ASSERT_NO_FATAL_FAILURE(ExpectConsistent(shard, model)) << "step " << step << " op " << op;
+      deepest_heap = std::max({deepest_heap, shard.heaps[0].size(), shard.heaps[1].size()});
     }
+    EXPECT_GT(holds_placed, 300u);
+    EXPECT_GT(warming_inserts, 100u);
+    EXPECT_GT(deepest_heap, 60u);
   }
 }
 
