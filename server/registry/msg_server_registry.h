@@ -2,31 +2,17 @@
 //
 // Knows neither bytes nor sockets, so it is unit-tested, fuzzed and benchmarked on its own.
 //
-// Design (see docs/ARCHITECTURE.md and docs/ROUTING.md):
-//  - Entries live in a fixed number of shards, each with its own mutex. A msg_server is placed in
-//    a shard once, at registration (round-robin), and every later update of it touches only that
-//    shard, so updates arriving on different io threads rarely meet on one lock.
-//  - Inside a shard, what updates and choices touch (counts, flags, heap position) lives in a
-//    compact "hot" array; strings and operator metadata live apart, so a large registry still
-//    keeps its working set in cache.
-//  - The eligible entries of a shard (cur < max, not draining) sit in an indexed binary min-heap
-//    keyed by the policy's load key: the count (least_count) or the ratio load/max as a 64-bit
-//    fixed-point fraction (least_ratio, p2c), where load counts provisional users (below). The
-//    ratio is exact while load < max; at or beyond max (holds can overfill an entry) the order is
-//    by (load - max) / max in steps of 2^-16, above every entry below max. A
-//    +-1 update moves an entry a level or two at most in practice; the heap array doubles as the
-//    dense list p2c samples from.
-//  - Each shard publishes its minimum key in an atomic word. Choose() reads the shard words (a
-//    fixed number, independent of how many msg_servers exist), then locks the one shard that
-//    holds the minimum. Cost: O(shards), never O(msg_servers).
-//  - Slow start: an entry registered while SlowStart is on sits in a second per-shard heap for the
-//    window. When it would win, it is taken only with probability f (growing linearly from the
-//    configured minimum to 1 over the window), otherwise the best warm entry is; so its share of
-//    new logins ramps up instead of it taking every login until it catches up.
-//  - Assignment holds: each login handed out may count as a provisional user of the chosen entry
-//    until that entry's next increment arrives or the hold window passes, so a burst between two
-//    count updates spreads out. Holds change the order, never eligibility (which stays cur < max,
-//    as the msg_server reported it).
+// The facade over the registry's parts (see docs/ARCHITECTURE.md and docs/ROUTING.md):
+//  - load_key.h: the order of eligible entries under each policy, as pure functions.
+//  - registry_shard.h: entries live in a fixed number of shards, each with its own mutex, its
+//    indexed heaps of eligible entries and its FIFOs of assignment holds and slow start windows.
+//    A msg_server is placed in a shard once, at registration (round-robin), and every later update
+//    of it touches only that shard, so updates arriving on different io threads rarely meet on one
+//    lock.
+//  - choice.h: least_count, least_ratio and p2c over the shards' published minimums, in
+//    O(shards), never O(msg_servers).
+// The registry itself owns the shards, the index of names (one live entry per host_name:port)
+// and the remembered drain keys, and clamps counts to [0, kMaxCount].
 #pragma once
 
 #include <atomic>
@@ -42,80 +28,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/registry/registry_types.h"
+
 namespace ttlogin::registry {
 
-struct MsgServerInfo {
-  std::string ip1;
-  std::string ip2;
-  std::uint32_t port = 0;
-  std::uint32_t max_conn_cnt = 0;
-  std::uint32_t cur_conn_cnt = 0;
-  std::string host_name;
-};
-
-// What the registry keeps about an entry besides what the msg_server reported: for operators.
-struct EntryMeta {
-  std::string peer;                // "ip:port" of the msg_server's connection
-  std::int64_t registered_ms = 0;  // Unix time of the registration, in ms
-  std::int64_t last_heard_ms = 0;  // Unix time the connection last sent something (coarse)
-  std::string warning;             // e.g. a loopback address advertised; empty when none
-};
-
-// Identifies one registration. The generation makes a handle to a removed entry harmless even
-// after its slot is reused.
-struct ServerHandle {
-  std::uint32_t shard = 0;
-  std::uint32_t slot = 0;
-  std::uint32_t generation = 0;  // 0 = no entry
-  bool valid() const { return generation != 0; }
-  friend bool operator==(const ServerHandle&, const ServerHandle&) = default;
-};
-
-enum class ChooseCode : std::uint32_t {
-  kOk = 0,           // REFUSE_REASON_NONE
-  kNoMsgServer = 1,  // REFUSE_REASON_NO_MSG_SERVER
-  kAllFull = 2,      // REFUSE_REASON_MSG_SERVER_FULL
-};
-
-// How Choose() ranks eligible msg_servers (config key Policy).
-enum class Policy : std::uint8_t {
-  kLeastCount,  // least_count: smallest cur (the classic rule, the default)
-  kLeastRatio,  // least_ratio: smallest cur/max, for msg_servers of different sizes
-  kP2c,         // p2c: two eligible entries drawn at random, the one with the smaller cur/max
-};
-std::string_view PolicyName(Policy policy);
-std::optional<Policy> ParsePolicy(std::string_view name);
-
-struct RoutingOptions {
-  Policy policy = Policy::kLeastCount;
-  // Slow start window, ms (0 = off): how long the share of a msg_server that registered empty
-  // (cur 0) ramps up. One registering with users (e.g. after this server restarted) does not warm.
-  std::int64_t slow_start_ms = 0;
-  // Its share at the start of the window, percent of what the policy alone would give it (1-100).
-  std::uint32_t slow_start_min_percent = 10;
-  // Assignment hold, ms (0 = off): how long a handed-out login counts as a provisional user of
-  // the chosen msg_server when no increment from it arrives first.
-  std::int64_t assignment_hold_ms = 0;
-  friend bool operator==(const RoutingOptions&, const RoutingOptions&) = default;
-};
-
-// One acceptable msg_server in a choice.
-struct Candidate {
-  std::string ip1;
-  std::string ip2;
-  std::uint32_t port = 0;
-  ServerHandle handle;
-};
-
-struct Choice {
-  ChooseCode code = ChooseCode::kNoMsgServer;
-  std::string ip1;
-  std::string ip2;
-  std::uint32_t port = 0;
-  ServerHandle handle;
-  // More acceptable msg_servers, best first, without the chosen one (ChooseOptions::extra).
-  std::vector<Candidate> candidates;
-};
+struct RegistryShard;
 
 struct ChooseOptions {
   std::size_t extra = 0;  // how many more candidates to list (bounded by kMaxExtraCandidates)
@@ -124,7 +41,7 @@ struct ChooseOptions {
 
 struct CountChange {
   std::uint32_t count = 0;  // the count after the change
-  bool clamped = false;     // the change would have gone below 0 or above 2^32-1
+  bool clamped = false;     // the change would have gone below 0 or above kMaxCount
 };
 
 // Who may register a host_name:port that a live entry already holds (Claim, Reclaim). A name has
@@ -176,12 +93,9 @@ struct ServerSnapshot {
 class MsgServerRegistry {
  public:
   static constexpr std::size_t kDefaultShardCount = 32;
-  static constexpr std::size_t kMaxExtraCandidates = 8;
-  // Assignment holds alive at once per shard (16 bytes each): beyond it a login is handed out
-  // without a hold, so a flood with a long hold window cannot grow memory without bound.
-  static constexpr std::size_t kMaxHoldsPerShard = 65536;
-  // A monotonic clock in ms; slow start and holds read it. Injected by tests and simulations.
-  using Clock = std::function<std::int64_t()>;
+  static constexpr std::size_t kMaxExtraCandidates = registry::kMaxExtraCandidates;
+  static constexpr std::size_t kMaxHoldsPerShard = registry::kMaxHoldsPerShard;
+  using Clock = registry::Clock;
 
   // `max_servers` bounds the number of registrations (0 = no bound): a flood of fake
   // registrations must not grow memory without limit. An empty clock means steady_clock.
@@ -210,7 +124,7 @@ class MsgServerRegistry {
   bool Touch(ServerHandle handle, std::int64_t unix_ms);
   // Removes the entry and all its users. False if the handle is stale.
   bool Remove(ServerHandle handle);
-  // Moves the entry's count by `delta`, clamped to [0, 2^32-1]. nullopt if the handle is stale.
+  // Moves the entry's count by `delta`, clamped to [0, kMaxCount]. nullopt if the handle is stale.
   // An increment first settles that many of the entry's assignment holds.
   std::optional<CountChange> AdjustCount(ServerHandle handle, std::int64_t delta);
   // The same for a run of updates summed into `delta` that held `increments` increments (e.g.
@@ -259,16 +173,8 @@ class MsgServerRegistry {
   std::size_t shard_count() const { return shard_count_; }
 
  private:
-  struct Shard;
-  struct Sample;
-  Shard& ShardOf(ServerHandle handle) const;
-  std::int64_t Now() const;
+  RegistryShard& ShardOf(ServerHandle handle) const;
   ChooseCode RefusalCode() const;
-  bool ChooseByKey(Choice& choice, bool assign);
-  bool ChooseP2c(Choice& choice, bool assign);
-  void TakeLocked(Shard& shard, std::size_t shard_index, std::uint32_t slot, bool assign,
-                  Choice& choice);
-  void ListCandidates(Choice& choice, std::size_t extra) const;
 
   bool MatchesDrainKeyLocked(const MsgServerInfo& info) const;
   std::size_t SetDrainingLocked(std::string_view key, bool draining);
@@ -290,7 +196,7 @@ class MsgServerRegistry {
   // "host_name:port" -> the entry that holds it (Claim keeps one per name; plain Register only
   // indexes a name nobody holds).
   std::unordered_map<std::string, ServerHandle> names_;
-  std::unique_ptr<Shard[]> shards_;
+  std::unique_ptr<RegistryShard[]> shards_;
   std::atomic<std::size_t> next_shard_{0};
   std::atomic<std::size_t> registered_{0};
   // Routing options: written under every shard lock by SetRouting; each shard keeps a copy read

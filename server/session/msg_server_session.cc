@@ -25,9 +25,6 @@ constexpr int kClaimSilenceHeartbeats = 2;
 constexpr common::LogSampling kRefusalSampling{10, 1000};
 common::SharedLogSampledCount<kRefusalSampling> g_refused_registrations;
 
-// The largest count the registry holds (it clamps at both ends).
-constexpr std::int64_t kMaxCount = 0xffffffffLL;
-
 // Decodes one protobuf varint of at most 32 bits at `p`. Returns the byte after it, or nullptr
 // when the encoding is longer than 5 bytes, does not fit 32 bits, or runs past `end`: those go
 // to protobuf, which has its own rules for them.
@@ -301,9 +298,10 @@ bool MsgServerSession::HandleUserCntUpdate(const common::DecodedFrame& frame) {
     return true;
   }
   if (batching_ && known_count_ >= 0) {
-    // Summing is exact while the count stays inside [0, kMaxCount] at every step of the run.
+    // Summing is exact while the count stays inside [0, registry::kMaxCount] at every step of
+    // the run: the registry clamps there, so a run that would reach a bound is applied one by one.
     const std::int64_t after = known_count_ + run_delta_ + delta;
-    if (after >= 0 && after <= kMaxCount) {
+    if (after >= 0 && after <= std::int64_t{registry::kMaxCount}) {
       run_delta_ += delta;
       ++run_updates_;
       if (delta > 0) ++run_increments_;
