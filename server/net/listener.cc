@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log_rate_limiter.h"
+
 namespace ttlogin::server {
 namespace {
 // Pause after an accept error such as EMFILE, so the loop does not spin on it.
@@ -26,12 +28,12 @@ Listener::Listener(std::string name, asio::io_context& accept_context, IoThreadP
 
 namespace {
 // Log the first refusals, then one in this many, so a connection flood does not flood the log.
-constexpr std::uint64_t kRefusalLogEvery = 1000;
+constexpr common::LogSampling kRefusalLogs{.first = 3, .every = 1000};
 }  // namespace
 
 void Listener::Refuse(Acceptor& a, asio::ip::tcp::socket socket) {
   const std::uint64_t refused = stats_.CountRefused();
-  if (refused <= 3 || refused % kRefusalLogEvery == 0) {
+  if (kRefusalLogs.Logs(refused)) {
     spdlog::warn(
         "{} listener on {}: {} connections open, the limit; refusing new ones ({} "
         "refused so far)",
