@@ -49,9 +49,11 @@ TEST(LimitsTest, ConnectionsBeyondTheListenerCapAreRefusedAndCounted) {
     ASSERT_TRUE(held.back().Send("GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n"));
     ASSERT_TRUE(ReadHttpResponse(held.back())) << i;  // accepted and served
   }
+  // The kernel completes the handshake and the server resets the connection at once: the reset
+  // can already be there when the (non-blocking) connect is checked, or come right after it.
+  // Either way the refusal is counted below, which a connect to nothing would not be.
   TcpClient extra(server.ports().http);
-  ASSERT_TRUE(extra.connected());   // the kernel completes the handshake...
-  EXPECT_TRUE(extra.WaitClosed());  // ...and the server closes it at once
+  EXPECT_TRUE(!extra.connected() || extra.WaitClosed());
   EXPECT_TRUE(Eventually([&] {
     return HasSample(Metrics(server), "ttlogin_connections_refused_total{listener=\"http\"} 1");
   }));

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -311,6 +312,7 @@ std::string NetworkDriver::Send(const Event& event, const ServerInfo* info) {
           event.kind == EventKind::kInc ? common::kUserActionInc : common::kUserActionDec;
       for (std::uint32_t i = 0; i < event.n; ++i)
         peer::AppendUserCntUpdatePdu(c.out, action, c.next_user++);
+      updates_sent_ += event.n;
       break;
     }
     case EventKind::kHeartbeat:
@@ -502,25 +504,50 @@ std::string NetworkDriver::QueryPdu(ServerAnswer& answer) {
   }
 }
 
+// The server's count of user-count update PDUs it has read and applied (it counts a read's
+// updates after applying them), from the admin port's /metrics; nullopt if it cannot be read.
+std::optional<std::uint64_t> NetworkDriver::UpdatesApplied(std::string& error) {
+  std::string body;
+  error = HttpGet(targets_.admin, "/metrics", body);
+  if (!error.empty()) return std::nullopt;
+  constexpr std::string_view kSeries =
+      "ttlogin_pdus_received_total{command=\"CID_OTHER_USER_CNT_UPDATE\"} ";
+  const std::size_t at = body.find(kSeries);
+  if (at == std::string::npos) {
+    error = "GET /metrics has no count of received user count updates";
+    return std::nullopt;
+  }
+  return std::strtoull(body.c_str() + at + kSeries.size(), nullptr, 10);
+}
+
 std::string NetworkDriver::Sync(const ChoiceModel& model) {
   if (!targets_.has_admin) return "exact replays (assignment holds) need --admin";
   const auto deadline = Clock::now() + kSyncBound;
   auto backoff = std::chrono::microseconds(200);
   std::string last;
+  // With holds the counts alone are no barrier: an increment and a decrement that follow each
+  // other leave the count as it was, but the increment settles a hold, and a query answered
+  // before the server reads them would place a hold the late increment then settles. So first
+  // wait until the server has read every update sent, then compare the counts.
+  const bool holds = model.routing().assignment_hold_ms > 0;
+  bool all_read = !holds;
   while (true) {
+    if (!all_read) {
+      const auto applied = UpdatesApplied(last);
+      all_read = applied && *applied >= updates_sent_;
+      if (applied && !all_read) {
+        last = fmt::format("the server has read {} of the {} user count updates sent", *applied,
+                           updates_sent_);
+      }
+    }
     std::string body;
-    last = HttpGet(targets_.admin, "/servers", body);
-    if (last.empty()) {
+    if (all_read) last = HttpGet(targets_.admin, "/servers", body);
+    if (all_read && last.empty()) {
       const auto j = nlohmann::json::parse(body, nullptr, false);
       if (!j.is_array()) {
         last = "GET /servers did not answer a JSON list";
       } else {
-        // Every registered msg_server of the model, with the model's count and nothing else.
-        // When the model places holds, its unsettled holds too: an increment and a decrement
-        // that follow each other leave the count as it was, but the increment settles a hold,
-        // and a query answered before it arrives would still see the msg_server held. (A model
-        // without holds leaves any hold of the server's to show up as a mismatching answer.)
-        const bool holds = model.routing().assignment_hold_ms > 0;
+        // Every registered msg_server of the model, with the model's count, and nothing else.
         std::size_t registered = 0;
         bool same = true;
         const auto& servers = model.servers();
@@ -532,15 +559,19 @@ std::string NetworkDriver::Sync(const ChoiceModel& model) {
           for (const auto& e : j) {
             if (e.value("ip1", "") == s.info.ip1 && e.value("ip2", "") == s.info.ip2 &&
                 e.value("port", 0u) == s.info.port) {
-              found = e.value("cur", 0u) == s.info.cur &&
-                      (!holds || e.value("held", 0u) == model.Held(id));
+              const auto cur = e.value("cur", 0u);
+              found = cur == s.info.cur;
+              if (!found) {
+                last = fmt::format("msg_server \"{}\": the server has {} users, the model {}",
+                                   trace_.names[id], cur, s.info.cur);
+              }
               break;
             }
           }
           same = same && found;
         }
         if (same && registered == j.size()) return {};
-        last = "the server's counts or holds still differ from the model's";
+        if (same) last = "the server lists msg_servers the model does not";
       }
     }
     if (Clock::now() + backoff >= deadline) {

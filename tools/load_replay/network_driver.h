@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,8 +58,8 @@ class NetworkDriver : public ReplayDriver {
   std::string Describe() const override;
   std::string Send(const Event& event, const ServerInfo* info) override;
   std::string Flush() override;
-  // Polls the admin port's GET /servers until every registered msg_server shows the model's
-  // count and unsettled holds (so no update is still in flight), bounded by kSyncBound.
+  // Polls the admin port until the server has read every update sent (with holds) and GET
+  // /servers shows every registered msg_server with the model's count, bounded by kSyncBound.
   std::string Sync(const ChoiceModel& model) override;
   std::string Query(QueryVia via, ServerAnswer& answer) override;
   bool eventually_consistent() const override { return true; }
@@ -77,6 +78,7 @@ class NetworkDriver : public ReplayDriver {
 
   std::string WritePending(MsId ms);
   void DrainIncoming();
+  std::optional<std::uint64_t> UpdatesApplied(std::string& error);
   std::string QueryHttp(ServerAnswer& answer);
   std::string HttpExchange(ServerAnswer& answer, bool& retry_on_fresh);
   std::string QueryPdu(ServerAnswer& answer);
@@ -89,6 +91,7 @@ class NetworkDriver : public ReplayDriver {
   std::uint16_t next_seq_ = 1;
   std::chrono::steady_clock::time_point next_drain_;
   std::vector<std::string> warnings_;
+  std::uint64_t updates_sent_ = 0;  // user count update PDUs written or queued
 };
 
 }  // namespace ttlogin::tools::replay
