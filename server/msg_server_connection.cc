@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 #include "IM.Other.pb.h"
 #include "common/ip_address.h"
 #include "common/log_rate_limiter.h"
@@ -23,12 +25,16 @@ const std::string& HeartbeatPdu() {
 constexpr common::LogSampling kRefusalSampling{5, 1000};
 common::SharedLogSampledCount<kRefusalSampling> g_refusals;
 
+// Links are numbered in the order they are accepted: the listener builds connections on its one
+// accept thread, so of two links of one msg_server the larger number is the newer one.
+std::atomic<std::uint64_t> g_links{0};
+
 }  // namespace
 
 MsgServerConnection::MsgServerConnection(asio::ip::tcp::socket socket, ServerContext& context)
     : Connection(std::move(socket)),
       context_(context),
-      session_(context, peer()),
+      session_(context, peer(), g_links.fetch_add(1, std::memory_order_relaxed) + 1),
       address_(registry::PeerAddressOf(peer())) {
   set_output_budget(context_.config().max_queued_output);
 }

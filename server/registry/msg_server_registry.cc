@@ -132,7 +132,7 @@ ServerHandle MsgServerRegistry::Register(MsgServerInfo info, EntryMeta meta) {
 std::optional<ServerHandle> MsgServerRegistry::HolderLocked(const std::string& name_key,
                                                             ServerHandle self,
                                                             const ClaimRule& rule,
-                                                            bool& may_displace,
+                                                            bool& may_displace, bool& superseded,
                                                             std::string& holder_peer) const {
   const auto it = names_.find(name_key);
   if (it == names_.end() || it->second == self) return std::nullopt;
@@ -142,8 +142,15 @@ std::optional<ServerHandle> MsgServerRegistry::HolderLocked(const std::string& n
   if (!shard.Live(holder)) return std::nullopt;
   const EntryMeta& meta = shard.cold[holder.slot].meta;
   holder_peer = meta.peer;
-  may_displace = PeerAddressOf(meta.peer) == rule.peer_address ||
-                 rule.now_unix_ms - meta.last_heard_ms >= rule.silence_ms;
+  if (PeerAddressOf(meta.peer) == rule.peer_address) {
+    // The msg_server itself, on a new link (a reconnect) or the same one. Links are served on
+    // several io threads, so an old link's last registration can be read after the new link's
+    // first: only a link accepted later takes the name over.
+    superseded = rule.link != 0 && meta.link != 0 && rule.link < meta.link;
+    may_displace = !superseded;
+  } else {
+    may_displace = rule.now_unix_ms - meta.last_heard_ms >= rule.silence_ms;
+  }
   return holder;
 }
 
@@ -151,10 +158,11 @@ ClaimResult MsgServerRegistry::Claim(MsgServerInfo info, EntryMeta meta, const C
   std::lock_guard drain_lock(drain_mu_);  // see SetDraining()
   ClaimResult out;
   bool may_displace = false;
+  bool superseded = false;
   if (const auto holder = HolderLocked(DrainKey(info.host_name, info.port), ServerHandle{}, rule,
-                                       may_displace, out.holder_peer)) {
+                                       may_displace, superseded, out.holder_peer)) {
     if (!may_displace) {
-      out.code = ClaimCode::kTaken;
+      out.code = superseded ? ClaimCode::kSuperseded : ClaimCode::kTaken;
       return out;
     }
     out.displaced = RemoveLocked(*holder);
@@ -177,10 +185,11 @@ ClaimResult MsgServerRegistry::Reclaim(ServerHandle handle, MsgServerInfo info, 
     }
   }
   bool may_displace = false;
+  bool superseded = false;
   if (const auto holder = HolderLocked(DrainKey(info.host_name, info.port), handle, rule,
-                                       may_displace, out.holder_peer)) {
+                                       may_displace, superseded, out.holder_peer)) {
     if (!may_displace) {
-      out.code = ClaimCode::kTaken;
+      out.code = superseded ? ClaimCode::kSuperseded : ClaimCode::kTaken;
       return out;
     }
     out.displaced = RemoveLocked(*holder);

@@ -53,6 +53,7 @@ struct ClaimRule {
   std::string peer_address;      // the claimant's address, without port (PeerAddressOf)
   std::int64_t now_unix_ms = 0;  // compared with the holder's EntryMeta::last_heard_ms
   std::int64_t silence_ms = 0;   // a holder from another address silent this long is displaced
+  std::uint64_t link = 0;        // the claimant's EntryMeta::link (0: unknown)
 };
 
 enum class ClaimCode : std::uint8_t {
@@ -60,6 +61,9 @@ enum class ClaimCode : std::uint8_t {
   kFull,   // the registry holds max_servers entries
   kTaken,  // a live entry from another address, heard from recently, holds the name
   kGone,   // Reclaim only: the handle's entry is no longer live (it was displaced)
+  // A link accepted later from the same address holds the name: the claimant is the msg_server's
+  // old link, whose bytes were read late (another io thread), and must not take the name back.
+  kSuperseded,
 };
 
 struct ClaimResult {
@@ -170,7 +174,6 @@ class MsgServerRegistry {
   std::optional<MsgServerInfo> Get(ServerHandle handle) const;
   RegistryStats Stats() const;
   std::vector<ServerSnapshot> Snapshot() const;
-  std::size_t shard_count() const { return shard_count_; }
 
  private:
   RegistryShard& ShardOf(ServerHandle handle) const;
@@ -185,7 +188,7 @@ class MsgServerRegistry {
   // The live entry holding `name_key` other than `self`, and whether `rule` lets it be displaced.
   std::optional<ServerHandle> HolderLocked(const std::string& name_key, ServerHandle self,
                                            const ClaimRule& rule, bool& may_displace,
-                                           std::string& holder_peer) const;
+                                           bool& superseded, std::string& holder_peer) const;
 
   std::size_t shard_count_;
   std::atomic<std::size_t> max_servers_;

@@ -52,6 +52,9 @@ struct EntryMeta {
   std::int64_t registered_ms = 0;  // Unix time of the registration, in ms
   std::int64_t last_heard_ms = 0;  // Unix time the connection last sent something (coarse)
   std::string warning;             // e.g. a loopback address advertised; empty when none
+  // The order in which the registering connection was accepted (1, 2, ...; 0 when unknown): of
+  // two links from one address, the later one is the msg_server's current link.
+  std::uint64_t link = 0;
 };
 
 // Identifies one registration. The generation makes a handle to a removed entry harmless even

@@ -87,7 +87,8 @@ void MsgServerSession::LoseEntry() {
 registry::ClaimRule MsgServerSession::Rule() const {
   const auto heartbeat =
       std::chrono::duration_cast<std::chrono::milliseconds>(context_.config().heartbeat_interval);
-  return registry::ClaimRule{peer_address_, UnixMs(), kClaimSilenceHeartbeats * heartbeat.count()};
+  return registry::ClaimRule{peer_address_, UnixMs(), kClaimSilenceHeartbeats * heartbeat.count(),
+                             link_};
 }
 
 bool MsgServerSession::Acceptable(const registry::MsgServerInfo& info) {
@@ -121,10 +122,11 @@ std::string MsgServerSession::AddressWarning(const std::string& ip1, const std::
          "would be told to connect to itself (check the msg_server's IpAddr1/IpAddr2)";
 }
 
-MsgServerSession::MsgServerSession(ServerContext& context, std::string peer)
+MsgServerSession::MsgServerSession(ServerContext& context, std::string peer, std::uint64_t link)
     : context_(context),
       peer_(std::move(peer)),
       peer_address_(registry::PeerAddressOf(peer_)),
+      link_(link),
       decoder_(context.config().max_pdu_size) {}
 
 MsgServerSession::~MsgServerSession() {
@@ -212,7 +214,7 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
   } else {
     const std::int64_t now = UnixMs();
     claim = context_.registry.Claim(
-        std::move(info), registry::EntryMeta{peer_, now, now, std::move(warning)}, Rule());
+        std::move(info), registry::EntryMeta{peer_, now, now, std::move(warning), link_}, Rule());
   }
   if (claim.code == registry::ClaimCode::kFull) {
     context_.metrics.Add(Counter::kMsgServerRefused);
@@ -222,6 +224,18 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
         "(MaxMsgServers); closing",
         peer_, common::EscapeForLog(msg.host_name()));
     close_reason_ = common::CloseReason::kRegistryFull;
+    return false;
+  }
+  if (claim.code == registry::ClaimCode::kSuperseded) {
+    // This link's registration was read after the one of the msg_server's newer link (links are
+    // served on several io threads): the newer link keeps the name, this one is done.
+    context_.metrics.Add(Counter::kMsgServerDisplaced);
+    TTLOGIN_LOG_PER_PEER(spdlog::level::info,
+                         "msg_server {}: host_name={} port={} is held by the newer link from {}; "
+                         "closing this older link",
+                         peer_, common::EscapeForLog(msg.host_name()), msg.port(),
+                         claim.holder_peer);
+    close_reason_ = common::CloseReason::kEntryTakenOver;
     return false;
   }
   if (claim.code == registry::ClaimCode::kTaken) {

@@ -35,7 +35,10 @@ namespace ttlogin::server {
 
 class MsgServerSession {
  public:
-  MsgServerSession(ServerContext& context, std::string peer);
+  // `link`: the order in which the connection was accepted (1, 2, ...), so that of two links
+  // from one address the later one keeps the msg_server's name (registry::EntryMeta::link); 0
+  // where there is no connection (tests, fuzzers).
+  MsgServerSession(ServerContext& context, std::string peer, std::uint64_t link = 0);
   // Leaves the registry if the link ended without OnClosed (server shutdown).
   ~MsgServerSession();
   MsgServerSession(const MsgServerSession&) = delete;
@@ -86,6 +89,7 @@ class MsgServerSession {
   ServerContext& context_;
   std::string peer_;
   std::string peer_address_;  // peer_ without the port
+  std::uint64_t link_ = 0;
   common::FrameDecoder decoder_;
   registry::ServerHandle handle_;
   std::string host_name_;  // escaped, for log lines

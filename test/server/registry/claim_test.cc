@@ -29,6 +29,45 @@ ClaimRule From(const std::string& address, std::int64_t now = kNow) {
   return ClaimRule{address, now, kSilence};
 }
 
+EntryMeta LinkMeta(const std::string& peer, std::uint64_t link) {
+  EntryMeta m = Meta(peer);
+  m.link = link;
+  return m;
+}
+
+ClaimRule FromLink(const std::string& address, std::uint64_t link) {
+  ClaimRule r = From(address);
+  r.link = link;
+  return r;
+}
+
+// A msg_server reconnects: its old link's registration, read late on another io thread, must
+// not take the name back from the new link; the new link always takes it from the old one.
+TEST(ClaimTest, AnOlderLinkFromTheSameAddressCannotTakeTheNameBack) {
+  MsgServerRegistry r(4);
+  const ClaimResult fresh =
+      r.Claim(Info("msg-a", 8000, 4), LinkMeta("10.0.0.1:4001", 2), FromLink("10.0.0.1", 2));
+  ASSERT_EQ(fresh.code, ClaimCode::kOk);
+  const ClaimResult stale =
+      r.Claim(Info("msg-a", 8000, 9), LinkMeta("10.0.0.1:4000", 1), FromLink("10.0.0.1", 1));
+  EXPECT_EQ(stale.code, ClaimCode::kSuperseded);
+  EXPECT_FALSE(stale.handle.valid());
+  EXPECT_EQ(stale.holder_peer, "10.0.0.1:4001");
+  EXPECT_TRUE(r.Live(fresh.handle));
+  EXPECT_EQ(r.Get(fresh.handle)->cur_conn_cnt, 4u);
+  // A later link takes over as before.
+  const ClaimResult later =
+      r.Claim(Info("msg-a", 8000, 6), LinkMeta("10.0.0.1:4002", 3), FromLink("10.0.0.1", 3));
+  ASSERT_EQ(later.code, ClaimCode::kOk);
+  EXPECT_TRUE(later.displaced);
+  EXPECT_FALSE(r.Live(fresh.handle));
+  // Unknown link order (0) keeps the plain same-address rule.
+  const ClaimResult unknown =
+      r.Claim(Info("msg-a", 8000, 1), Meta("10.0.0.1:4003"), From("10.0.0.1"));
+  EXPECT_EQ(unknown.code, ClaimCode::kOk);
+  EXPECT_TRUE(unknown.displaced);
+}
+
 TEST(ClaimTest, AnotherAddressCannotTakeALiveNameAndGetsNoLogins) {
   MsgServerRegistry r(4);
   const ClaimResult real =
