@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -155,19 +154,23 @@ TEST(LimitsTest, APeerThatNeverReadsItsRepliesCannotGrowServerMemory) {
     batch += "GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n";
   std::size_t sent = 0;
   using SteadyClock = std::chrono::steady_clock;
-  std::optional<SteadyClock::time_point> blocked_since;
+  bool blocked = false;  // every send since blocked_since has failed
+  SteadyClock::time_point blocked_since{};
   bool stopped_reading = false;
   const auto deadline = SteadyClock::now() + std::chrono::seconds(30);
   while (!stopped_reading && SteadyClock::now() < deadline) {
     const ssize_t n = send(hog.fd(), batch.data(), batch.size(), MSG_NOSIGNAL);
     if (n > 0) {
       sent += static_cast<std::size_t>(n);
-      blocked_since.reset();
+      blocked = false;
       continue;
     }
     ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << "send failed: " << errno;
-    if (!blocked_since) blocked_since = SteadyClock::now();
-    stopped_reading = SteadyClock::now() - *blocked_since >= std::chrono::seconds(1);
+    if (!blocked) {
+      blocked = true;
+      blocked_since = SteadyClock::now();
+    }
+    stopped_reading = SteadyClock::now() - blocked_since >= std::chrono::seconds(1);
     // Poll for writability: wakes at once if the server reads again.
     pollfd p{hog.fd(), POLLOUT, 0};
     poll(&p, 1, 50);
