@@ -1,12 +1,16 @@
 #include "server/upgrade/child_process.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -15,7 +19,7 @@ extern char** environ;
 namespace ttlogin::server::upgrade {
 namespace {
 
-constexpr std::chrono::milliseconds kKillReapBound{1000};
+constexpr std::chrono::milliseconds kKillReapBound{2000};
 constexpr std::chrono::milliseconds kKillReapPoll{2};
 
 std::string SignalName(int sig) {
@@ -127,6 +131,29 @@ void KillChild(ChildProcess& child) {
     if (std::chrono::steady_clock::now() >= deadline) return;
     ::poll(nullptr, 0, static_cast<int>(kKillReapPoll.count()));
   }
+}
+
+std::string AdoptInheritedHandoverChannel(HandoverChannel& out) {
+  out = HandoverChannel();
+  const char* value = std::getenv(kHandoverFdEnv);
+  if (value == nullptr) return "";
+  const std::string text = std::string(kHandoverFdEnv) + "=" + value;
+  const std::string_view digits(value);
+  int fd = -1;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), fd);
+  if (ec != std::errc() || end != digits.data() + digits.size() || fd < 0)
+    return text + " is not a descriptor number";
+  const int flags = ::fcntl(fd, F_GETFD);
+  if (flags < 0) return text + " names no open descriptor";
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET)
+    return text + " is not a SEQPACKET socket";
+  if (::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0)
+    return text + ": cannot make it close-on-exec: " + std::strerror(errno);
+  ::unsetenv(kHandoverFdEnv);
+  out = HandoverChannel(UniqueFd(fd));
+  return "";
 }
 
 }  // namespace ttlogin::server::upgrade

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "server/upgrade/handover_channel.h"
+
 namespace ttlogin::server::upgrade {
 
 inline constexpr char kHandoverFdEnv[] = "TTLOGIN_HANDOVER_FD";
@@ -22,9 +24,10 @@ struct ChildProcess {
   std::string exit_status;  // how it ended ("exited 2", "killed by SIGSEGV"); "" while it runs
 };
 
-// Starts `binary` with `args` (argv[1..]; argv[0] is `binary`), the environment of this process
-// plus TTLOGIN_HANDOVER_FD=<inherit_fd> (replacing any inherited value), and `inherit_fd` open
-// under the same number. inherit_fd < 0 starts it without a handover descriptor or variable.
+// Starts `binary` (a path; PATH is not searched) with `args` (argv[1..]; argv[0] is `binary`), the
+// environment of this process plus TTLOGIN_HANDOVER_FD=<inherit_fd> (replacing any inherited
+// value), and `inherit_fd` open under the same number. inherit_fd < 0 starts it without a handover
+// descriptor or variable.
 // "" or the reason (a missing or non-executable binary is reported here, not as an exit).
 [[nodiscard]] std::string SpawnChild(const std::string& binary,
                                      const std::vector<std::string>& args, int inherit_fd,
@@ -33,8 +36,16 @@ struct ChildProcess {
 // Non-blocking: how the child ended, once it has; std::nullopt while it runs. Reaps it.
 std::optional<std::string> ChildExited(ChildProcess& child);
 
-// SIGKILL, then reap, waiting at most about a second (a process stuck in the kernel may take
+// SIGKILL, then reap, waiting at most about two seconds (a process stuck in the kernel may take
 // longer to die; it then stays unreaped, and `child.pid` stays set).
 void KillChild(ChildProcess& child);
+
+// In the child: takes the handover socket named by TTLOGIN_HANDOVER_FD into `out`, makes it
+// close-on-exec again (so no process this one starts inherits it) and removes the variable (so
+// nothing started later mistakes it for its own). "" with `out` left without a socket when the
+// variable is unset: an ordinary start. Otherwise "" or why the variable names no handover socket
+// (not a number, no open descriptor, not a SEQPACKET socket). Call it early in main(), before
+// other threads read the environment.
+[[nodiscard]] std::string AdoptInheritedHandoverChannel(HandoverChannel& out);
 
 }  // namespace ttlogin::server::upgrade

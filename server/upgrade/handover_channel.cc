@@ -31,25 +31,26 @@ std::string ErrnoText(std::string_view what, int err) {
   return text;
 }
 
-// The milliseconds poll() may wait, rounded up so a wait never ends a fraction early; -1 when
+// The milliseconds poll() may wait, rounded up so a wait never ends a fraction early; 0 once
 // the deadline has passed.
 int PollTimeout(Clock::time_point deadline) {
   const auto now = Clock::now();
-  if (now >= deadline) return -1;
+  if (now >= deadline) return 0;
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
   return static_cast<int>(std::min<std::int64_t>(left, INT_MAX));
 }
 
 // Waits until `fd` has one of `events` (or an error or hang-up, which the following call then
-// reports). "" when ready, kTimedOut, or the reason poll() failed.
+// reports). "" when ready, kTimedOut, or the reason poll() failed. Once the deadline has passed
+// it still looks once without waiting: what the peer has already sent is taken, not refused.
 std::string WaitFor(int fd, short events, Clock::time_point deadline) {
   for (;;) {
     const int timeout = PollTimeout(deadline);
-    if (timeout < 0) return std::string(kTimedOut);
     pollfd p{fd, events, 0};
     const int n = ::poll(&p, 1, timeout);
     if (n > 0) return "";
     if (n < 0 && errno != EINTR) return ErrnoText("poll on the handover channel", errno);
+    if (timeout == 0 || Clock::now() >= deadline) return std::string(kTimedOut);
   }
 }
 
@@ -308,8 +309,17 @@ std::string HandoverChannel::Receive(HandoverMessage& out, Clock::time_point dea
       return fail("the message exceeds the limit of " + std::to_string(limits.max_fds) +
                   " descriptors (at " + where + ")");
 
+    // Send fills every record but the last with a full payload or a full set of descriptors.
+    // Holding a peer to that bounds the records of one message by the limits (not by the
+    // deadline alone), however fast the peer writes.
+    const bool last = (h.flags & kRecordFlagLast) != 0;
+    if (!last && payload != kMaxRecordBytes && record_fds != kMaxFdsPerRecord)
+      return fail(where + " is not the last of its message, yet carries neither " +
+                  std::to_string(kMaxRecordBytes) + " bytes nor " +
+                  std::to_string(kMaxFdsPerRecord) + " descriptors");
+
     out.bytes.append(record_buffer_.data(), payload);
-    if ((h.flags & kRecordFlagLast) != 0) {
+    if (last) {
       ++receive_sequence_;
       return "";
     }

@@ -36,6 +36,11 @@ std::thread SendAsync(HandoverChannel& ch, std::string bytes, std::vector<int> f
   });
 }
 
+// A record that is not the last of its message, as Send makes them: a full payload.
+std::string FullRecord(std::uint32_t message, std::uint32_t index) {
+  return GoodHeader(message, index, false, kMaxRecordBytes, 0) + std::string(kMaxRecordBytes, 'f');
+}
+
 class HandoverChannelTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -236,6 +241,36 @@ TEST_F(HandoverChannelTest, ARecordWithFewerDescriptorsThanDeclaredClosesThoseIt
   EXPECT_TRUE(m.fds.empty());  // and TearDown finds none left open
 }
 
+TEST_F(HandoverChannelTest, ARecordBeforeTheLastMustBeFull) {
+  // Otherwise a peer could make one message of endless empty records.
+  for (std::uint32_t fds : {0u, 1u}) {
+    auto [ch, peer] = ChannelAndRawPeer();
+    Pipe p = MakePipe();
+    std::vector<int> attached;
+    if (fds == 1) attached.push_back(p.read.get());
+    ASSERT_GE(SendRaw(peer.get(), GoodHeader(0, 0, false, 1, fds) + "x", attached), 0);
+    HandoverMessage m;
+    const std::string error = ch.Receive(m, In(kPatience));
+    EXPECT_EQ(error,
+              "record 0 is not the last of its message, yet carries neither 65536 bytes "
+              "nor 250 descriptors");
+    EXPECT_TRUE(m.fds.empty());
+  }
+}
+
+TEST_F(HandoverChannelTest, WhatIsAlreadyQueuedIsTakenAfterTheDeadline) {
+  HandoverChannel a, b;
+  ASSERT_EQ(HandoverChannel::Pair(a, b), "");
+  const auto past = Clock::now() - milliseconds(1);
+  ASSERT_EQ(a.Send(Pattern(3 * kMaxRecordBytes), {}, past), "");  // fits the socket buffer
+  HandoverMessage m;
+  ASSERT_EQ(b.Receive(m, past), "");
+  EXPECT_TRUE(m.bytes == Pattern(3 * kMaxRecordBytes));
+  const auto start = Clock::now();
+  EXPECT_EQ(b.Receive(m, past), "timed out waiting for the handover peer");
+  EXPECT_LT(Clock::now() - start, milliseconds(1000));
+}
+
 TEST_F(HandoverChannelTest, AnUnknownVersionOrFlagIsRefused) {
   {
     auto [ch, peer] = ChannelAndRawPeer();
@@ -266,7 +301,7 @@ TEST_F(HandoverChannelTest, RecordsOutOfOrderAreRefused) {
   }
   {  // a record repeated
     auto [ch, peer] = ChannelAndRawPeer();
-    ASSERT_GE(SendRaw(peer.get(), GoodHeader(0, 0, false, 1, 0) + "a"), 0);
+    ASSERT_GE(SendRaw(peer.get(), FullRecord(0, 0)), 0);
     ASSERT_GE(SendRaw(peer.get(), GoodHeader(0, 0, true, 1, 0) + "b"), 0);
     HandoverMessage m;
     const std::string error = ch.Receive(m, In(kPatience));
@@ -369,7 +404,11 @@ TEST_F(HandoverChannelTest, PeerClosingInTheMiddleOfAMessage) {
   auto [ch, peer] = ChannelAndRawPeer();
   {
     Pipe p = MakePipe();
-    ASSERT_GE(SendRaw(peer.get(), GoodHeader(0, 0, false, 4, 1) + "half", {p.read.get()}), 0);
+    ASSERT_GE(
+        SendRaw(peer.get(),
+                GoodHeader(0, 0, false, kMaxRecordBytes, 1) + std::string(kMaxRecordBytes, 'h'),
+                {p.read.get()}),
+        0);
   }
   peer.reset();
   HandoverMessage m;
@@ -401,7 +440,7 @@ TEST_F(HandoverChannelTest, ASilentPeerTimesOutAtTheDeadlineAndTheChannelStaysUs
 
 TEST_F(HandoverChannelTest, APeerFallingSilentInTheMiddleOfAMessageBreaksTheChannel) {
   auto [ch, peer] = ChannelAndRawPeer();
-  ASSERT_GE(SendRaw(peer.get(), GoodHeader(0, 0, false, 1, 0) + "a"), 0);
+  ASSERT_GE(SendRaw(peer.get(), FullRecord(0, 0)), 0);
   HandoverMessage m;
   const auto start = Clock::now();
   const std::string error = ch.Receive(m, start + milliseconds(50));
