@@ -120,6 +120,9 @@ void Run(FuzzInput& in) {
         PutLe(record, index, 4);
         PutLe(record, honest ? payload.size() : in.U16(), 4);
         PutLe(record, honest ? fd_count : in.U8(), 4);
+        // The whole message's totals: this record's, or the fuzzer's.
+        PutLe(record, honest ? payload.size() : in.U16(), 4);
+        PutLe(record, honest ? fd_count : in.U16(), 4);
         record += payload;
         break;
       }
@@ -131,6 +134,8 @@ void Run(FuzzInput& in) {
         PutLe(record, in.U8() % 2, 4);
         PutLe(record, in.U8() % 2, 4);
         PutLe(record, size, 4);
+        PutLe(record, fd_count, 4);
+        PutLe(record, size * (1 + in.U8() % 2), 4);
         PutLe(record, fd_count, 4);
         record.append(size, static_cast<char>(in.U8()));
         break;
@@ -173,7 +178,7 @@ void Run(FuzzInput& in) {
       if (only_send) {
         if (expected != nullptr) {
           FUZZ_CHECK(!fits);
-          FUZZ_CHECK(error.find("exceeds the limit") != std::string::npos);
+          FUZZ_CHECK(error.find(", over the limit of ") != std::string::npos);
         } else {
           FUZZ_CHECK(keep_open ? error == "timed out waiting for the handover peer"
                                : error == HandoverChannel::kPeerClosed);
