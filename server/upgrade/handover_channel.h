@@ -12,7 +12,8 @@
 // size its buffers once.
 //
 // Blocking calls take a deadline: the peer is another process that may hang or die at any time,
-// and the old process must then keep serving.
+// and the old process must then keep serving. One thread at a time uses a channel; the two
+// directions keep separate message numbers, so each process may both send and receive.
 #pragma once
 
 #include <chrono>

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "test/server/upgrade/upgrade_test_util.h"
 
@@ -211,6 +212,56 @@ TEST(ChildProcessTest, ArgumentsReachTheChildAsGiven) {
             "");
   EXPECT_EQ(ReadRaw(ours.fd()), "zero|with space|-c x");
   EXPECT_EQ(WaitExited(child), "exited 0");
+}
+
+// The whole path across two processes: the child adopts the socket, receives a message with
+// 300 pipe ends (two records), writes into each, and hands them all back.
+TEST(ChildProcessTest, AChildAdoptsTheChannelAndTradesDescriptorsBothWays) {
+  const int open_before = CountOpenFds();
+  {
+    HandoverChannel ours, theirs;
+    ASSERT_EQ(HandoverChannel::Pair(ours, theirs), "");
+    std::vector<Pipe> pipes(300);
+    std::vector<int> write_ends;
+    for (auto& p : pipes) {
+      p = MakePipe();
+      ASSERT_TRUE(p.write);
+      write_ends.push_back(p.write.get());
+    }
+    ChildProcess child;
+    ASSERT_EQ(SpawnChild(HANDOVER_PEER_BIN, {}, theirs.fd(), child), "");
+    theirs = HandoverChannel();  // the child holds its own copy now
+    const std::string state(100000, 's');
+    ASSERT_EQ(ours.Send(state, write_ends, In(kPatience)), "");
+
+    HandoverMessage reply;
+    ASSERT_EQ(ours.Receive(reply, In(kPatience)), "");
+    EXPECT_EQ(reply.bytes, "got 100000 bytes, 300 fds, wrote 300, cloexec yes, variable removed");
+    ASSERT_EQ(reply.fds.size(), pipes.size());
+    const std::string from = "from " + std::to_string(child.pid);
+    for (std::size_t i = 0; i < pipes.size(); ++i) {
+      std::string got(from.size(), '\0');
+      ASSERT_EQ(::read(pipes[i].read.get(), got.data(), got.size()),
+                static_cast<ssize_t>(got.size()));
+      EXPECT_EQ(got, from) << "pipe " << i;
+      // The descriptor handed back is the same pipe's write end once more.
+      ASSERT_TRUE(
+          PipeCarries(reply.fds[i].get(), pipes[i].read.get(), "back " + std::to_string(i)));
+    }
+    ours = HandoverChannel();  // the child waits for this close, then exits 0
+    EXPECT_EQ(WaitExited(child), "exited 0");
+  }
+  EXPECT_EQ(CountOpenFds(), open_before);
+}
+
+TEST(ChildProcessTest, AChildWhoseParentClosesFirstSeesTheClose) {
+  HandoverChannel ours, theirs;
+  ASSERT_EQ(HandoverChannel::Pair(ours, theirs), "");
+  ChildProcess child;
+  ASSERT_EQ(SpawnChild(HANDOVER_PEER_BIN, {}, theirs.fd(), child), "");
+  theirs = HandoverChannel();
+  ours = HandoverChannel();  // nothing sent: the child's Receive reports the close, status 2
+  EXPECT_EQ(WaitExited(child), "exited 2");
 }
 
 TEST(ChildProcessTest, AdoptingWithoutTheVariableIsAnOrdinaryStart) {
