@@ -71,7 +71,7 @@ std::string SpawnChild(const std::string& binary, const std::vector<std::string>
     envp.push_back(*e);
   }
   if (inherit_fd >= 0) {
-    handover_var = std::string(kHandoverFdEnv) + "=" + std::to_string(inherit_fd);
+    handover_var = std::string(kHandoverFdEnv) + "=" + std::to_string(kChildHandoverFd);
     envp.push_back(handover_var.data());
   }
   envp.push_back(nullptr);
@@ -92,10 +92,15 @@ std::string SpawnChild(const std::string& binary, const std::vector<std::string>
   if (rc == 0) rc = posix_spawnattr_setsigdefault(&s.attr, &all);
   if (rc == 0)
     rc = posix_spawnattr_setflags(&s.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  // dup2 onto the same number clears close-on-exec (POSIX.1-2024, glibc 2.29 and later): the
-  // descriptor stays close-on-exec in this process, so no other spawn or fork can leak it.
+  // The child's copy made by dup2 has no close-on-exec flag (glibc 2.29 and later clear it even
+  // when inherit_fd is 3 already, as POSIX.1-2024 asks); ours keeps it, so no other spawn or fork
+  // can leak the socket. Then everything above goes, close-on-exec or not (glibc 2.34's closefrom
+  // action).
   if (rc == 0 && inherit_fd >= 0)
-    rc = posix_spawn_file_actions_adddup2(&s.actions, inherit_fd, inherit_fd);
+    rc = posix_spawn_file_actions_adddup2(&s.actions, inherit_fd, kChildHandoverFd);
+  if (rc == 0)
+    rc = posix_spawn_file_actions_addclosefrom_np(
+        &s.actions, inherit_fd >= 0 ? kChildHandoverFd + 1 : kChildHandoverFd);
   if (rc != 0) return "cannot start " + binary + ": " + std::strerror(rc);
 
   pid_t pid = -1;

@@ -125,7 +125,7 @@ TEST(ChildProcessTest, TheChildWritesOnTheInheritedHandoverSocket) {
                        {"-c", "printf 'fd %s' \"$TTLOGIN_HANDOVER_FD\" >&$TTLOGIN_HANDOVER_FD"}, fd,
                        child),
             "");
-  EXPECT_EQ(ReadRaw(ours.fd()), "fd " + std::to_string(fd));
+  EXPECT_EQ(ReadRaw(ours.fd()), "fd " + std::to_string(kChildHandoverFd));
   EXPECT_EQ(WaitExited(child), "exited 0");
   // Ours stays close-on-exec: only that spawn inherited it.
   EXPECT_NE(::fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
@@ -134,14 +134,27 @@ TEST(ChildProcessTest, TheChildWritesOnTheInheritedHandoverSocket) {
 TEST(ChildProcessTest, NoOtherDescriptorIsInherited) {
   HandoverChannel ours, theirs;
   ASSERT_EQ(HandoverChannel::Pair(ours, theirs), "");
-  Pipe other = MakePipe();  // close-on-exec, as every descriptor of the server
-  ASSERT_TRUE(other.read);
-  const std::string script = "if [ -e /proc/self/fd/" + std::to_string(other.read.get()) +
-                             " ]; then printf leaked; else printf clean; fi >&$TTLOGIN_HANDOVER_FD";
+  Pipe cloexec = MakePipe();  // as the server opens its files and listeners
+  Pipe plain = MakePipe();    // as asio accepts connections: no close-on-exec flag
+  ASSERT_TRUE(cloexec.read && plain.read);
+  ASSERT_EQ(::fcntl(plain.read.get(), F_SETFD, 0), 0);
+  ASSERT_EQ(::fcntl(plain.write.get(), F_SETFD, 0), 0);
+  // The child lists its descriptors in one datagram: stdin, stdout, stderr, the handover socket,
+  // and at most the one the shell's listing opens itself (4 or higher, never one of ours).
+  const std::string script =
+      "cd /proc/self/fd && l=; for f in *; do l=\"$l$f \"; done; "
+      "printf '%s' \"$l\" >&$TTLOGIN_HANDOVER_FD";
   ChildProcess child;
   ASSERT_EQ(SpawnChild("/bin/sh", {"-c", script}, theirs.fd(), child), "");
-  EXPECT_EQ(ReadRaw(ours.fd()), "clean");
+  const std::string listed = ReadRaw(ours.fd());
   EXPECT_EQ(WaitExited(child), "exited 0");
+  EXPECT_EQ(listed.rfind("0 1 2 3 ", 0), 0u) << listed;
+  for (int fd : {cloexec.read.get(), cloexec.write.get(), plain.read.get(), plain.write.get()}) {
+    if (fd > kChildHandoverFd) {
+      EXPECT_EQ(listed.find(" " + std::to_string(fd) + " "), std::string::npos)
+          << "descriptor " << fd << " leaked into the child: " << listed;
+    }
+  }
 }
 
 TEST(ChildProcessTest, WithoutAHandoverDescriptorTheVariableIsUnset) {
