@@ -222,7 +222,8 @@ std::string WriteStateFileAtomically(const std::string& path, std::string_view b
     }
     done += static_cast<std::size_t>(n);
   }
-  if (error.empty() && ::fchmod(fd, 0644) != 0) error = "chmod " + temp + ": " + OsError();
+  // mkostemp makes it 0600; the group may read it (an operator's tools), nobody else.
+  if (error.empty() && ::fchmod(fd, 0640) != 0) error = "chmod " + temp + ": " + OsError();
   if (error.empty() && ::fsync(fd) != 0) error = "fsync " + temp + ": " + OsError();
   if (::close(fd) != 0 && error.empty()) error = "close " + temp + ": " + OsError();
   if (error.empty() && ::rename(temp.c_str(), path.c_str()) != 0) {

@@ -101,7 +101,7 @@ TEST(StateFileTest, RoundTripsThroughTheFile) {
   EXPECT_EQ(read.snapshot.drain_keys(0), "msg-1:8001");
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
 }
 
 TEST(StateFileTest, AnEmptySnapshotRoundTrips) {
