@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -239,6 +241,32 @@ std::string WriteStateFileAtomically(const std::string& path, std::string_view b
   if (::fsync(dir_fd) != 0) error = "fsync directory " + dir + ": " + OsError();
   ::close(dir_fd);
   return error;
+}
+
+std::size_t RemoveStaleStateTemporaries(const std::string& path, std::chrono::seconds older_than) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const std::string prefix = target.filename().string() + ".";
+  constexpr std::size_t kSuffix = 6;  // mkostemp's XXXXXX
+  std::error_code ec;
+  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  const auto now = fs::file_time_type::clock::now();
+  std::size_t removed = 0;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() != prefix.size() + kSuffix || name.compare(0, prefix.size(), prefix) != 0) {
+      continue;
+    }
+    const bool alnum =
+        std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()), name.end(),
+                    [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+    std::error_code file_ec;
+    if (!alnum || !it->is_regular_file(file_ec) || file_ec) continue;
+    const auto modified = fs::last_write_time(it->path(), file_ec);
+    if (file_ec || now - modified < older_than) continue;
+    if (fs::remove(it->path(), file_ec)) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace ttlogin::common

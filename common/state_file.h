@@ -16,6 +16,7 @@
 // one, never a mix.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -69,6 +70,11 @@ std::string EncodeStateFile(const state::StateSnapshot& snapshot);
 [[nodiscard]] StateFileRead ReadStateFile(const std::string& path);
 // Writes `bytes` to `path` atomically (see above). Returns an empty string, or why not.
 [[nodiscard]] std::string WriteStateFileAtomically(const std::string& path, std::string_view bytes);
+
+// Removes temporary files a writer killed between creating and renaming them left next to
+// `path` (`<name>.XXXXXX`, regular, last modified more than `older_than` ago: a write takes
+// milliseconds, and another process may be writing right now). Returns how many were removed.
+std::size_t RemoveStaleStateTemporaries(const std::string& path, std::chrono::seconds older_than);
 
 // CRC-32 (IEEE 802.3, as zlib's crc32) of `bytes`.
 std::uint32_t Crc32(std::string_view bytes);

@@ -45,6 +45,10 @@ WarmStartResult WarmStart(registry::MsgServerRegistry& registry, const std::stri
                           std::chrono::seconds max_age, std::chrono::seconds grace,
                           std::int64_t now_unix_ms) {
   WarmStartResult out;
+  if (const std::size_t n = common::RemoveStaleStateTemporaries(path, kStateTemporaryAge)) {
+    spdlog::info("StateFile: removed {} temporary file(s) an interrupted write left next to {}", n,
+                 path);
+  }
   common::StateFileRead read = common::ReadStateFile(path);
   if (read.code == common::StateFileCode::kMissing) {
     out.message = "cold start: no snapshot at " + path + " yet (StateFile)";

@@ -24,6 +24,9 @@ namespace ttlogin::server {
 // not trusted: its age cannot be told.
 inline constexpr std::chrono::seconds kStateFutureTolerance{5};
 
+// A temporary file of a write that is older than this was left by a writer that died.
+inline constexpr std::chrono::seconds kStateTemporaryAge{60};
+
 // The registry as a snapshot taken at `now_unix_ms`.
 state::StateSnapshot SnapshotOf(const registry::MsgServerRegistry& registry,
                                 std::int64_t now_unix_ms, std::string_view writer_version);

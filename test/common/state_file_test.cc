@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -258,6 +260,43 @@ TEST(StateFileTest, AWriteIntoAnUnwritableDirectoryFailsCleanly) {
   const std::string error = WriteStateFileAtomically(target, bytes);
   EXPECT_NE(error.find("rename"), std::string::npos) << error;
   EXPECT_EQ(dir.Names(), std::vector<std::string>{"state.bin"});
+}
+
+}  // namespace
+}  // namespace ttlogin::common
+
+namespace ttlogin::common {
+namespace {
+
+TEST(StateFileTest, StaleTemporariesOfAnInterruptedWriteAreRemoved) {
+  char tmpl[] = "/tmp/ttlogin-state-tmp-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string path = dir + "/state.bin";
+  const auto make = [&](const std::string& name, bool old) {
+    const std::string p = dir + "/" + name;
+    std::ofstream(p) << "x";
+    if (old) {
+      std::filesystem::last_write_time(
+          p, std::filesystem::file_time_type::clock::now() - std::chrono::minutes(5));
+    }
+  };
+  make("state.bin.a1B2c3", true);   // left by a writer that died: removed
+  make("state.bin.Zz9yY8", false);  // a write in progress right now: kept
+  make("state.bin.short", true);    // not a temporary of ours
+  make("state.bin.ab-def", true);
+  make("other.bin.a1B2c3", true);
+  make("state.bin", true);
+  EXPECT_EQ(RemoveStaleStateTemporaries(path, std::chrono::seconds(60)), 1u);
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"other.bin.a1B2c3", "state.bin", "state.bin.Zz9yY8",
+                                            "state.bin.ab-def", "state.bin.short"}));
+  // A folder that does not exist is no error.
+  EXPECT_EQ(RemoveStaleStateTemporaries(dir + "/none/state.bin", std::chrono::seconds(60)), 0u);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
