@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "common/logging.h"
@@ -106,8 +107,8 @@ WarmStartResult WarmStart(registry::MsgServerRegistry& registry, const std::stri
       "warm start: {} provisional msg_servers from {} written {} s ago (writer {}), {} drain "
       "key(s); they are handed out until their msg_server registers again or WarmStartGrace "
       "({} s) ends",
-      out.restored, path, Seconds(age_ms), common::EscapeForLog(snap.writer_version()),
-      out.drain_keys, grace.count());
+      out.restored, path, Seconds(std::max<std::int64_t>(age_ms, 0)),
+      common::EscapeForLog(snap.writer_version()), out.drain_keys, grace.count());
   if (out.skipped != 0) {
     out.message += fmt::format(
         "; {} entries left out ({} older than WarmStartMaxAge, {} invalid, the rest over "
