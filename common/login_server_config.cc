@@ -53,6 +53,9 @@ const std::set<std::string, std::less<>>& KnownKeys() {
       "TrustedProxies",
       "MsgServerAllowFrom",
       "MaxMsgServerConnectionsPerAddress",
+      "StateFile",
+      "WarmStartMaxAge",
+      "WarmStartGrace",
   };
   return keys;
 }
@@ -220,6 +223,27 @@ class Builder {
     }
   }
 
+  // StateFile, WarmStartMaxAge, WarmStartGrace. The snapshot is written into StateFile's folder
+  // (a temporary file, then a rename), so the folder must exist; whether it is writable shows at
+  // the first write, which only warns: serving never depends on it.
+  void WarmStart(LoginServerConfig& c) {
+    if (const ConfigValue* v = file_.Find("StateFile"); v != nullptr && !v->value.empty()) {
+      std::filesystem::path path(v->value);
+      if (path.is_relative()) path = std::filesystem::path(file_.path).parent_path() / path;
+      std::error_code ec;
+      const std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
+      if (!std::filesystem::is_directory(dir, ec)) {
+        Error("StateFile", v, "'" + dir.string() + "' is not an existing directory");
+      } else if (std::string why = NotARegularFile(path.string()); !why.empty()) {
+        Error("StateFile", v, "'" + path.string() + "' " + why);
+      } else {
+        c.state_file = path.string();
+      }
+    }
+    Seconds("WarmStartMaxAge", 1, kMaxWarmStartMaxAgeSeconds, c.warm_start_max_age);
+    Seconds("WarmStartGrace", 1, kMaxWarmStartGraceSeconds, c.warm_start_grace);
+  }
+
   // MsgServerAllowFrom and MaxMsgServerConnectionsPerAddress. Anyone who reaches the MsgServer
   // port can register a msg_server and so receive logins: say so when the port is open beyond
   // loopback to everyone.
@@ -345,6 +369,7 @@ class Builder {
     }
     Admin(c);
     Routing(c);
+    WarmStart(c);
     if (c.heartbeat_interval >= c.msg_server_timeout) {
       const ConfigValue* v = file_.Find("HeartbeatInterval");
       if (v == nullptr) v = file_.Find("MsgServerTimeout");

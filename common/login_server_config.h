@@ -23,6 +23,15 @@ namespace ttlogin::common {
 // address must not be able to fill MaxMsgServerConnections for everyone else.
 inline constexpr std::size_t kDefaultMaxMsgServerConnectionsPerAddress = 64;
 
+// Warm start defaults, from the classic msg_server's reconnect backoff (4 s after a disconnect,
+// then 8, 16, 32, 64 s: attempts 4, 12, 28 and 60 s after it). After a downtime of at most 30 s
+// every live msg_server tries again within 32 s of the restart, so a 40 s grace covers them all
+// with room for the connect itself; an older snapshot would have to outlive a 64 s wait.
+inline constexpr std::uint64_t kDefaultWarmStartMaxAgeSeconds = 30;
+inline constexpr std::uint64_t kDefaultWarmStartGraceSeconds = 40;
+inline constexpr std::uint64_t kMaxWarmStartMaxAgeSeconds = 86400;
+inline constexpr std::uint64_t kMaxWarmStartGraceSeconds = 3600;
+
 struct ListenerConfig {
   std::vector<std::string> addresses;  // from the ';'-separated list
   std::uint16_t port = 0;              // 0 picks a free port (tests only; logged loudly)
@@ -72,6 +81,12 @@ struct LoginServerConfig {
   std::shared_ptr<const CidrSet> msg_server_allow_from;  // MsgServerAllowFrom: null = anyone
   std::size_t max_msg_server_connections_per_address =   // MaxMsgServerConnectionsPerAddress
       kDefaultMaxMsgServerConnectionsPerAddress;
+
+  // Warm start (docs/OPERATIONS.md, "Warm start"); read at start, so a change needs a restart.
+  std::string state_file;  // StateFile: snapshot path, relative to the config file's folder;
+                           // empty = off
+  std::chrono::seconds warm_start_max_age{kDefaultWarmStartMaxAgeSeconds};  // WarmStartMaxAge
+  std::chrono::seconds warm_start_grace{kDefaultWarmStartGraceSeconds};     // WarmStartGrace
 
   // Admin listener: off unless AdminPort is set.
   bool admin_enabled = false;

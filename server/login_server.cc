@@ -29,6 +29,12 @@ Listener::Factory MakeFactory(ServerContext& context) {
   };
 }
 
+std::int64_t UnixMsNow() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string Describe(const common::ListenerConfig& l) {
   std::string out;
   for (const auto& a : l.addresses)
@@ -74,6 +80,10 @@ LoginServer::LoginServer(common::LoginServerConfig config, std::string config_pa
                    return std::make_shared<http::HttpConnection>(
                        std::move(socket), context_, admin_handler_, ListenerKind::kAdmin);
                  });
+  }
+  if (!startup_.state_file.empty()) {
+    state_writer_ =
+        std::make_unique<StateWriter>(startup_.state_file, registry_, metrics_, version_);
   }
   reload_thread_ = std::thread([this] { reload_io_.run(); });
 }
@@ -145,13 +155,46 @@ void LoginServer::ScheduleExpiry() {
   expiry_timer_.async_wait([this](const asio::error_code& ec) {
     if (ec || stopping_) return;
     registry_.Expire();
+    if (const std::size_t removed = registry_.EndProvisional()) {
+      spdlog::info(
+          "warm start: WarmStartGrace ({} s) is over: removed {} provisional msg_server(s) that "
+          "did not register again",
+          startup_.warm_start_grace.count(), removed);
+    }
     ScheduleExpiry();
+  });
+}
+
+void LoginServer::RestoreState() {
+  if (startup_.state_file.empty()) {
+    spdlog::info("cold start: StateFile is not set (no warm start)");
+    return;
+  }
+  const WarmStartResult result =
+      WarmStart(registry_, startup_.state_file, startup_.warm_start_max_age,
+                startup_.warm_start_grace, UnixMsNow());
+  if (result.warning) {
+    spdlog::warn("{}", result.message);
+  } else {
+    spdlog::info("{}", result.message);
+  }
+}
+
+void LoginServer::ScheduleStateWrite() {
+  state_timer_.expires_after(StateWriter::kInterval);
+  state_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec) return;
+    state_writer_->Tick(UnixMsNow());
+    ScheduleStateWrite();
   });
 }
 
 void LoginServer::Run() {
   WaitForSignal();
+  // Before the first accept, so the first client is answered from the restored state.
+  RestoreState();
   ScheduleExpiry();
+  if (state_writer_) asio::post(reload_io_, [this] { ScheduleStateWrite(); });
   pool_.Start();
   for (auto& l : listeners_)
     l->StartAccepting();
@@ -172,6 +215,11 @@ void LoginServer::Run() {
       startup_.trusted_proxies ? std::to_string(startup_.trusted_proxies->size()) + " networks"
                                : std::string("none"));
   accept_io_.run();
+  // The msg_server connections still hold their entries here; stopping the pool removes them.
+  if (state_writer_ && state_writer_->Final(UnixMsNow())) {
+    spdlog::info("StateFile: snapshot of {} msg_server(s) written to {}",
+                 registry_.Stats().registered, state_writer_->path());
+  }
   DrainAcceptLoop();
   pool_.Stop();
   spdlog::info("login server stopped");
@@ -283,6 +331,15 @@ admin::ReloadOutcome LoginServer::DoReload(std::string_view trigger) {
   }
   keep("IoThreads", next.io_threads != startup_.io_threads,
        [&] { next.io_threads = startup_.io_threads; });
+  keep("StateFile/WarmStartMaxAge/WarmStartGrace",
+       next.state_file != startup_.state_file ||
+           next.warm_start_max_age != startup_.warm_start_max_age ||
+           next.warm_start_grace != startup_.warm_start_grace,
+       [&] {
+         next.state_file = startup_.state_file;
+         next.warm_start_max_age = startup_.warm_start_max_age;
+         next.warm_start_grace = startup_.warm_start_grace;
+       });
   keep("LogFile/LogFormat/LogMaxSizeMB/LogMaxFiles",
        next.log_file != current->log_file || next.log_format != current->log_format ||
            next.log_max_size_mb != current->log_max_size_mb ||

@@ -29,6 +29,7 @@
 #include "server/session/metrics.h"
 #include "server/registry/msg_server_registry.h"
 #include "server/session/server_context.h"
+#include "server/warm_start.h"
 
 namespace ttlogin::server {
 
@@ -72,6 +73,10 @@ class LoginServer final : public admin::AdminBackend {
   void DrainAcceptLoop();
   void WaitForSignal();
   void ScheduleExpiry();
+  // Warm start (server/warm_start.h): restores the snapshot before the listeners accept, writes
+  // it every StateWriter::kInterval on the reload thread, and once more at a clean stop.
+  void RestoreState();
+  void ScheduleStateWrite();
   admin::ReloadOutcome DoReload(std::string_view trigger);
   void StopReloadThread();
 
@@ -100,6 +105,9 @@ class LoginServer final : public admin::AdminBackend {
   asio::executor_work_guard<asio::io_context::executor_type> reload_work_{
       reload_io_.get_executor()};
   std::thread reload_thread_;
+  // Null when StateFile is off. The timer runs on the reload thread, so it stops with it.
+  std::unique_ptr<StateWriter> state_writer_;
+  asio::steady_timer state_timer_{reload_io_};
 };
 
 }  // namespace ttlogin::server

@@ -79,6 +79,10 @@ std::string ServersJson(const registry::MsgServerRegistry& registry) {
     e["full"] = s.info.cur_conn_cnt >= s.info.max_conn_cnt;
     e["warming"] = s.warming;  // inside its slow start window
     e["held"] = s.held;        // logins handed out, not yet reported (AssignmentHold)
+    // Restored by a warm start and handed out on its last known counts until its msg_server
+    // registers again or WarmStartGrace ends.
+    e["provisional"] = s.provisional;
+    e["state"] = s.provisional ? "provisional" : "registered";
     if (!s.meta.warning.empty()) e["warning"] = s.meta.warning;
     if (!first) text += ',';
     first = false;

@@ -201,9 +201,11 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
   std::size_t warming = 0;
   std::uint64_t users = 0;
   std::uint64_t held = 0;
+  std::size_t provisional = 0;
   for (const auto& s : servers) {
     users += s.info.cur_conn_cnt;
     held += s.held;
+    if (s.provisional) ++provisional;
     if (s.warming) ++warming;
     if (s.draining) ++draining;
     if (!s.draining && s.info.cur_conn_cnt < s.info.max_conn_cnt) ++eligible;
@@ -213,6 +215,7 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
   w.Sample("ttlogin_msg_servers", "state=\"eligible\"", eligible);
   w.Sample("ttlogin_msg_servers", "state=\"draining\"", draining);
   w.Sample("ttlogin_msg_servers", "state=\"warming\"", warming);
+  w.Sample("ttlogin_msg_servers", "state=\"provisional\"", provisional);
   w.Family("ttlogin_users", "gauge", "Users on all msg_servers, as they reported.");
   w.Sample("ttlogin_users", "", users);
   w.Family("ttlogin_assignment_holds", "gauge",
@@ -314,6 +317,10 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
   CounterFamily(
       w, m, "ttlogin_reloads_total", "Config reloads, by result.",
       {{"result=\"ok\"", Counter::kReloads}, {"result=\"failed\"", Counter::kReloadFailures}});
+  CounterFamily(w, m, "ttlogin_state_writes_total",
+                "Warm start snapshots (StateFile) written, by result.",
+                {{"result=\"ok\"", Counter::kStateWrites},
+                 {"result=\"failed\"", Counter::kStateWriteFailures}});
   w.Family("ttlogin_log_lines_suppressed_total", "counter",
            "Log lines a peer could trigger at will that the per-call-site rate limit dropped.");
   w.Sample("ttlogin_log_lines_suppressed_total", "", common::LogRateLimiter::TotalSuppressed());

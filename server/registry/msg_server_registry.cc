@@ -142,7 +142,9 @@ std::optional<ServerHandle> MsgServerRegistry::HolderLocked(const std::string& n
   if (!shard.Live(holder)) return std::nullopt;
   const EntryMeta& meta = shard.cold[holder.slot].meta;
   holder_peer = meta.peer;
-  if (PeerAddressOf(meta.peer) == rule.peer_address) {
+  if (shard.cold[holder.slot].provisional) {
+    may_displace = true;  // no connection to protect (AddProvisional)
+  } else if (PeerAddressOf(meta.peer) == rule.peer_address) {
     // The msg_server itself, on a new link (a reconnect) or the same one. Links are served on
     // several io threads, so an old link's last registration can be read after the new link's
     // first: only a link accepted later takes the name over.
@@ -157,6 +159,13 @@ std::optional<ServerHandle> MsgServerRegistry::HolderLocked(const std::string& n
 ClaimResult MsgServerRegistry::Claim(MsgServerInfo info, EntryMeta meta, const ClaimRule& rule) {
   std::lock_guard drain_lock(drain_mu_);  // see SetDraining()
   ClaimResult out;
+  if (provisional_.load(std::memory_order_relaxed) != 0) {
+    if (const auto adopted = AdoptProvisionalLocked(info, meta)) {
+      out.handle = *adopted;
+      out.adopted_provisional = true;
+      return out;
+    }
+  }
   bool may_displace = false;
   bool superseded = false;
   if (const auto holder = HolderLocked(DrainKey(info.host_name, info.port), ServerHandle{}, rule,
@@ -257,6 +266,7 @@ bool MsgServerRegistry::RemoveLocked(ServerHandle handle) {
       it != names_.end() && it->second == handle) {
     names_.erase(it);
   }
+  if (shard.cold[handle.slot].provisional) provisional_.fetch_sub(1, std::memory_order_relaxed);
   shard.Erase(handle.slot);
   registered_.fetch_sub(1, std::memory_order_relaxed);
   return true;
@@ -358,6 +368,7 @@ RegistryStats MsgServerRegistry::Stats() const {
       if (h.warming) ++stats.warming;
     }
   }
+  stats.provisional = provisional_count();
   return stats;
 }
 
@@ -371,7 +382,7 @@ std::vector<ServerSnapshot> MsgServerRegistry::Snapshot() const {
       if (h.generation == 0) continue;
       out.push_back(ServerSnapshot{ServerHandle{static_cast<std::uint32_t>(i), s, h.generation},
                                    shard.InfoOf(s), shard.cold[s].meta, h.draining, h.warming,
-                                   h.held});
+                                   h.held, shard.cold[s].provisional});
     }
   }
   return out;

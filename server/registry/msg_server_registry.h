@@ -71,6 +71,8 @@ struct ClaimResult {
   ServerHandle handle;      // the entry (kOk)
   bool displaced = false;   // another entry of the same host_name:port was removed for it
   std::string holder_peer;  // EntryMeta::peer of the entry that holds (kTaken) or held the name
+  // Claim only: the name's provisional entry (warm start) was taken over in place; `handle` is it.
+  bool adopted_provisional = false;
 };
 
 // The address part of an EntryMeta::peer ("1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1").
@@ -83,6 +85,8 @@ struct RegistryStats {
   std::size_t warming = 0;  // still inside their slow start window
   std::uint64_t users = 0;  // sum of cur over all entries
   std::uint64_t held = 0;   // provisional users (assignment holds) over all entries
+  // Entries restored by a warm start whose msg_server has not registered again yet.
+  std::size_t provisional = 0;
 };
 
 struct ServerSnapshot {
@@ -92,6 +96,15 @@ struct ServerSnapshot {
   bool draining = false;
   bool warming = false;
   std::uint32_t held = 0;  // provisional users
+  // Restored by a warm start, its msg_server not registered again yet (AddProvisional).
+  bool provisional = false;
+};
+
+// An entry restored from a warm start snapshot (AddProvisional).
+struct ProvisionalEntry {
+  MsgServerInfo info;
+  std::int64_t registered_ms = 0;  // Unix ms of the msg_server's last registration
+  std::int64_t known_ms = 0;       // Unix ms its msg_server last confirmed this state
 };
 
 class MsgServerRegistry {
@@ -175,6 +188,25 @@ class MsgServerRegistry {
   RegistryStats Stats() const;
   std::vector<ServerSnapshot> Snapshot() const;
 
+  // --- Warm start (provisional.cc) ---
+  // A provisional entry stands for a msg_server known from a snapshot written before this process
+  // started: it is chosen like a live entry, with its last known counts (no update arrives for
+  // it), until its msg_server registers again (Claim takes it over in place, its new values win)
+  // or the grace given here passes (EndProvisional). It has no connection, so any claim of its
+  // host_name:port takes it over, whatever the claimant's address.
+  //
+  // Restores `drain_keys`, then adds each entry whose host_name:port nobody holds, as long as
+  // max_servers allows; returns how many were added. Their grace ends `grace_ms` from now (the
+  // registry's clock).
+  std::size_t AddProvisional(const std::vector<ProvisionalEntry>& entries,
+                             const std::vector<std::string>& drain_keys, std::int64_t grace_ms);
+  // Once the grace has passed, removes the provisional entries left and returns how many. One
+  // relaxed load when there are none: call it periodically.
+  std::size_t EndProvisional();
+  std::size_t provisional_count() const { return provisional_.load(std::memory_order_relaxed); }
+  // The remembered drain keys, in order.
+  std::vector<std::string> DrainKeys() const;
+
  private:
   RegistryShard& ShardOf(ServerHandle handle) const;
   ChooseCode RefusalCode() const;
@@ -199,6 +231,10 @@ class MsgServerRegistry {
   // "host_name:port" -> the entry that holds it (Claim keeps one per name; plain Register only
   // indexes a name nobody holds).
   std::unordered_map<std::string, ServerHandle> names_;
+  // Claim's takeover of the name's provisional entry, in place; nullopt when none holds the name.
+  std::optional<ServerHandle> AdoptProvisionalLocked(MsgServerInfo& info, EntryMeta& meta);
+  std::atomic<std::size_t> provisional_{0};
+  std::atomic<std::int64_t> provisional_deadline_ms_{0};  // the registry's clock
   std::unique_ptr<RegistryShard[]> shards_;
   std::atomic<std::size_t> next_shard_{0};
   std::atomic<std::size_t> registered_{0};

@@ -47,6 +47,9 @@ struct RegistryShard {
     MsgServerInfo info;
     EntryMeta meta;
     std::int64_t since = 0;  // clock ms of the registration (slow start)
+    // Restored from a warm start snapshot, its msg_server not registered again yet
+    // (MsgServerRegistry::AddProvisional).
+    bool provisional = false;
   };
   struct HeapItem {
     std::uint64_t key;

@@ -72,6 +72,9 @@ enum class Counter : std::uint16_t {
   kRegistryUpdates,
   kReloads,
   kReloadFailures,
+  // warm start snapshots (StateFile) written, and writes that failed
+  kStateWrites,
+  kStateWriteFailures,
   kCount
 };
 

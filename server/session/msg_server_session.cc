@@ -265,9 +265,11 @@ bool MsgServerSession::HandleServInfo(const common::DecodedFrame& frame) {
   host_name_ = common::EscapeForLog(msg.host_name());
   TTLOGIN_LOG_PER_PEER(spdlog::level::info,
                        "msg_server {} {}: host_name={} ip1={} ip2={} port={} cur={} max={}", peer_,
-                       again ? "re-registered (entry replaced)" : "registered", host_name_,
-                       common::EscapeForLog(msg.ip1()), common::EscapeForLog(msg.ip2()), msg.port(),
-                       msg.cur_conn_cnt(), msg.max_conn_cnt());
+                       again                       ? "re-registered (entry replaced)"
+                       : claim.adopted_provisional ? "registered (its warm start entry replaced)"
+                                                   : "registered",
+                       host_name_, common::EscapeForLog(msg.ip1()), common::EscapeForLog(msg.ip2()),
+                       msg.port(), msg.cur_conn_cnt(), msg.max_conn_cnt());
   return true;
 }
 

@@ -313,3 +313,55 @@ TEST(LoginServerConfigTest, OpenFilesWarningNamesTheCapsAndTheLimit) {
 
 }  // namespace
 }  // namespace ttlogin::common
+
+namespace ttlogin::common {
+namespace {
+
+TEST(LoginServerConfigTest, WarmStartIsOffByDefaultWithDocumentedWindows) {
+  const ConfigLoadResult r = Build(kClassic);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.state_file, "");
+  EXPECT_EQ(r.config.warm_start_max_age, std::chrono::seconds(30));
+  EXPECT_EQ(r.config.warm_start_grace, std::chrono::seconds(40));
+}
+
+TEST(LoginServerConfigTest, WarmStartKeysAreReadAndCheckedByName) {
+  char tmpl[] = "/tmp/ttlogin-warm-conf-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const ConfigLoadResult ok = Build(std::string(kClassic) + "StateFile=" + dir +
+                                    "/state.bin\nWarmStartMaxAge=90\nWarmStartGrace=5\n");
+  ASSERT_TRUE(ok.ok()) << ok.errors[0];
+  EXPECT_EQ(ok.config.state_file, dir + "/state.bin");
+  EXPECT_EQ(ok.config.warm_start_max_age, std::chrono::seconds(90));
+  EXPECT_EQ(ok.config.warm_start_grace, std::chrono::seconds(5));
+  // Relative to the config file's folder, as NetworkTable.
+  const ConfigLoadResult relative = BuildLoginServerConfig(
+      ParseConfigText(std::string(kClassic) + "StateFile=state.bin\n", dir + "/loginserver.conf"));
+  ASSERT_TRUE(relative.ok()) << relative.errors[0];
+  EXPECT_EQ(relative.config.state_file, dir + "/state.bin");
+
+  const auto error_of = [](const std::string& lines) {
+    const ConfigLoadResult r = Build(std::string(kClassic) + lines);
+    return r.errors.empty() ? std::string() : r.errors[0];
+  };
+  EXPECT_NE(error_of("WarmStartGrace=0\n").find("t.conf:9: WarmStartGrace: 0 is out of range"),
+            std::string::npos);
+  EXPECT_NE(error_of("WarmStartMaxAge=soon\n").find("WarmStartMaxAge: 'soon' is not a number"),
+            std::string::npos);
+  EXPECT_NE(error_of("WarmStartMaxAge=86401\n").find("WarmStartMaxAge"), std::string::npos);
+  EXPECT_NE(error_of("StateFile=" + dir + "\n").find("StateFile: '" + dir + "' is a directory"),
+            std::string::npos)
+      << error_of("StateFile=" + dir + "\n");
+  EXPECT_NE(error_of("StateFile=" + dir + "/missing/state.bin\n")
+                .find("StateFile: '" + dir + "/missing' is not an existing directory"),
+            std::string::npos);
+  // Empty: off, as absent.
+  const ConfigLoadResult empty = Build(std::string(kClassic) + "StateFile=\n");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty.config.state_file, "");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ttlogin::common

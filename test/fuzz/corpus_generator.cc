@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "common/state_file.h"
+#include "server/registry/msg_server_registry.h"
+#include "server/warm_start.h"
 #include "tools/common/peer_pdu.h"
 #include "tools/pdu_dump/capture_writer.h"
 #include "tools/pdu_dump/link_layer_parser.h"
@@ -242,6 +245,32 @@ void CaptureReader(const fs::path& dir) {
 
 }  // namespace
 
+// Snapshots as the server's writer produces them (server::SnapshotOf, common::EncodeStateFile),
+// and one bare body: the target also reads each input as a body inside a correct frame.
+void StateSnapshot(const fs::path& dir) {
+  constexpr std::int64_t kT0 = 1'700'000'000'000;
+  registry::MsgServerRegistry live(4);
+  for (int i = 0; i < 3; ++i) {
+    const std::string ip = "10.0.0." + std::to_string(i + 1);
+    (void)live.Claim(registry::MsgServerInfo{ip, "192.168.0.1", 8000u + i, 1000, 10u * i,
+                                             "msg-" + std::to_string(i)},
+                     registry::EntryMeta{ip + ":4000", kT0, kT0, {}, 1},
+                     registry::ClaimRule{ip, kT0, 10'000});
+  }
+  (void)live.Drain("msg-1:8001", true);
+  const state::StateSnapshot three = server::SnapshotOf(live, kT0, "0.1.0");
+  Write(dir, "three-servers-one-drained", common::EncodeStateFile(three));
+  Write(dir, "three-servers-body", three.SerializeAsString());
+  registry::MsgServerRegistry restored(4);
+  (void)restored.AddProvisional(
+      {registry::ProvisionalEntry{
+          registry::MsgServerInfo{"10.0.0.9", "10.0.0.9", 8009, 500, 42, "msg-9"}, kT0, kT0}},
+      {"gone:8000"}, 40'000);
+  Write(dir, "provisional",
+        common::EncodeStateFile(server::SnapshotOf(restored, kT0 + 5'000, "0.1.0")));
+  Write(dir, "empty", common::EncodeStateFile(state::StateSnapshot()));
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::fprintf(stderr, "usage: %s <corpus folder> <etc/loginserver.conf>\n", argv[0]);
@@ -254,6 +283,7 @@ int main(int argc, char** argv) {
   HttpSession(root / "http_session");
   Config(root / "config", argv[2]);
   CaptureReader(root / "capture_reader");
+  StateSnapshot(root / "state_snapshot");
   std::printf("seeds written under %s\n", root.c_str());
   return 0;
 }
