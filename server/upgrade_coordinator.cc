@@ -405,9 +405,9 @@ void UpgradeCoordinator::Serving(TakenOver& taken) {
   taken.channel.reset();
 }
 
-std::string UpgradeCoordinator::TakeOver(LoginServer& server, int fd, const UpgradeCommand& command,
-                                         TakenOver& out) {
-  out.channel = std::make_shared<HandoverChannel>(UniqueFd(fd));
+std::string UpgradeCoordinator::TakeOver(LoginServer& server, HandoverChannel&& channel_in,
+                                         const UpgradeCommand& command, TakenOver& out) {
+  out.channel = std::make_shared<HandoverChannel>(std::move(channel_in));
   HandoverChannel& channel = *out.channel;
   const auto config = server.live_config_.Snapshot();
   const auto deadline = SteadyClock::now() + config->upgrade_timeout;

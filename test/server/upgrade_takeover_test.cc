@@ -53,7 +53,7 @@ class TakeOverTest : public testing::Test {
   // Runs TakeOver on a thread; the test plays the old process on old_side_.
   std::future<std::string> Start() {
     return std::async(std::launch::async, [this] {
-      return UpgradeCoordinator::TakeOver(server_, new_side_.Release().release(), command_, taken_);
+      return UpgradeCoordinator::TakeOver(server_, std::move(new_side_), command_, taken_);
     });
   }
   handover::Envelope Next(std::vector<upgrade::UniqueFd>* fds = nullptr) {
