@@ -11,6 +11,7 @@
 #include "server/http_connection.h"
 #include "server/msg_server_connection.h"
 #include "server/session/routing.h"
+#include "server/upgrade_coordinator.h"
 
 namespace ttlogin::server {
 namespace {
@@ -57,6 +58,7 @@ LoginServer::LoginServer(common::LoginServerConfig config, std::string config_pa
       signals_(accept_io_, SIGINT, SIGTERM),
       pool_(ThreadCount(startup_.io_threads)) {
   signals_.add(SIGHUP);
+  signals_.add(SIGUSR2);
   registry_.SetRouting(RoutingOptionsOf(startup_));
   metrics_.set_connection_counts([this](ListenerKind kind) {
     const ListenerStats::Counts n = connection_stats_[static_cast<std::size_t>(kind)].Read();
@@ -89,6 +91,7 @@ LoginServer::LoginServer(common::LoginServerConfig config, std::string config_pa
 }
 
 LoginServer::~LoginServer() {
+  upgrade_.reset();  // an upgrade still running ends (bounded) before anything it uses
   StopReloadThread();
   DrainAcceptLoop();
   pool_.Stop();
@@ -144,6 +147,11 @@ void LoginServer::WaitForSignal() {
       WaitForSignal();
       return;
     }
+    if (signo == SIGUSR2) {
+      UpgradeAsync("SIGUSR2", [](const admin::UpgradeOutcome&) {});  // it logs its outcome
+      WaitForSignal();
+      return;
+    }
     Shutdown(signo == SIGINT ? "SIGINT" : "SIGTERM");
   });
 }
@@ -192,10 +200,20 @@ void LoginServer::ScheduleStateWrite() {
 void LoginServer::Run() {
   WaitForSignal();
   // Before the first accept, so the first client is answered from the restored state.
-  RestoreState();
+  if (taken_over_) {
+    if (!startup_.state_file.empty()) {
+      spdlog::info("warm start: not needed, the state came with the live upgrade");
+    }
+  } else {
+    RestoreState();
+  }
   ScheduleExpiry();
   if (state_writer_) asio::post(reload_io_, [this] { ScheduleStateWrite(); });
   pool_.Start();
+  // Connections carried by a live upgrade first: they were waiting longest.
+  for (auto& c : adopted_)
+    asio::post(c->executor(), [c] { c->Start(); });
+  adopted_.clear();
   for (auto& l : listeners_)
     l->StartAccepting();
   spdlog::info(
@@ -216,7 +234,9 @@ void LoginServer::Run() {
                                : std::string("none"));
   accept_io_.run();
   // The msg_server connections still hold their entries here; stopping the pool removes them.
-  if (state_writer_ && state_writer_->Final(UnixMsNow())) {
+  // After a live upgrade the new process writes StateFile; a last write here would replace its
+  // snapshot with this process's, which no longer holds the carried links.
+  if (state_writer_ && !handed_over_ && state_writer_->Final(UnixMsNow())) {
     spdlog::info("StateFile: snapshot of {} msg_server(s) written to {}",
                  registry_.Stats().registered, state_writer_->path());
   }
@@ -232,15 +252,38 @@ void LoginServer::Stop() {
 void LoginServer::Shutdown(const std::string& why) {
   if (stopping_) return;
   stopping_ = true;
-  const auto stats = registry_.Stats();
-  spdlog::info(
-      "shutting down ({}): closing listeners and {} msg_server connection(s) holding {} users", why,
-      stats.registered, stats.users);
+  if (handed_over_) {
+    spdlog::info("shutting down ({})", why);
+  } else {
+    const auto stats = registry_.Stats();
+    spdlog::info(
+        "shutting down ({}): closing listeners and {} msg_server connection(s) holding {} users",
+        why, stats.registered, stats.users);
+  }
   for (auto& l : listeners_)
     l->Stop();
   signals_.cancel();
   expiry_timer_.cancel();
   accept_io_.stop();
+}
+
+void LoginServer::set_upgrade_command(UpgradeCommand command) {
+  upgrade_ = std::make_unique<UpgradeCoordinator>(*this, std::move(command));
+}
+
+void LoginServer::UpgradeAsync(std::string_view trigger,
+                               std::function<void(const admin::UpgradeOutcome&)> done) {
+  if (!upgrade_) {
+    AdminBackend::UpgradeAsync(trigger, std::move(done));
+    return;
+  }
+  upgrade_->Start(std::string(trigger), std::move(done));
+}
+
+void LoginServer::ResumeAcceptingAfterUpgrade() {
+  if (stopping_) return;
+  for (auto& l : listeners_)
+    l->ResumeAccepting();
 }
 
 admin::ReloadOutcome LoginServer::Reload(std::string_view trigger) {

@@ -1,6 +1,7 @@
 // Provisional entries of a warm start (MsgServerRegistry::AddProvisional and its takeover by a
 // registration). Kept apart from the registry's core: nothing here runs on the update or the
 // choice path, which treat a provisional entry as any other.
+#include <algorithm>
 #include <utility>
 
 #include "server/registry/msg_server_registry.h"
@@ -55,6 +56,12 @@ std::size_t MsgServerRegistry::AddProvisional(const std::vector<ProvisionalEntry
     ++added;
   }
   return added;
+}
+
+std::int64_t MsgServerRegistry::provisional_grace_left_ms() const {
+  if (provisional_.load(std::memory_order_relaxed) == 0) return 0;
+  return std::max<std::int64_t>(
+      0, provisional_deadline_ms_.load(std::memory_order_relaxed) - NowMs(clock_));
 }
 
 std::optional<ServerHandle> MsgServerRegistry::AdoptProvisionalLocked(MsgServerInfo& info,
