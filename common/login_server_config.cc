@@ -53,6 +53,7 @@ const std::set<std::string, std::less<>>& KnownKeys() {
       "TrustedProxies",
       "MsgServerAllowFrom",
       "MaxMsgServerConnectionsPerAddress",
+      "StopGrace",
   };
   return keys;
 }
@@ -289,6 +290,7 @@ class Builder {
     Optional("MaxHttpBodySize", 0, 1024 * 1024, c.max_http_body_size);
     Optional("MaxQueuedOutput", 4 * 1024, 64 * 1024 * 1024, c.max_queued_output);
     Seconds("HttpRequestTimeout", 1, 3600, c.http_request_timeout);
+    Seconds("StopGrace", 0, 3600, c.stop_grace);
     Optional("MaxMsgServers", 1, 10'000'000, c.max_msg_servers);
     c.msg_server.max_connections = kDefaultMaxMsgServerConnections;
     c.client.max_connections = kDefaultMaxClientConnections;

@@ -80,6 +80,11 @@ struct LoginServerConfig {
   // AdminAllowInsecure: let an admin listener beyond loopback run without AdminToken (default
   // off: that is refused, since anyone reaching the port could drain or reload).
   bool admin_allow_insecure = false;
+
+  // StopGrace: after SIGTERM/SIGINT, /readyz answers 503 this long while everything still serves,
+  // so a load balancer's health check takes the server out before it closes; 0 = stop at once.
+  // Reloadable: the value in force when the signal comes counts.
+  std::chrono::seconds stop_grace{0};
 };
 
 struct ConfigLoadResult {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -61,6 +62,7 @@ class LoginServer final : public admin::AdminBackend {
   // a reload normally takes milliseconds; only a stalled disk or a huge table reaches this.
   static constexpr std::chrono::seconds kReloadAnswerWait{3};
   std::string BuildVersion() const override { return version_; }
+  bool Stopping() const override { return stop_grace_.load(std::memory_order_relaxed); }
 
   // Listener names ("msg_server", "client", "http", "admin") and their bound endpoints.
   std::vector<std::pair<std::string, std::vector<asio::ip::tcp::endpoint>>> Endpoints() const;
@@ -71,6 +73,9 @@ class LoginServer final : public admin::AdminBackend {
   void Shutdown(const std::string& why);
   void DrainAcceptLoop();
   void WaitForSignal();
+  // The first stop signal with StopGrace set: /readyz turns 503, the rest serves on, and
+  // Shutdown follows when the grace ends (or at once on a second signal).
+  void BeginStopGrace(const char* signal_name, std::chrono::seconds grace);
   void ScheduleExpiry();
   admin::ReloadOutcome DoReload(std::string_view trigger);
   void StopReloadThread();
@@ -91,6 +96,8 @@ class LoginServer final : public admin::AdminBackend {
   asio::io_context accept_io_{1};
   asio::signal_set signals_;
   asio::steady_timer expiry_timer_{accept_io_};
+  asio::steady_timer grace_timer_{accept_io_};
+  std::atomic<bool> stop_grace_{false};  // read by the admin listener's io thread
   IoThreadPool pool_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::mutex reload_mu_;
