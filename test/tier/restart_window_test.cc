@@ -32,27 +32,6 @@ constexpr int kClientLoops = 2;
 constexpr auto kWarmUp = 500ms;
 constexpr auto kAfterReady = 1s;
 constexpr auto kReadyWait = 20s;
-constexpr int kNoSignal = 0;  // ServerProcess::Stop(0, t) only waits
-
-// True when the login_server knows `key` (no "unknown key" warning from --check-config).
-bool KnowsKey(const std::string& key, const std::string& value) {
-  const std::string dir = MakeTempDir();
-  const std::string path = dir + "/check.conf";
-  WriteFile(path,
-            "ClientListenIP=127.0.0.1\nClientPort=0\nHttpListenIP=127.0.0.1\nHttpPort=0\n"
-            "MsgServerListenIP=127.0.0.1\nMsgServerPort=0\nmsfs=x\ndiscovery=x\n" +
-                key + "=" + value + "\n");
-  std::string output;
-  const int code = RunLoginServer({"--check-config", "-c", path}, &output);
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-  return code == 0 && output.find("unknown key " + key) == std::string::npos;
-}
-
-bool LiveUpgradeAvailable() {
-  std::string help;
-  return RunLoginServer({"--help"}, &help) == 0 && help.find("SIGUSR2") != std::string::npos;
-}
 
 void PrintWindow(const std::string& how, const LoadFigures& f) {
   std::printf("%-44s %9s %9s %7s %7s\n", "restart of one login server", "window ms", "requests",
@@ -67,7 +46,7 @@ class RestartWindowTest : public testing::Test {
  protected:
   void Start(const std::string& extra_config) {
     server_.emplace("LogLevel=info\n" + extra_config);
-    ASSERT_TRUE(server_->running()) << server_->process().log();
+    ASSERT_TRUE(server_->running()) << server_->log();
     for (std::size_t i = 0; i < kMsgServers; ++i) {
       MsgServerFields f;
       f.host_name = "classic-" + std::to_string(i);
@@ -134,7 +113,7 @@ TEST_F(RestartWindowTest, PlainRestartWaitsForTheMsgServersBackoff) {
 }
 
 TEST_F(RestartWindowTest, WarmStartAnswersFromTheSnapshot) {
-  if (!KnowsKey("StateFile", "/tmp/ttlogin-state-check")) {
+  if (!LoginServerKnowsKey("StateFile", "/tmp/ttlogin-state-check")) {
     GTEST_SKIP() << "this login_server has no StateFile (warm start): row not measured";
   }
   const std::string state_dir = MakeTempDir();
@@ -157,8 +136,8 @@ TEST_F(RestartWindowTest, LiveUpgradeHasNoWindow) {
     GTEST_SKIP() << "this login_server has no live upgrade (SIGUSR2): row not measured";
   }
   ASSERT_NO_FATAL_FAILURE(Start(""));
-  ASSERT_EQ(kill(server_->process().pid(), SIGUSR2), 0);
-  ASSERT_EQ(server_->Stop(kNoSignal, kReadyWait), 0) << "the old process did not hand over";
+  std::string why;
+  ASSERT_TRUE(server_->Upgrade(kReadyWait, &why)) << why;
   const LoadFigures f = Finish(false);
   PrintWindow("ours, live upgrade (SIGUSR2)", f);
   EXPECT_EQ(f.bad(), 0u) << load_->first_bad();

@@ -43,7 +43,7 @@ constexpr auto kWarmUp = 1s;
 constexpr auto kSettle = 1s;
 constexpr auto kReadyWait = 15s;
 constexpr auto kStatusWait = 10s;
-constexpr int kNoSignal = 0;  // ServerProcess::Stop(0, t) only waits
+constexpr int kNoSignal = 0;  // RestartableServer::Stop(0, t) only waits
 
 // One row of the table printed at the end.
 struct Row {
@@ -104,12 +104,6 @@ std::optional<std::map<std::string, std::uint64_t>> Registry(std::uint16_t admin
   return out;
 }
 
-// True when every version of the login live-upgrades on SIGUSR2 (its help names the signal).
-bool LiveUpgradeAvailable() {
-  std::string help;
-  return RunLoginServer({"--help"}, &help) == 0 && help.find("SIGUSR2") != std::string::npos;
-}
-
 class TierTest : public testing::Test {
  protected:
   void StartTier(bool health_checks, int stop_grace_seconds = kStopGraceSeconds) {
@@ -118,7 +112,7 @@ class TierTest : public testing::Test {
     for (std::size_t i = 0; i < kLoginServers; ++i) {
       servers_.push_back(std::make_unique<RestartableServer>(
           "LogLevel=info\nStopGrace=" + std::to_string(stop_grace_seconds) + "\n"));
-      ASSERT_TRUE(servers_.back()->running()) << servers_.back()->process().log();
+      ASSERT_TRUE(servers_.back()->running()) << servers_.back()->log();
       backends.push_back({servers_.back()->ports().http, servers_.back()->ports().admin});
       msg_server_ports.push_back(servers_.back()->ports().msg_server);
     }
@@ -161,16 +155,16 @@ class TierTest : public testing::Test {
   // HAProxy sends it traffic again.
   void PlainRestart(std::size_t i, bool health_checks, bool grace = true) {
     RestartableServer& s = *servers_[i];
-    ASSERT_EQ(kill(s.process().pid(), SIGTERM), 0);
+    ASSERT_EQ(kill(s.pid(), SIGTERM), 0);
     if (health_checks && grace) {
       ASSERT_TRUE(haproxy_->WaitStatus(i, "DOWN", kStatusWait))
           << "HAProxy did not take the stopping server out during StopGrace";
     }
     ASSERT_EQ(s.Stop(kNoSignal, std::chrono::seconds(kStopGraceSeconds) + kStatusWait), 0)
-        << s.process().log();
+        << s.log();
     std::string why;
     ASSERT_TRUE(s.Start(&why)) << why;
-    ASSERT_TRUE(s.WaitReady(kReadyWait)) << s.process().log();
+    ASSERT_TRUE(s.WaitReady(kReadyWait)) << s.log();
     if (health_checks) {
       ASSERT_TRUE(haproxy_->WaitStatus(i, "UP", kStatusWait))
           << haproxy_->ServerStatus(i).value_or("?");
@@ -262,10 +256,10 @@ TEST_F(TierTest, RollingLiveUpgradeLosesNoRequest) {
   load_->SetPhase(1);
   for (std::size_t i = 0; i < kLoginServers; ++i) {
     RestartableServer& s = *servers_[i];
-    const pid_t old_pid = s.process().pid();
-    ASSERT_EQ(kill(old_pid, SIGUSR2), 0);
-    // The old process exits 0 once the new one serves.
-    ASSERT_EQ(s.Stop(kNoSignal, kReadyWait), 0) << s.process().log();
+    const pid_t old_pid = s.pid();
+    std::string why;
+    ASSERT_TRUE(s.Upgrade(kReadyWait, &why)) << why;
+    EXPECT_NE(s.pid(), old_pid);
     ASSERT_TRUE(s.WaitReady(kReadyWait));
     ASSERT_TRUE(haproxy_->WaitStatus(i, "UP", kStatusWait));
   }
