@@ -68,7 +68,7 @@ int WaitExit(pid_t pid, std::chrono::milliseconds timeout) {
 }
 
 std::string Config(const std::vector<TierBackend>& servers, bool health_checks,
-                   const std::string& dir) {
+                   const std::string& refusal_file, const std::string& dir) {
   const std::string inter = std::to_string(HaproxyProcess::kCheckInterval.count()) + "ms";
   std::string c =
       "global\n"
@@ -94,6 +94,7 @@ std::string Config(const std::vector<TierBackend>& servers, bool health_checks,
       "  default_backend login\n"
       "backend login\n"
       "  balance roundrobin\n";
+  if (!refusal_file.empty()) c += "  errorfile 503 " + refusal_file + "\n";
   if (health_checks) {
     c += "  option httpchk GET /readyz\n"
          "  http-check expect status 200\n"
@@ -119,14 +120,28 @@ std::string HaproxyBinary() {
   return {};
 }
 
-HaproxyProcess::HaproxyProcess(const std::vector<TierBackend>& servers, bool health_checks)
+std::string ClassicRefusalResponse() {
+  // The login server's own answer when no msg_server is registered (docs/PROTOCOL.md).
+  const std::string body = R"({"code":1,"msg":"没有msg_server"})";
+  return "HTTP/1.0 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
+         "Content-Length: " +
+         std::to_string(body.size()) + "\r\nCache-Control: no-cache\r\n\r\n" + body;
+}
+
+HaproxyProcess::HaproxyProcess(const std::vector<TierBackend>& servers, bool health_checks,
+                               bool classic_refusal)
     : dir_(MakeTempDir()) {
   const std::string bin = HaproxyBinary();
   if (bin.empty()) {
     error_ = "haproxy is not installed (scripts/bootstrap.sh installs it; or set HAPROXY)";
     return;
   }
-  config_ = Config(servers, health_checks, dir_);
+  std::string refusal_file;
+  if (classic_refusal) {
+    refusal_file = dir_ + "/classic-refusal.http";
+    WriteFile(refusal_file, ClassicRefusalResponse());
+  }
+  config_ = Config(servers, health_checks, refusal_file, dir_);
   const std::string config_path = dir_ + "/haproxy.cfg";
   WriteFile(config_path, config_);
   const int listen_fd = ListenLoopback(port_);

@@ -25,8 +25,11 @@ struct TierBackend {
 class HaproxyProcess {
  public:
   // With `health_checks`, each server is checked with GET /readyz on its admin port every
-  // kCheckInterval: two failed checks take it out, two passed ones bring it back.
-  HaproxyProcess(const std::vector<TierBackend>& servers, bool health_checks);
+  // kCheckInterval: two failed checks take it out, two passed ones bring it back. With
+  // `classic_refusal`, the 503 HAProxy answers when no server is up is replaced by the login
+  // server's own refusal (200, {"code":1,...}), as docs/DEPLOYMENT.md shows.
+  HaproxyProcess(const std::vector<TierBackend>& servers, bool health_checks,
+                 bool classic_refusal = false);
   ~HaproxyProcess();
   HaproxyProcess(const HaproxyProcess&) = delete;
   HaproxyProcess& operator=(const HaproxyProcess&) = delete;
@@ -58,6 +61,9 @@ class HaproxyProcess {
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
 };
+
+// The classic refusal as a whole HTTP response, for HAProxy's errorfile.
+std::string ClassicRefusalResponse();
 
 // The haproxy binary: $HAPROXY, else /usr/sbin/haproxy, else /usr/local/sbin/haproxy; empty when
 // none is there.

@@ -106,7 +106,8 @@ std::optional<std::map<std::string, std::uint64_t>> Registry(std::uint16_t admin
 
 class TierTest : public testing::Test {
  protected:
-  void StartTier(bool health_checks, int stop_grace_seconds = kStopGraceSeconds) {
+  void StartTier(bool health_checks, int stop_grace_seconds = kStopGraceSeconds,
+                 bool classic_refusal = false) {
     std::vector<TierBackend> backends;
     std::vector<std::uint16_t> msg_server_ports;
     for (std::size_t i = 0; i < kLoginServers; ++i) {
@@ -138,7 +139,7 @@ class TierTest : public testing::Test {
         << "not every msg_server registered with every login server";
     for (auto& s : servers_)
       ASSERT_TRUE(s->WaitReady(kReadyWait));
-    haproxy_.emplace(backends, health_checks);
+    haproxy_.emplace(backends, health_checks, classic_refusal);
     ASSERT_EQ(haproxy_->error(), "");
     const std::string up = health_checks ? "UP" : "no check";
     for (std::size_t i = 0; i < kLoginServers; ++i) {
@@ -205,6 +206,16 @@ class TierTest : public testing::Test {
     if (load_) load_->Stop();
     for (auto& f : fakes_)
       f->Stop();
+    // All at once: each stop takes its StopGrace.
+    for (auto& s : servers_) {
+      if (s->running()) kill(s->pid(), SIGTERM);
+    }
+    for (auto& s : servers_) {
+      if (s->running()) {
+        EXPECT_EQ(s->Stop(kNoSignal, std::chrono::seconds(kStopGraceSeconds) + kStatusWait), 0)
+            << s->log();
+      }
+    }
   }
 
   std::vector<std::unique_ptr<RestartableServer>> servers_;
@@ -325,6 +336,28 @@ TEST_F(TierTest, RollingRestartWithoutHealthChecksIsCounted) {
   for (auto& s : servers_)
     EXPECT_EQ(s->Readyz(), 200);
   ExpectRegistriesConverge();
+}
+
+TEST_F(TierTest, WithEveryMsgServerGoneClientsGetTheClassicRefusal) {
+  ASSERT_NO_FATAL_FAILURE(StartTier(true, kStopGraceSeconds, true));
+  load_->SetPhase(1);
+  for (auto& f : fakes_)
+    f->Stop();
+  // Every login server refuses (code 1) and fails /readyz; once HAProxy has taken all of them
+  // out, it answers with the login server's refusal from its errorfile instead of its own 503.
+  for (std::size_t i = 0; i < kLoginServers; ++i)
+    ASSERT_TRUE(haproxy_->WaitStatus(i, "DOWN", kStatusWait)) << HaproxyProcess::ServerName(i);
+  load_->SetPhase(2);
+  std::this_thread::sleep_for(kSettle);
+  load_->Stop();
+  const LoadFigures until_down = load_->figures(1);
+  const LoadFigures all_down = load_->figures(2);
+  Record("(e) every msg_server gone, until HAProxy has none up", until_down);
+  Record("(e) every msg_server gone, HAProxy's classic refusal", all_down);
+  EXPECT_EQ(until_down.failed, 0u) << load_->first_bad();
+  EXPECT_GT(all_down.sent, 0u);
+  EXPECT_EQ(all_down.failed, 0u) << load_->first_bad();
+  EXPECT_EQ(all_down.code1, all_down.sent) << "a client got something other than code 1";
 }
 
 }  // namespace
