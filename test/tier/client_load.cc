@@ -4,8 +4,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "test/support/fake_peers.h"
-
 namespace ttlogin::test {
 namespace {
 
@@ -18,8 +16,9 @@ std::int64_t NowNs() {
 
 }  // namespace
 
-ClientLoad::ClientLoad(std::uint16_t port, int loops, std::chrono::milliseconds pause)
-    : port_(port), loops_(loops), pause_(pause) {}
+ClientLoad::ClientLoad(std::uint16_t port, int loops, int keep_alive_loops,
+                       std::chrono::milliseconds pause)
+    : port_(port), loops_(loops), keep_alive_loops_(keep_alive_loops), pause_(pause) {}
 
 ClientLoad::~ClientLoad() {
   Stop();
@@ -27,7 +26,9 @@ ClientLoad::~ClientLoad() {
 
 void ClientLoad::Start() {
   for (int i = 0; i < loops_; ++i)
-    threads_.emplace_back([this] { Loop(); });
+    threads_.emplace_back([this] { Loop(false); });
+  for (int i = 0; i < keep_alive_loops_; ++i)
+    threads_.emplace_back([this] { Loop(true); });
 }
 
 void ClientLoad::Stop() {
@@ -37,35 +38,55 @@ void ClientLoad::Stop() {
   threads_.clear();
 }
 
-void ClientLoad::Loop() {
+void ClientLoad::Loop(bool keep_alive) {
+  constexpr std::string_view kKeptAlive = "GET /msg_server HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  TcpClient conn;
   while (!stop_.load()) {
-    Counters& c = counters_[static_cast<std::size_t>(std::clamp(phase_.load(), 0, kMaxPhases - 1))];
+    // A request counts in the phase it started in.
+    const int phase = phase_.load();
     const std::int64_t start = NowNs();
-    c.sent.fetch_add(1);
-    const auto r = HttpGetMsgServer(port_);
-    int code = -1;
-    if (r && r->status == 200) {
-      const auto j = nlohmann::json::parse(r->body, nullptr, false);
-      if (j.is_object() && j.contains("code") && j["code"].is_number_integer()) {
-        code = j["code"].get<int>();
+    std::optional<HttpResponse> r;
+    if (!keep_alive) {
+      r = HttpGetMsgServer(port_);
+    } else {
+      if (!conn.connected()) (void)conn.Connect(port_);
+      if (conn.connected() && conn.Send(kKeptAlive)) r = ReadHttpResponse(conn);
+      // A connection the other side closes, or that failed, is opened again for the next one.
+      bool closed = !r;
+      if (r) {
+        const auto it = r->headers.find("connection");
+        closed = it != r->headers.end() && it->second == "close";
       }
+      if (closed) conn.Close();
     }
-    if (code != 0) {
-      (code == 1 ? c.code1 : c.failed).fetch_add(1);
-      std::int64_t first = c.first_bad_ns.load();
-      while (start < first && !c.first_bad_ns.compare_exchange_weak(first, start)) {
-      }
-      const std::int64_t end = NowNs();
-      std::int64_t last = c.last_bad_ns.load();
-      while (end > last && !c.last_bad_ns.compare_exchange_weak(last, end)) {
-      }
-      std::lock_guard lock(mu_);
-      if (first_bad_.empty()) {
-        first_bad_ =
-            !r ? std::string("no answer") : "HTTP " + std::to_string(r->status) + ": " + r->body;
-      }
-    }
+    Count(r, phase, start);
     std::this_thread::sleep_for(pause_);
+  }
+}
+
+void ClientLoad::Count(const std::optional<HttpResponse>& r, int phase, std::int64_t start) {
+  Counters& c = counters_[static_cast<std::size_t>(std::clamp(phase, 0, kMaxPhases - 1))];
+  c.sent.fetch_add(1);
+  int code = -1;
+  if (r && r->status == 200) {
+    const auto j = nlohmann::json::parse(r->body, nullptr, false);
+    if (j.is_object() && j.contains("code") && j["code"].is_number_integer()) {
+      code = j["code"].get<int>();
+    }
+  }
+  if (code == 0) return;
+  (code == 1 ? c.code1 : c.failed).fetch_add(1);
+  std::int64_t first = c.first_bad_ns.load();
+  while (start < first && !c.first_bad_ns.compare_exchange_weak(first, start)) {
+  }
+  const std::int64_t end = NowNs();
+  std::int64_t last = c.last_bad_ns.load();
+  while (end > last && !c.last_bad_ns.compare_exchange_weak(last, end)) {
+  }
+  std::lock_guard lock(mu_);
+  if (first_bad_.empty()) {
+    first_bad_ =
+        !r ? std::string("no answer") : "HTTP " + std::to_string(r->status) + ": " + r->body;
   }
 }
 

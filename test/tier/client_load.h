@@ -1,7 +1,9 @@
-// ClientLoad: clients asking for a msg_server (HTTP GET /msg_server, one request per connection)
-// in several loops, counting per phase what a user would see: a request that failed (no answer,
-// or not a 200 with the classic JSON), or an answer with code 1 ("no msg_server"). The test moves
-// the phase as it goes (warm-up, a roll, after it), so each figure belongs to one step.
+// ClientLoad: clients asking for a msg_server (HTTP GET /msg_server) in several loops, each
+// either one request per connection or all its requests on one kept-alive connection (opened
+// again only when the other side closes it), counting per phase what a user would see: a request
+// that failed (no answer, or not a 200 with the classic JSON), or an answer with code 1 ("no
+// msg_server"). The test moves the phase as it goes (warm-up, a roll, after it), so each figure
+// belongs to one step.
 #pragma once
 
 #include <array>
@@ -9,9 +11,12 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "test/support/fake_peers.h"
 
 namespace ttlogin::test {
 
@@ -29,8 +34,9 @@ class ClientLoad {
  public:
   static constexpr int kMaxPhases = 8;
 
+  // `loops` with a connection per request, plus `keep_alive_loops` on kept-alive connections.
   // `pause` between two requests of one loop keeps the load from taking the machine.
-  ClientLoad(std::uint16_t port, int loops,
+  ClientLoad(std::uint16_t port, int loops, int keep_alive_loops = 0,
              std::chrono::milliseconds pause = std::chrono::milliseconds(2));
   ~ClientLoad();
   ClientLoad(const ClientLoad&) = delete;
@@ -54,10 +60,12 @@ class ClientLoad {
     std::atomic<std::int64_t> last_bad_ns{0};
   };
 
-  void Loop();
+  void Loop(bool keep_alive);
+  void Count(const std::optional<HttpResponse>& r, int phase, std::int64_t start);
 
   const std::uint16_t port_;
   const int loops_;
+  const int keep_alive_loops_;
   const std::chrono::milliseconds pause_;
   std::atomic<bool> stop_{false};
   std::atomic<int> phase_{0};

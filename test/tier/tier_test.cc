@@ -34,7 +34,9 @@ using nlohmann::json;
 
 constexpr std::size_t kLoginServers = 3;
 constexpr std::size_t kMsgServers = 20;
-constexpr int kClientLoops = 4;
+// Loops with a connection per request, and loops on kept-alive connections.
+constexpr int kClientLoops = 2;
+constexpr int kKeepAliveLoops = 2;
 // The classic msg_server waits 4 s before its first reconnect; the tier runs it at 500 ms.
 constexpr auto kTierBackoff = 500ms;
 // Long enough for HAProxy to see two failed checks (kCheckInterval 100 ms) many times over.
@@ -73,8 +75,9 @@ class TablePrinter : public testing::Environment {
     if (Rows().empty()) return;
     std::printf(
         "\nLogin tier: 3 login servers behind HAProxy, 20 msg_servers (backoff %lld ms), "
-        "%d client loops\n",
-        static_cast<long long>(kTierBackoff.count()), kClientLoops);
+        "%d client loops (%d kept alive)\n",
+        static_cast<long long>(kTierBackoff.count()), kClientLoops + kKeepAliveLoops,
+        kKeepAliveLoops);
     PrintHeader();
     for (const Row& r : Rows())
       PrintRow(r);
@@ -146,7 +149,7 @@ class TierTest : public testing::Test {
       ASSERT_TRUE(haproxy_->WaitStatus(i, up, kStatusWait))
           << HaproxyProcess::ServerName(i) << ": " << haproxy_->ServerStatus(i).value_or("?");
     }
-    load_.emplace(haproxy_->port(), kClientLoops);
+    load_.emplace(haproxy_->port(), kClientLoops, kKeepAliveLoops);
     load_->Start();
     std::this_thread::sleep_for(kWarmUp);
   }
