@@ -2,7 +2,8 @@
 //
 // Threads: the main thread runs the accept loop and the signal handling; IoThreads loops run the
 // connections. SIGINT/SIGTERM (or Stop()) close the acceptors, stop the loops and destroy every
-// connection, which removes its msg_server from the registry. SIGHUP (or POST /reload on the
+// connection, which removes its msg_server from the registry; with StopGrace set, a signal first
+// turns /readyz to 503 for that long while everything still serves. SIGHUP (or POST /reload on the
 // admin port) re-reads the config file and applies what can change live. The file work of a
 // reload runs on a thread of its own, so a slow or odd file never stalls the accept loop or an io
 // loop; the result is published to the loops through LiveConfig.
