@@ -16,7 +16,11 @@
 
 #include "common/logging.h"
 #include "common/login_server_config.h"
+#include "common/sd_notify.h"
 #include "server/login_server.h"
+#include "server/upgrade/child_process.h"
+#include "server/upgrade/handover_channel.h"
+#include "server/upgrade_coordinator.h"
 
 #ifndef TTLOGIN_VERSION
 #define TTLOGIN_VERSION "unknown"
@@ -97,9 +101,44 @@ bool WriteReadyFile(const std::string& path, const ttlogin::server::LoginServer&
   return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
+// The test hook TTLOGIN_HANDOVER_VERSION_OVERRIDE=<n>: this process claims handover protocol
+// version n. Removed from the environment, so the binary it starts claims its real version.
+std::uint32_t HandoverVersion() {
+  std::uint32_t version = ttlogin::server::kHandoverProtocolVersion;
+  if (const char* v = std::getenv("TTLOGIN_HANDOVER_VERSION_OVERRIDE")) {
+    version = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
+    unsetenv("TTLOGIN_HANDOVER_VERSION_OVERRIDE");
+  }
+  return version;
+}
+
+// The running binary, as started (a later replacement on disk does not change what this names).
+std::string OwnBinary(const char* argv0) {
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0) return argv0;
+  return std::string(path, static_cast<std::size_t>(n));
+}
+
+void Notify(std::string_view state) {
+  if (const std::string e = ttlogin::common::SdNotify(state); !e.empty()) {
+    spdlog::warn("cannot notify the service manager ({}): {}", state, e);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A live upgrade started this process: the old one's end of the handover socket.
+  ttlogin::server::upgrade::HandoverChannel handover;
+  if (const std::string e = ttlogin::server::upgrade::AdoptInheritedHandoverChannel(handover);
+      !e.empty()) {
+    std::cerr << "login_server: " << e << "; not started\n";
+    return kExitRuntime;
+  }
+  const bool taking_over = handover.fd() >= 0;
+  const std::uint32_t handover_version = HandoverVersion();
+  const std::string own_binary = OwnBinary(argv[0]);
   std::string config_path = "./loginserver.conf";
   std::string ready_file;
   bool check_only = false;
@@ -173,14 +212,45 @@ int main(int argc, char** argv) {
 
   try {
     ttlogin::server::LoginServer server(loaded.config, config_path, TTLOGIN_VERSION);
-    if (const std::string error = server.Bind(); !error.empty()) {
+    ttlogin::server::UpgradeCommand command;
+    command.binary = own_binary;
+    command.args.assign(argv + 1, argv + argc);
+    command.protocol_version = handover_version;
+    command.binary_version = TTLOGIN_VERSION;
+    ttlogin::server::UpgradeCoordinator::TakenOver taken;
+    if (taking_over) {
+      if (const std::string error = ttlogin::server::UpgradeCoordinator::TakeOver(
+              server, std::move(handover), command, taken);
+          !error.empty()) {
+        spdlog::critical("live upgrade: cannot take over: {}; exiting, the old process serves on",
+                         error);
+        spdlog::shutdown();
+        // At once: no destructor may touch the carried sockets, which the old process still owns.
+        std::_Exit(kExitRuntime);
+      }
+    } else if (const std::string error = server.Bind(); !error.empty()) {
       spdlog::critical("cannot start: {}", error);
       std::cerr << "login_server: cannot start: " << error << "\n";
       return kExitRuntime;
     }
+    server.set_upgrade_command(std::move(command));
     if (!ready_file.empty() && !WriteReadyFile(ready_file, server)) {
       spdlog::critical("cannot write ready file {}", ready_file);
       return kExitRuntime;
+    }
+    if (taking_over) {
+      // systemd follows the new main process (the unit has NotifyAccess=all).
+      Notify("MAINPID=" + std::to_string(getpid()) + "\nREADY=1");
+      spdlog::info(
+          "live upgrade: serving, took over from pid {} ({} listening socket(s), {} "
+          "connection(s); {:.1f} ms since its last accept)",
+          taken.old_pid, taken.listeners, taken.connections,
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                    taken.accept_paused)
+              .count());
+      ttlogin::server::UpgradeCoordinator::Serving(taken);
+    } else {
+      Notify("READY=1");
     }
     server.Run();
   } catch (const std::exception& e) {

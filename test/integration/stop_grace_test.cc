@@ -105,6 +105,25 @@ TEST_F(StopGraceTest, ASecondSignalStopsAtOnce) {
   EXPECT_NE(server_->log().find("SIGINT during StopGrace"), std::string::npos) << server_->log();
 }
 
+TEST_F(StopGraceTest, NoLiveUpgradeDuringTheGrace) {
+  Start(2);
+  const pid_t pid = server_->pid();
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  ASSERT_TRUE(Eventually([&] { return ReadyzStatus(*server_) == 503; }));
+  const auto r = HttpRequest(server_->ports().admin,
+                             "POST /upgrade HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                             "Content-Length: 0\r\n\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 500) << r->body;
+  EXPECT_NE(r->body.find("StopGrace"), std::string::npos) << r->body;
+  // The stop the operator asked for goes on: this process exits 0 and no other took over.
+  EXPECT_EQ(server_->Stop(kNoSignal, 10s), 0) << server_->log();
+  EXPECT_NE(server_->log().find("live upgrade (POST /upgrade) refused: the server is stopping"),
+            std::string::npos)
+      << server_->log();
+  EXPECT_FALSE(HttpGetMsgServer(server_->ports().http)) << "something still serves the port";
+}
+
 TEST_F(StopGraceTest, WithoutAGraceSigtermStopsAtOnce) {
   Start(0);
   const auto signalled = Clock::now();
