@@ -58,6 +58,7 @@ const std::set<std::string, std::less<>>& KnownKeys() {
       "WarmStartGrace",
       "UpgradeBinary",
       "UpgradeTimeout",
+      "StopGrace",
   };
   return keys;
 }
@@ -323,6 +324,7 @@ class Builder {
         c.upgrade_binary = v->value;
       }
     }
+    Seconds("StopGrace", 0, 3600, c.stop_grace);
     Optional("MaxMsgServers", 1, 10'000'000, c.max_msg_servers);
     c.msg_server.max_connections = kDefaultMaxMsgServerConnections;
     c.client.max_connections = kDefaultMaxClientConnections;

@@ -99,6 +99,11 @@ struct LoginServerConfig {
   // Live upgrade (SIGUSR2, POST /upgrade; docs/OPERATIONS.md, "Live upgrade"); both reloadable.
   std::string upgrade_binary;                // UpgradeBinary: empty = the running binary's path
   std::chrono::seconds upgrade_timeout{10};  // UpgradeTimeout: spawn to commit, at most
+
+  // StopGrace: after SIGTERM/SIGINT, /readyz answers 503 this long while everything still serves,
+  // so a load balancer's health check takes the server out before it closes; 0 = stop at once.
+  // Reloadable: the value in force when the signal comes counts.
+  std::chrono::seconds stop_grace{0};
 };
 
 struct ConfigLoadResult {

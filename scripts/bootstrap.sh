@@ -14,6 +14,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev curl tshark
   # promtool checks that /metrics is a scrape Prometheus accepts
   prometheus
+  # the login tier test runs HAProxy in front of three login servers
+  haproxy
   # fuzzing and sanitizers (clang's libFuzzer and runtimes)
   clang-14 libclang-rt-14-dev
 )

@@ -152,7 +152,27 @@ void LoginServer::WaitForSignal() {
       WaitForSignal();
       return;
     }
-    Shutdown(signo == SIGINT ? "SIGINT" : "SIGTERM");
+    const char* name = signo == SIGINT ? "SIGINT" : "SIGTERM";
+    const std::chrono::seconds grace = live_config_.Get().stop_grace;
+    if (grace.count() > 0 && !stop_grace_.load()) {
+      BeginStopGrace(name, grace);
+      WaitForSignal();
+      return;
+    }
+    Shutdown(stop_grace_.load() ? std::string(name) + " during StopGrace" : std::string(name));
+  });
+}
+
+void LoginServer::BeginStopGrace(const char* signal_name, std::chrono::seconds grace) {
+  stop_grace_.store(true);
+  spdlog::info(
+      "{}: stopping in {} s (StopGrace): /readyz answers 503 \"stopping\" meanwhile, everything "
+      "else still serves; a second SIGTERM or SIGINT stops at once",
+      signal_name, grace.count());
+  grace_timer_.expires_after(grace);
+  grace_timer_.async_wait([this, signal_name](const asio::error_code& ec) {
+    if (ec || stopping_) return;
+    Shutdown(std::string(signal_name) + ", StopGrace over");
   });
 }
 
@@ -264,6 +284,7 @@ void LoginServer::Shutdown(const std::string& why) {
     l->Stop();
   signals_.cancel();
   expiry_timer_.cancel();
+  grace_timer_.cancel();
   accept_io_.stop();
 }
 
@@ -273,6 +294,14 @@ void LoginServer::set_upgrade_command(UpgradeCommand command) {
 
 void LoginServer::UpgradeAsync(std::string_view trigger,
                                std::function<void(const admin::UpgradeOutcome&)> done) {
+  // The operator asked this server to stop: a new process would not know, and serve on.
+  if (stop_grace_.load()) {
+    spdlog::warn("live upgrade ({}) refused: the server is stopping (StopGrace)", trigger);
+    admin::UpgradeOutcome out;
+    out.error = "the server is stopping (StopGrace): no live upgrade";
+    done(out);
+    return;
+  }
   if (!upgrade_) {
     AdminBackend::UpgradeAsync(trigger, std::move(done));
     return;

@@ -2,13 +2,15 @@
 //
 // Threads: the main thread runs the accept loop and the signal handling; IoThreads loops run the
 // connections. SIGINT/SIGTERM (or Stop()) close the acceptors, stop the loops and destroy every
-// connection, which removes its msg_server from the registry. SIGHUP (or POST /reload on the
+// connection, which removes its msg_server from the registry; with StopGrace set, a signal first
+// turns /readyz to 503 for that long while everything still serves. SIGHUP (or POST /reload on the
 // admin port) re-reads the config file and applies what can change live. The file work of a
 // reload runs on a thread of its own, so a slow or odd file never stalls the accept loop or an io
 // loop; the result is published to the loops through LiveConfig.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -65,6 +67,7 @@ class LoginServer final : public admin::AdminBackend {
   // a reload normally takes milliseconds; only a stalled disk or a huge table reaches this.
   static constexpr std::chrono::seconds kReloadAnswerWait{3};
   std::string BuildVersion() const override { return version_; }
+  bool Stopping() const override { return stop_grace_.load(std::memory_order_relaxed); }
 
   // Live upgrade (SIGUSR2, POST /upgrade): how to start the new binary. Without it, an upgrade
   // fails with a reason.
@@ -82,6 +85,9 @@ class LoginServer final : public admin::AdminBackend {
   void Shutdown(const std::string& why);
   void DrainAcceptLoop();
   void WaitForSignal();
+  // The first stop signal with StopGrace set: /readyz turns 503, the rest serves on, and
+  // Shutdown follows when the grace ends (or at once on a second signal).
+  void BeginStopGrace(const char* signal_name, std::chrono::seconds grace);
   void ScheduleExpiry();
   // Warm start (server/warm_start.h): restores the snapshot before the listeners accept, writes
   // it every StateWriter::kInterval on the reload thread, and once more at a clean stop.
@@ -111,6 +117,8 @@ class LoginServer final : public admin::AdminBackend {
   asio::io_context accept_io_{1};
   asio::signal_set signals_;
   asio::steady_timer expiry_timer_{accept_io_};
+  asio::steady_timer grace_timer_{accept_io_};
+  std::atomic<bool> stop_grace_{false};  // read by the admin listener's io thread
   IoThreadPool pool_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::mutex reload_mu_;

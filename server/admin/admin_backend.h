@@ -44,6 +44,9 @@ class AdminBackend {
     done(out);
   }
   virtual std::string BuildVersion() const = 0;
+  // True from a stop signal until the process closes (StopGrace): /readyz then answers 503 so
+  // that load balancers send no new traffic, while every request that still comes is answered.
+  virtual bool Stopping() const { return false; }
 };
 
 }  // namespace ttlogin::server::admin

@@ -114,6 +114,12 @@ void AdminHandler::Handle(const http::HttpRequest& request, bool keep_alive, std
   }
   if (path == "/readyz") {
     if (!get) return http::AppendJsonError(out, 405, "use GET", keep_alive, "Allow: GET\r\n");
+    if (backend_.Stopping()) {
+      return http::AppendHttpResponse(
+          out, 503,
+          "{\"status\":\"stopping\",\"msg\":\"the server stops at the end of StopGrace\"}",
+          keep_alive, method == HTTP_HEAD);
+    }
     const bool ready = context_.registry.AnyEligible();
     return http::AppendHttpResponse(
         out, ready ? 200 : 503,

@@ -2,7 +2,8 @@
 // clients need.
 //
 //   GET  /healthz                     200 while the process serves (no token needed)
-//   GET  /readyz                      200 when a msg_server can be handed out, else 503 (no token)
+//   GET  /readyz                      200 when a msg_server can be handed out, else 503 (no token);
+//                                     503 "stopping" during StopGrace
 //   GET  /metrics                     Prometheus text
 //   GET  /servers                     the registry as JSON
 //   POST /servers/{host:port}/drain   stop handing out that msg_server; it keeps its users

@@ -188,6 +188,21 @@ TEST(LoginServerConfigTest, MaxQueuedOutputHasADefaultAndARange) {
   }
 }
 
+TEST(LoginServerConfigTest, StopGraceDefaultsToStoppingAtOnceAndHasARange) {
+  ConfigLoadResult r = Build(kClassic);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.stop_grace, std::chrono::seconds(0));
+  r = Build(std::string(kClassic) + "StopGrace=5\n");
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_EQ(r.warnings, Build(kClassic).warnings) << "StopGrace is a known key";
+  EXPECT_EQ(r.config.stop_grace, std::chrono::seconds(5));
+  for (const char* bad : {"StopGrace=3601\n", "StopGrace=-1\n", "StopGrace=soon\n"}) {
+    r = Build(std::string(kClassic) + bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.errors[0].find("StopGrace"), std::string::npos) << r.errors[0];
+  }
+}
+
 TEST(LoginServerConfigTest, LoopbackHelpers) {
   for (const char* a : {"127.0.0.1", "127.1.2.3", "0.0.0.0", "::1", "::", "::ffff:127.0.0.1"}) {
     EXPECT_TRUE(IsLoopbackOrUnspecified(a)) << a;

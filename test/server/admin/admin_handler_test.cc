@@ -25,6 +25,7 @@ class FakeBackend final : public AdminBackend {
   std::vector<std::string> triggers;  // of every Reload and ReloadAsync, in order
   int async_calls = 0;
   std::function<void(const ReloadOutcome&)> pending;  // the last ReloadAsync's callback
+  bool stopping = false;
 
   ReloadOutcome Reload(std::string_view trigger) override {
     triggers.emplace_back(trigger);
@@ -43,6 +44,7 @@ class FakeBackend final : public AdminBackend {
   }
   std::function<void(const UpgradeOutcome&)> upgrade_pending;  // the last UpgradeAsync's callback
   std::string BuildVersion() const override { return std::string(kVersion); }
+  bool Stopping() const override { return stopping; }
 };
 
 // A connection that can answer later: keeps what is delivered.
@@ -183,6 +185,21 @@ TEST_F(AdminHandlerTest, ReadyzFollowsWhetherAMsgServerCanTakeAUser) {
   EXPECT_EQ(Send(HTTP_HEAD, "/readyz").status, 200);
   ASSERT_EQ(registry_.SetDraining("ms1:8000", true), 1u);
   EXPECT_EQ(Send(HTTP_GET, "/readyz").status, 503) << "a draining msg_server takes nobody";
+}
+
+TEST_F(AdminHandlerTest, ReadyzSaysStoppingDuringStopGraceWhileTheRestServes) {
+  ASSERT_TRUE(registry_.Register(Info("ms1", 8000, 0, 2)).valid());
+  ASSERT_EQ(Send(HTTP_GET, "/readyz").status, 200);
+  backend_.stopping = true;
+  Response r = Send(HTTP_GET, "/readyz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.Json()["status"], "stopping");
+  EXPECT_NE(r.Json()["msg"].get<std::string>().find("StopGrace"), std::string::npos);
+  EXPECT_EQ(Send(HTTP_HEAD, "/readyz").status, 503);
+  EXPECT_EQ(Send(HTTP_GET, "/healthz").status, 200) << "the process still serves";
+  EXPECT_EQ(Authorized(HTTP_GET, "/servers").status, 200);
+  backend_.stopping = false;
+  EXPECT_EQ(Send(HTTP_GET, "/readyz").status, 200);
 }
 
 TEST_F(AdminHandlerTest, ProbesTakeOnlyGetAndHead) {
