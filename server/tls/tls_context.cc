@@ -70,7 +70,10 @@ int TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
     bool renew = false;
     if (!keys->ForOpening(key_name, key, renew)) return 0;  // unknown or expired: full handshake
     if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv) != 1) return -1;
-    result = renew ? 2 : 1;
+    // 2 asks OpenSSL for a new ticket. TLS 1.3 clients use a ticket once, and OpenSSL sends
+    // none after a resumption unless asked: without one, every other connection would be a full
+    // handshake. A TLS 1.2 ticket is reusable, so it is replaced only when its key is retiring.
+    result = renew || SSL_version(ssl) == TLS1_3_VERSION ? 2 : 1;
   }
   char digest[] = "SHA256";
   const OSSL_PARAM params[] = {
