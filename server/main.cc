@@ -173,6 +173,13 @@ int main(int argc, char** argv) {
 
   try {
     ttlogin::server::LoginServer server(loaded.config, config_path, TTLOGIN_VERSION);
+    // A certificate or key that cannot serve is a config error, like a bad key in the file.
+    if (const std::string error = server.LoadTls(); !error.empty()) {
+      spdlog::critical("config error: {}", error);
+      std::cerr << "login_server: config error: " << error << "\n"
+                << "login_server: not started: fix the config and try again\n";
+      return kExitUsage;
+    }
     if (const std::string error = server.Bind(); !error.empty()) {
       spdlog::critical("cannot start: {}", error);
       std::cerr << "login_server: cannot start: " << error << "\n";
