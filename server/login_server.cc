@@ -140,6 +140,14 @@ std::string LoginServer::LoadTls() {
   return {};
 }
 
+std::string LoginServer::CheckTls(const common::LoginServerConfig& config, std::string* warning) {
+  if (!config.https_enabled) return {};
+  const tls::TlsContext::LoadResult loaded = tls::TlsContext::Load(
+      TlsSettingsOf(config), std::make_shared<tls::TicketKeys>(), std::time(nullptr));
+  if (warning != nullptr) *warning = loaded.warning;
+  return loaded.context ? std::string() : loaded.error;
+}
+
 std::string LoginServer::Bind() {
   if (startup_.https_enabled && !https_.context.Get()) {
     if (std::string error = LoadTls(); !error.empty()) return error;

@@ -45,6 +45,9 @@ class LoginServer final : public admin::AdminBackend {
   // Loads the certificate and key of the HTTPS listener (nothing to do without HttpsPort).
   // Returns an empty string, or the error naming the config key (start-up exits with 2).
   std::string LoadTls();
+  // The same checks without a server (--check-config): an empty string or the error; a warning
+  // (expiry within 14 days) goes to `warning`.
+  static std::string CheckTls(const common::LoginServerConfig& config, std::string* warning);
   // Binds every listener. Returns an empty string, or the reason (e.g. a port in use).
   std::string Bind();
   // Serves until SIGINT/SIGTERM or Stop(). Call after a successful Bind().

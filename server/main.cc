@@ -145,6 +145,14 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (check_only) {
+    std::string tls_warning;
+    if (const std::string error =
+            ttlogin::server::LoginServer::CheckTls(loaded.config, &tls_warning);
+        !error.empty()) {
+      std::cerr << "login_server: config error: " << error << "\n";
+      return kExitUsage;
+    }
+    if (!tls_warning.empty()) std::cerr << "login_server: warning: " << tls_warning << "\n";
     if (const std::string w = OpenFilesLimitWarning(loaded.config, OpenFilesHardLimit());
         !w.empty()) {
       std::cerr << "login_server: warning: " << w << "\n";
