@@ -177,6 +177,36 @@ def mode_reload(args):
             "old_kept_its_cert": still == before}
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def mode_idle(args):
+    """Holds COUNT keep-alive connections idle after one request each; reports the server's RSS
+    growth per connection (after a warm-up, so one-time allocations do not count)."""
+    ctx = context(args.cafile)
+
+    def one():
+        conn = connect(args, ctx)
+        conn.sendall(REQUEST)
+        read_response(conn, b"")
+        return conn
+
+    warm = [one() for _ in range(100)]
+    time.sleep(0.5)
+    before = rss_kib(args.pid)
+    held = [one() for _ in range(args.count)]
+    time.sleep(0.5)
+    after = rss_kib(args.pid)
+    for conn in held + warm:
+        conn.close()
+    return {"ok": True, "bytes_per_connection": (after - before) * 1024.0 / args.count}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("mode")
