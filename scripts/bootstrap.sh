@@ -9,9 +9,11 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   # libraries
   protobuf-compiler libprotobuf-dev libasio-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libpcap-dev node-llhttp
+  libpcap-dev node-llhttp libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl tshark
+  # the HTTPS tests make their certificates with the openssl command
+  openssl python3
   # promtool checks that /metrics is a scrape Prometheus accepts
   prometheus
   # the login tier test runs HAProxy in front of three login servers

@@ -2,6 +2,7 @@
 
 #include "server/client_connection.h"
 #include "server/http_connection.h"
+#include "server/https_connection.h"
 #include "server/msg_server_connection.h"
 
 namespace ttlogin::server {
@@ -31,6 +32,7 @@ bool IsBetweenRequests(Connection& c) {
   if (auto* m = dynamic_cast<MsgServerConnection*>(&c)) return m->Carriable();
   if (auto* cl = dynamic_cast<ClientConnection*>(&c)) return cl->Carriable();
   if (auto* h = dynamic_cast<http::HttpConnection*>(&c)) return h->Carriable();
+  if (auto* t = dynamic_cast<HttpsConnection*>(&c)) return t->BetweenRequests();
   return false;
 }
 
@@ -71,6 +73,7 @@ void HandOverConnection(Connection& c) {
 
 void AnswerLastRequest(Connection& c) {
   if (auto* h = dynamic_cast<http::HttpConnection*>(&c)) h->AnswerLastRequest();
+  if (auto* t = dynamic_cast<HttpsConnection*>(&c)) t->AnswerLastRequest();
 }
 
 handover::RegistryEntry ToProto(const registry::RegistryEntryState& e) {

@@ -184,6 +184,14 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (check_only) {
+    std::string tls_warning;
+    if (const std::string error =
+            ttlogin::server::LoginServer::CheckTls(loaded.config, &tls_warning);
+        !error.empty()) {
+      std::cerr << "login_server: config error: " << error << "\n";
+      return kExitUsage;
+    }
+    if (!tls_warning.empty()) std::cerr << "login_server: warning: " << tls_warning << "\n";
     if (const std::string w = OpenFilesLimitWarning(loaded.config, OpenFilesHardLimit());
         !w.empty()) {
       std::cerr << "login_server: warning: " << w << "\n";
@@ -212,6 +220,13 @@ int main(int argc, char** argv) {
 
   try {
     ttlogin::server::LoginServer server(loaded.config, config_path, TTLOGIN_VERSION);
+    // A certificate or key that cannot serve is a config error, like a bad key in the file.
+    if (const std::string error = server.LoadTls(); !error.empty()) {
+      spdlog::critical("config error: {}", error);
+      std::cerr << "login_server: config error: " << error << "\n"
+                << "login_server: not started: fix the config and try again\n";
+      return kExitUsage;
+    }
     ttlogin::server::UpgradeCommand command;
     command.binary = own_binary;
     command.args.assign(argv + 1, argv + argc);
