@@ -12,6 +12,9 @@ PACKAGES=(
   libpcap-dev node-llhttp
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl tshark
+  # TLS: loadgen's client side (OpenSSL), test certificates (openssl), nginx as a TLS peer in
+  # loadgen's tests
+  libssl-dev openssl nginx
   # promtool checks that /metrics is a scrape Prometheus accepts
   prometheus
   # fuzzing and sanitizers (clang's libFuzzer and runtimes)
