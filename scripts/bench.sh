@@ -615,5 +615,5 @@ fi
   echo
   cat "$TABLE"
   echo
-  echo "raw figures: $RAW; plot: $OUT/throughput.png"
+  echo "raw figures: $RAW$([[ $HTTPS_ONLY == 1 ]] || echo "; plot: $OUT/throughput.png")"
 }
