@@ -53,6 +53,16 @@ const std::set<std::string, std::less<>>& KnownKeys() {
       "TrustedProxies",
       "MsgServerAllowFrom",
       "MaxMsgServerConnectionsPerAddress",
+      "HttpsListenIP",
+      "HttpsPort",
+      "MaxHttpsConnections",
+      "TlsCertificate",
+      "TlsPrivateKey",
+      "TlsMinVersion",
+      "TlsCiphers",
+      "TlsCipherSuites",
+      "TlsHandshakeTimeout",
+      "MaxTlsHandshakes",
   };
   return keys;
 }
@@ -251,6 +261,57 @@ class Builder {
     }
   }
 
+  // The HTTPS listener and its TLS keys; the certificate and key themselves are checked by the
+  // server at start and reload (they need OpenSSL, which this layer does not use).
+  void Https(LoginServerConfig& c) {
+    static constexpr const char* kTlsKeys[] = {
+        "HttpsListenIP",   "MaxHttpsConnections", "TlsCertificate",
+        "TlsPrivateKey",   "TlsMinVersion",       "TlsCiphers",
+        "TlsCipherSuites", "TlsHandshakeTimeout", "MaxTlsHandshakes"};
+    if (file_.Find("HttpsPort") == nullptr) {
+      for (const char* key : kTlsKeys) {
+        if (const ConfigValue* v = file_.Find(key)) {
+          warnings_.push_back(file_.path + ":" + std::to_string(v->line) + ": " + key +
+                              " is set but HttpsPort is not: no HTTPS listener");
+          break;
+        }
+      }
+      return;
+    }
+    c.https_enabled = true;
+    if (file_.Find("HttpsListenIP") == nullptr) {
+      c.https.addresses = c.http.addresses;
+      if (const ConfigValue* v = Required("HttpsPort")) {
+        std::uint64_t port = 0;
+        if (Number("HttpsPort", v, 0, 65535, port)) c.https.port = static_cast<std::uint16_t>(port);
+      }
+    } else {
+      Listener("HttpsListenIP", "HttpsPort", c.https);
+    }
+    c.https.max_connections = kDefaultMaxHttpConnections;
+    Optional("MaxHttpsConnections", 1, 10'000'000, c.https.max_connections);
+    auto path = [&](const char* key, std::string& out) {
+      if (const ConfigValue* v = Required(key)) {
+        std::filesystem::path p(v->value);
+        if (p.is_relative()) p = std::filesystem::path(file_.path).parent_path() / p;
+        out = p.string();
+      }
+    };
+    path("TlsCertificate", c.tls_certificate_file);
+    path("TlsPrivateKey", c.tls_private_key_file);
+    if (const ConfigValue* v = file_.Find("TlsMinVersion")) {
+      if (v->value != "1.2" && v->value != "1.3") {
+        Error("TlsMinVersion", v, "'" + v->value + "' is not 1.2 or 1.3");
+      } else {
+        c.tls_min_version = v->value;
+      }
+    }
+    if (const ConfigValue* v = file_.Find("TlsCiphers")) c.tls_ciphers = v->value;
+    if (const ConfigValue* v = file_.Find("TlsCipherSuites")) c.tls_cipher_suites = v->value;
+    Seconds("TlsHandshakeTimeout", 1, 300, c.tls_handshake_timeout);
+    Optional("MaxTlsHandshakes", 1, 10'000'000, c.max_tls_handshakes);
+  }
+
   static bool IsIpAddress(const std::string& s) {
     unsigned char buf[16];
     return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
@@ -344,6 +405,7 @@ class Builder {
                           ": AdminListenIP is set but AdminPort is not: no admin listener");
     }
     Admin(c);
+    Https(c);
     Routing(c);
     if (c.heartbeat_interval >= c.msg_server_timeout) {
       const ConfigValue* v = file_.Find("HeartbeatInterval");
@@ -389,7 +451,7 @@ bool IsLoopbackOrUnspecified(std::string_view address) {
 }
 
 bool ListensBeyondLoopback(const LoginServerConfig& config) {
-  for (const ListenerConfig* l : {&config.client, &config.http}) {
+  for (const ListenerConfig* l : {&config.client, &config.http, &config.https}) {
     for (const std::string& a : l->addresses) {
       unsigned char v4[4];
       const bool loopback_only =
@@ -426,6 +488,7 @@ std::uint64_t DescriptorsNeeded(const LoginServerConfig& config) {
   n += config.msg_server.max_connections + config.client.max_connections +
        config.http.max_connections;
   if (config.admin_enabled) n += config.admin.max_connections;
+  if (config.https_enabled) n += config.https.max_connections;
   return n;
 }
 
@@ -437,6 +500,9 @@ std::string OpenFilesWarning(const LoginServerConfig& config, std::uint64_t open
                      " + MaxClientConnections " + std::to_string(config.client.max_connections) +
                      " + MaxHttpConnections " + std::to_string(config.http.max_connections);
   if (config.admin_enabled) caps += " + admin " + std::to_string(config.admin.max_connections);
+  if (config.https_enabled) {
+    caps += " + MaxHttpsConnections " + std::to_string(config.https.max_connections);
+  }
   caps += " + " + std::to_string(kReservedDescriptors) + " reserved";
   return "the open-files limit (RLIMIT_NOFILE) is " + std::to_string(open_files_limit) +
          ", below the " + std::to_string(needed) + " descriptors the connection caps allow (" +

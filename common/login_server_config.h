@@ -73,6 +73,17 @@ struct LoginServerConfig {
   std::size_t max_msg_server_connections_per_address =   // MaxMsgServerConnectionsPerAddress
       kDefaultMaxMsgServerConnectionsPerAddress;
 
+  // HTTPS listener: off unless HttpsPort is set (docs/OPERATIONS.md, "HTTPS").
+  bool https_enabled = false;
+  ListenerConfig https;                 // HttpsListenIP (default: HttpListenIP's) / HttpsPort
+  std::string tls_certificate_file;     // TlsCertificate: PEM, the certificate then its chain
+  std::string tls_private_key_file;     // TlsPrivateKey: PEM, unencrypted
+  std::string tls_min_version = "1.2";  // TlsMinVersion: 1.2 or 1.3
+  std::string tls_ciphers;              // TlsCiphers: TLS 1.2 list, OpenSSL syntax; "" = ours
+  std::string tls_cipher_suites;        // TlsCipherSuites: TLS 1.3 list; "" = OpenSSL's
+  std::chrono::seconds tls_handshake_timeout{10};  // TlsHandshakeTimeout
+  std::size_t max_tls_handshakes = 1000;           // MaxTlsHandshakes: in progress at once
+
   // Admin listener: off unless AdminPort is set.
   bool admin_enabled = false;
   ListenerConfig admin;     // AdminListenIP (default 127.0.0.1) / AdminPort

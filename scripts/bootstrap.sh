@@ -9,12 +9,13 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   # libraries
   protobuf-compiler libprotobuf-dev libasio-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libpcap-dev node-llhttp
+  libpcap-dev node-llhttp libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl tshark
-  # TLS: loadgen's client side (OpenSSL), test certificates (openssl), nginx as a TLS peer in
-  # loadgen's tests
-  libssl-dev openssl nginx
+  # the HTTPS tests make their certificates with the openssl command
+  openssl python3
+  # loadgen's HTTPS tests run nginx as the TLS peer
+  nginx
   # promtool checks that /metrics is a scrape Prometheus accepts
   prometheus
   # fuzzing and sanitizers (clang's libFuzzer and runtimes)

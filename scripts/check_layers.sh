@@ -18,6 +18,7 @@ declare -A ALLOWED=(
   [server/registry]="server/registry/ common/splitmix.h"
   [server/http]="common/ server/http/"
   [server/net]="common/ server/net/"
+  [server/tls]="common/ server/tls/"
   [server/session]="common/ IM. server/registry/ server/http/ server/session/"
   [server/admin]="common/ server/registry/ server/http/ server/session/ server/admin/"
   [server]="common/ IM. server/"
@@ -27,7 +28,7 @@ declare -A ALLOWED=(
   [tools/loadgen]="common/ IM. tools/common/ tools/loadgen/"
   [tools/soak]="common/ IM. tools/common/ tools/soak/"
 )
-ORDER=(server/registry server/http server/net server/session server/admin server
+ORDER=(server/registry server/http server/net server/tls server/session server/admin server
        tools/common tools/pdu_dump tools/load_replay tools/loadgen tools/soak common)
 
 violations=0

@@ -1,6 +1,7 @@
 #include "server/login_server.h"
 
 #include <csignal>
+#include <ctime>
 #include <future>
 #include <thread>
 
@@ -9,6 +10,7 @@
 #include "common/logging.h"
 #include "server/client_connection.h"
 #include "server/http_connection.h"
+#include "server/https_connection.h"
 #include "server/msg_server_connection.h"
 #include "server/session/routing.h"
 
@@ -27,6 +29,16 @@ Listener::Factory MakeFactory(ServerContext& context) {
   return [&context](asio::ip::tcp::socket socket) -> std::shared_ptr<Connection> {
     return std::make_shared<T>(std::move(socket), context);
   };
+}
+
+tls::TlsSettings TlsSettingsOf(const common::LoginServerConfig& c) {
+  tls::TlsSettings s;
+  s.certificate_file = c.tls_certificate_file;
+  s.private_key_file = c.tls_private_key_file;
+  s.min_version = c.tls_min_version == "1.3" ? tls::TlsVersion::k13 : tls::TlsVersion::k12;
+  s.ciphers = c.tls_ciphers;
+  s.cipher_suites = c.tls_cipher_suites;
+  return s;
 }
 
 std::string Describe(const common::ListenerConfig& l) {
@@ -75,6 +87,21 @@ LoginServer::LoginServer(common::LoginServerConfig config, std::string config_pa
                        std::move(socket), context_, admin_handler_, ListenerKind::kAdmin);
                  });
   }
+  if (startup_.https_enabled) {
+    add_listener(ListenerKind::kHttps,
+                 [this](asio::ip::tcp::socket socket) -> std::shared_ptr<Connection> {
+                   return std::make_shared<HttpsConnection>(std::move(socket), context_, https_,
+                                                            msg_server_handler_);
+                 });
+    https_listener_ = listeners_.back().get();
+  }
+  metrics_.set_tls_gauges([this] {
+    TlsGauges g;
+    g.enabled = startup_.https_enabled;
+    g.handshakes_in_progress = https_.handshakes_in_progress.load(std::memory_order_relaxed);
+    if (const auto context = https_.context.Get()) g.certificate_not_after = context->not_after();
+    return g;
+  });
   reload_thread_ = std::thread([this] { reload_io_.run(); });
 }
 
@@ -101,7 +128,30 @@ void LoginServer::DrainAcceptLoop() {
   accept_io_.poll();
 }
 
+std::string LoginServer::LoadTls() {
+  if (!startup_.https_enabled) return {};
+  const tls::TlsContext::LoadResult loaded =
+      tls::TlsContext::Load(TlsSettingsOf(startup_), ticket_keys_, std::time(nullptr));
+  if (!loaded.context) return loaded.error;
+  if (!loaded.warning.empty()) spdlog::warn("{}", loaded.warning);
+  https_.context.Set(loaded.context);
+  spdlog::info("HTTPS: certificate {} (expires at Unix time {}), TLS {} and up",
+               loaded.context->subject(), loaded.context->not_after(), startup_.tls_min_version);
+  return {};
+}
+
+std::string LoginServer::CheckTls(const common::LoginServerConfig& config, std::string* warning) {
+  if (!config.https_enabled) return {};
+  const tls::TlsContext::LoadResult loaded = tls::TlsContext::Load(
+      TlsSettingsOf(config), std::make_shared<tls::TicketKeys>(), std::time(nullptr));
+  if (warning != nullptr) *warning = loaded.warning;
+  return loaded.context ? std::string() : loaded.error;
+}
+
 std::string LoginServer::Bind() {
+  if (startup_.https_enabled && !https_.context.Get()) {
+    if (std::string error = LoadTls(); !error.empty()) return error;
+  }
   struct Spec {
     const common::ListenerConfig* config;
     const char* keys;
@@ -110,6 +160,7 @@ std::string LoginServer::Bind() {
                              {&startup_.client, "ClientListenIP/ClientPort"},
                              {&startup_.http, "HttpListenIP/HttpPort"}};
   if (startup_.admin_enabled) specs.push_back({&startup_.admin, "AdminListenIP/AdminPort"});
+  if (startup_.https_enabled) specs.push_back({&startup_.https, "HttpsListenIP/HttpsPort"});
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     listeners_[i]->set_max_connections(specs[i].config->max_connections);
     std::string error = listeners_[i]->Bind(*specs[i].config);
@@ -251,6 +302,8 @@ admin::ReloadOutcome LoginServer::DoReload(std::string_view trigger) {
            Describe(next.http) != Describe(startup_.http) ||
            Describe(next.msg_server) != Describe(startup_.msg_server) ||
            next.admin_enabled != startup_.admin_enabled ||
+           next.https_enabled != startup_.https_enabled ||
+           (next.https_enabled && Describe(next.https) != Describe(startup_.https)) ||
            (next.admin_enabled && Describe(next.admin) != Describe(startup_.admin)),
        [&] {
          const auto limits = std::make_tuple(next.client.max_connections, next.http.max_connections,
@@ -260,6 +313,10 @@ admin::ReloadOutcome LoginServer::DoReload(std::string_view trigger) {
          next.msg_server = startup_.msg_server;
          next.admin = startup_.admin;
          next.admin_enabled = startup_.admin_enabled;
+         const std::size_t https_limit = next.https.max_connections;
+         next.https = startup_.https;
+         next.https_enabled = startup_.https_enabled;
+         next.https.max_connections = https_limit;
          std::tie(next.client.max_connections, next.http.max_connections,
                   next.msg_server.max_connections) = limits;
        });
@@ -280,6 +337,25 @@ admin::ReloadOutcome LoginServer::DoReload(std::string_view trigger) {
     spdlog::error("reload ({}) refused, the running config stays in force: {}", trigger,
                   out.errors.back());
     return out;
+  }
+  // The HTTPS pair: loaded before anything changes, so a bad pair refuses the whole reload and
+  // the running pair stays; connections keep the context they started with.
+  std::shared_ptr<const tls::TlsContext> next_tls;
+  if (startup_.https_enabled) {
+    const tls::TlsContext::LoadResult loaded =
+        tls::TlsContext::Load(TlsSettingsOf(next), ticket_keys_, std::time(nullptr));
+    if (!loaded.context) {
+      metrics_.Add(Counter::kReloadFailures);
+      out.errors.push_back(loaded.error + " (the running certificate stays in use)");
+      spdlog::error("reload ({}) refused, the running config stays in force: {}", trigger,
+                    out.errors.back());
+      return out;
+    }
+    if (!loaded.warning.empty()) {
+      spdlog::warn("reload ({}): {}", trigger, loaded.warning);
+      out.notes.push_back(loaded.warning);
+    }
+    next_tls = loaded.context;
   }
   keep("IoThreads", next.io_threads != startup_.io_threads,
        [&] { next.io_threads = startup_.io_threads; });
@@ -322,13 +398,23 @@ admin::ReloadOutcome LoginServer::DoReload(std::string_view trigger) {
   }
   const std::size_t limits[] = {next.msg_server.max_connections, next.client.max_connections,
                                 next.http.max_connections};
-  asio::post(accept_io_, [this, msg = limits[0], client = limits[1], http = limits[2]] {
+  asio::post(accept_io_, [this, msg = limits[0], client = limits[1], http = limits[2],
+                          https = next.https.max_connections] {
     listeners_[0]->set_max_connections(msg);
     listeners_[1]->set_max_connections(client);
     listeners_[2]->set_max_connections(http);
+    if (https_listener_ != nullptr) https_listener_->set_max_connections(https);
   });
   for (const auto& w : loaded.warnings)
     spdlog::warn("reload: config: {}", w);
+  if (next_tls) {
+    const auto running = https_.context.Get();
+    if (!running || running->subject() != next_tls->subject() ||
+        running->not_after() != next_tls->not_after()) {
+      out.notes.push_back("TLS certificate: " + next_tls->subject() + " (new handshakes)");
+    }
+    https_.context.Set(std::move(next_tls));
+  }
   live_config_.Set(std::move(next));
   metrics_.Add(Counter::kReloads);
   out.ok = true;

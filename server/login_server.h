@@ -21,6 +21,7 @@
 #include "common/login_server_config.h"
 #include "server/admin/admin_backend.h"
 #include "server/admin/admin_handler.h"
+#include "server/https_connection.h"
 #include "server/session/msg_server_handler.h"
 #include "server/net/address_limiter.h"
 #include "server/net/io_thread_pool.h"
@@ -41,6 +42,12 @@ class LoginServer final : public admin::AdminBackend {
   LoginServer(const LoginServer&) = delete;
   LoginServer& operator=(const LoginServer&) = delete;
 
+  // Loads the certificate and key of the HTTPS listener (nothing to do without HttpsPort).
+  // Returns an empty string, or the error naming the config key (start-up exits with 2).
+  std::string LoadTls();
+  // The same checks without a server (--check-config): an empty string or the error; a warning
+  // (expiry within 14 days) goes to `warning`.
+  static std::string CheckTls(const common::LoginServerConfig& config, std::string* warning);
   // Binds every listener. Returns an empty string, or the reason (e.g. a port in use).
   std::string Bind();
   // Serves until SIGINT/SIGTERM or Stop(). Call after a successful Bind().
@@ -62,7 +69,7 @@ class LoginServer final : public admin::AdminBackend {
   static constexpr std::chrono::seconds kReloadAnswerWait{3};
   std::string BuildVersion() const override { return version_; }
 
-  // Listener names ("msg_server", "client", "http", "admin") and their bound endpoints.
+  // Listener names ("msg_server", "client", "http", "admin", "https") and their bound endpoints.
   std::vector<std::pair<std::string, std::vector<asio::ip::tcp::endpoint>>> Endpoints() const;
 
   const Metrics& metrics() const { return metrics_; }
@@ -88,6 +95,11 @@ class LoginServer final : public admin::AdminBackend {
   ServerContext context_;
   http::MsgServerHandler msg_server_handler_;
   admin::AdminHandler admin_handler_;
+  // HTTPS: the certificate new handshakes use, the handshakes in progress, and the ticket keys
+  // every context shares (so a certificate reload keeps resumption working).
+  HttpsShared https_;
+  std::shared_ptr<tls::TicketKeys> ticket_keys_ = std::make_shared<tls::TicketKeys>();
+  Listener* https_listener_ = nullptr;
   asio::io_context accept_io_{1};
   asio::signal_set signals_;
   asio::steady_timer expiry_timer_{accept_io_};

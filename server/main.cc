@@ -145,6 +145,14 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (check_only) {
+    std::string tls_warning;
+    if (const std::string error =
+            ttlogin::server::LoginServer::CheckTls(loaded.config, &tls_warning);
+        !error.empty()) {
+      std::cerr << "login_server: config error: " << error << "\n";
+      return kExitUsage;
+    }
+    if (!tls_warning.empty()) std::cerr << "login_server: warning: " << tls_warning << "\n";
     if (const std::string w = OpenFilesLimitWarning(loaded.config, OpenFilesHardLimit());
         !w.empty()) {
       std::cerr << "login_server: warning: " << w << "\n";
@@ -173,6 +181,13 @@ int main(int argc, char** argv) {
 
   try {
     ttlogin::server::LoginServer server(loaded.config, config_path, TTLOGIN_VERSION);
+    // A certificate or key that cannot serve is a config error, like a bad key in the file.
+    if (const std::string error = server.LoadTls(); !error.empty()) {
+      spdlog::critical("config error: {}", error);
+      std::cerr << "login_server: config error: " << error << "\n"
+                << "login_server: not started: fix the config and try again\n";
+      return kExitUsage;
+    }
     if (const std::string error = server.Bind(); !error.empty()) {
       spdlog::critical("cannot start: {}", error);
       std::cerr << "login_server: cannot start: " << error << "\n";

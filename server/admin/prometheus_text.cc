@@ -102,6 +102,36 @@ void ClosedFamily(Writer& w, const Metrics& m) {
   samples(ListenerKind::kClient, kClientCloseReasons);
   samples(ListenerKind::kHttp, kHttpCloseReasons);
   samples(ListenerKind::kAdmin, kHttpCloseReasons);
+  samples(ListenerKind::kHttps, kHttpCloseReasons);
+}
+
+void TlsFamilies(Writer& w, const Metrics& m) {
+  CounterFamily(w, m, "ttlogin_tls_handshakes_total",
+                "TLS handshakes completed on the HTTPS port, full or resumed (a session ticket).",
+                {{"result=\"full\"", Counter::kTlsHandshakeFull},
+                 {"result=\"resumed\"", Counter::kTlsHandshakeResumed}});
+  CounterFamily(w, m, "ttlogin_tls_handshake_failures_total",
+                "TLS handshakes that failed on the HTTPS port, by reason; each closed its "
+                "connection.",
+                {{"reason=\"protocol_version\"", Counter::kTlsFailProtocolVersion},
+                 {"reason=\"no_shared_cipher\"", Counter::kTlsFailNoSharedCipher},
+                 {"reason=\"certificate_rejected\"", Counter::kTlsFailCertificateRejected},
+                 {"reason=\"malformed\"", Counter::kTlsFailMalformed},
+                 {"reason=\"not_tls\"", Counter::kTlsFailNotTls},
+                 {"reason=\"plaintext_http\"", Counter::kTlsFailPlaintextHttp},
+                 {"reason=\"peer_closed\"", Counter::kTlsFailPeerClosed},
+                 {"reason=\"timeout\"", Counter::kTlsFailTimeout},
+                 {"reason=\"over_capacity\"", Counter::kTlsFailOverCapacity},
+                 {"reason=\"other\"", Counter::kTlsFailOther}});
+  const TlsGauges tls = m.Tls();
+  w.Family("ttlogin_tls_handshakes_in_progress", "gauge",
+           "TLS handshakes begun and not finished (MaxTlsHandshakes caps them).");
+  w.Sample("ttlogin_tls_handshakes_in_progress", "", tls.handshakes_in_progress);
+  if (tls.enabled) {
+    w.Family("ttlogin_tls_certificate_expiry_timestamp_seconds", "gauge",
+             "notAfter of the certificate new HTTPS handshakes use, as Unix time.");
+    w.Sample("ttlogin_tls_certificate_expiry_timestamp_seconds", "", tls.certificate_not_after);
+  }
 }
 
 }  // namespace
@@ -289,8 +319,9 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
            "Registry updates per second between the last two scrapes (prefer rate() on "
            "ttlogin_registry_updates_total).");
   w.Sample("ttlogin_registry_updates_per_second", "", updates_per_second);
-  constexpr std::array<ListenerKind, 4> kListeners = {
-      ListenerKind::kMsgServer, ListenerKind::kClient, ListenerKind::kHttp, ListenerKind::kAdmin};
+  constexpr std::array<ListenerKind, 5> kListeners = {ListenerKind::kMsgServer,
+                                                      ListenerKind::kClient, ListenerKind::kHttp,
+                                                      ListenerKind::kAdmin, ListenerKind::kHttps};
   std::array<ConnectionCounts, kListeners.size()> connections;
   for (std::size_t i = 0; i < kListeners.size(); ++i)
     connections[i] = m.Connections(kListeners[i]);
@@ -311,6 +342,7 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
   connection_family("ttlogin_connections_open", "gauge", "Open connections, by listener.",
                     [](const ConnectionCounts& c) { return c.open(); });
   ClosedFamily(w, m);
+  TlsFamilies(w, m);
   CounterFamily(
       w, m, "ttlogin_reloads_total", "Config reloads, by result.",
       {{"result=\"ok\"", Counter::kReloads}, {"result=\"failed\"", Counter::kReloadFailures}});

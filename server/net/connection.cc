@@ -178,6 +178,13 @@ void Connection::ReleaseInput() {
   if (state_ == State::kPaused && queued_output() == 0) ScheduleResume();
 }
 
+void Connection::PauseForOutput() {
+  if (state_ != State::kOpen) return;
+  state_ = State::kPaused;
+  protocol_input_ = true;
+  if (queued_output() == 0) ScheduleResume();  // everything went to the kernel already
+}
+
 void Connection::ResumeHeldInput() {
   if (state_ != State::kPaused || input_held_ || queued_output() != 0) return;
   // Open again before the held input goes out: the protocol may pause it again (Deliver).
@@ -187,7 +194,11 @@ void Connection::ResumeHeldInput() {
     std::vector<std::uint8_t> input;
     input.swap(held_input_);
     if (!Deliver(input)) return;
+  } else if (protocol_input_) {
+    protocol_input_ = false;
+    (void)Deliver({});
   }
+  if (state_ != State::kOpen) return;  // paused again, stopped or closed by the protocol
   WaitReadable();
 }
 

@@ -79,6 +79,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // waits for an answer produced elsewhere, and what follows must not be parsed before it.
   void HoldInput() { input_held_ = true; }
   void ReleaseInput();
+  // The protocol took all the bytes handed to it but keeps input of its own it could not parse
+  // yet (TLS: plaintext already decrypted) because its output is over budget: read nothing more,
+  // and once the peer has taken the queued output, call OnData with an empty span so it goes on.
+  void PauseForOutput();
   // Set by the protocol from its config (MaxQueuedOutput) before Start().
   void set_output_budget(std::size_t bytes) { output_budget_ = bytes; }
 
@@ -130,6 +134,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // - the protocol's HoldInput(): it may be asked while reading and lasts across a pause for
   //   output, so reading resumes only once it is released and the output has drained;
   bool input_held_ = false;
+  // - the protocol keeps input of its own (PauseForOutput): OnData({}) when resuming;
+  bool protocol_input_ = false;
   // - the last read filled its buffer: more is probably waiting (read scheduling only).
   bool streaming_ = false;
   std::uint32_t drained_seen_ = 0;  // the loop's drained-read count at that read

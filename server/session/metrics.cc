@@ -14,6 +14,8 @@ std::string_view ListenerName(ListenerKind l) {
       return "http";
     case ListenerKind::kAdmin:
       return "admin";
+    case ListenerKind::kHttps:
+      return "https";
     case ListenerKind::kCount:
       break;
   }

@@ -23,7 +23,7 @@
 
 namespace ttlogin::server {
 
-enum class ListenerKind : std::uint8_t { kMsgServer, kClient, kHttp, kAdmin, kCount };
+enum class ListenerKind : std::uint8_t { kMsgServer, kClient, kHttp, kAdmin, kHttps, kCount };
 std::string_view ListenerName(ListenerKind l);
 
 enum class Counter : std::uint16_t {
@@ -72,6 +72,20 @@ enum class Counter : std::uint16_t {
   kRegistryUpdates,
   kReloads,
   kReloadFailures,
+  // TLS handshakes on the HTTPS port: completed (full or resumed), then failed by reason, in the
+  // order of tls::HandshakeFailure
+  kTlsHandshakeFull,
+  kTlsHandshakeResumed,
+  kTlsFailProtocolVersion,
+  kTlsFailNoSharedCipher,
+  kTlsFailCertificateRejected,
+  kTlsFailMalformed,
+  kTlsFailNotTls,
+  kTlsFailPlaintextHttp,
+  kTlsFailPeerClosed,
+  kTlsFailTimeout,
+  kTlsFailOverCapacity,
+  kTlsFailOther,
   kCount
 };
 
@@ -80,6 +94,13 @@ enum class Histogram : std::uint8_t { kHttpAnswer, kPduAnswer, kCount };
 // Upper bounds of the latency buckets, in microseconds (the last bucket is +Inf).
 inline constexpr std::array<std::uint32_t, 12> kLatencyBucketsUs = {
     10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000};
+
+// The HTTPS port's state at the time it was read (the wiring keeps it).
+struct TlsGauges {
+  bool enabled = false;  // an HTTPS listener runs
+  std::int64_t handshakes_in_progress = 0;
+  std::int64_t certificate_not_after = 0;  // Unix time of the served certificate's notAfter
+};
 
 // One listener's connection counts at the time they were read.
 struct ConnectionCounts {
@@ -126,6 +147,11 @@ class Metrics {
     const Slot slot = Mine();
     Bump(slot, slot.block->closes[CloseIndex(l, r)], 1);
   }
+
+  // Where a scrape reads the HTTPS port's gauges; unset, they read as "no HTTPS".
+  using TlsGaugesReader = std::function<TlsGauges()>;
+  void set_tls_gauges(TlsGaugesReader reader) { tls_gauges_ = std::move(reader); }
+  TlsGauges Tls() const { return tls_gauges_ ? tls_gauges_() : TlsGauges{}; }
 
   std::uint64_t Get(Counter c) const;
   std::uint64_t Closes(ListenerKind l, common::CloseReason r) const;
@@ -186,6 +212,7 @@ class Metrics {
   Block overflow_;  // shared by threads beyond kBlocks: atomic read-modify-write
   std::atomic<std::size_t> next_block_{0};
   ConnectionCountsReader connection_counts_;
+  TlsGaugesReader tls_gauges_;
 };
 
 }  // namespace ttlogin::server

@@ -171,6 +171,55 @@ TEST(LoginServerConfigTest, AdminAndLimitKeys) {
   EXPECT_FALSE(Build(std::string(kClassic) + "AdminPort=x\n").ok());
 }
 
+TEST(LoginServerConfigTest, HttpsKeys) {
+  ConfigLoadResult r = Build(kClassic);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r.config.https_enabled);
+  // Without HttpsPort the TLS keys do nothing, and the operator is told.
+  r = Build(std::string(kClassic) + "TlsCertificate=a.pem\n");
+  EXPECT_FALSE(r.config.https_enabled);
+  EXPECT_TRUE(AnyContains(r.warnings, "TlsCertificate is set but HttpsPort is not"));
+  r = Build(std::string(kClassic) +
+            "HttpsPort=8443\nTlsCertificate=tls/cert.pem\nTlsPrivateKey=/etc/k.pem\n");
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_TRUE(r.config.https_enabled);
+  EXPECT_EQ(r.config.https.port, 8443);
+  EXPECT_EQ(r.config.https.addresses, std::vector<std::string>{"0.0.0.0"});  // HttpListenIP's
+  EXPECT_EQ(r.config.https.max_connections, kDefaultMaxHttpConnections);
+  EXPECT_EQ(r.config.tls_certificate_file, "tls/cert.pem");  // relative to t.conf's folder
+  EXPECT_EQ(r.config.tls_private_key_file, "/etc/k.pem");
+  EXPECT_EQ(r.config.tls_min_version, "1.2");
+  EXPECT_EQ(r.config.tls_handshake_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(r.config.max_tls_handshakes, 1000u);
+  EXPECT_GT(DescriptorsNeeded(r.config), DescriptorsNeeded(Build(kClassic).config));
+  r = Build(std::string(kClassic) +
+            "HttpsListenIP=127.0.0.1\nHttpsPort=8443\nTlsCertificate=c\nTlsPrivateKey=k\n"
+            "TlsMinVersion=1.3\nTlsHandshakeTimeout=3\nMaxTlsHandshakes=7\n"
+            "MaxHttpsConnections=9\nTlsCiphers=ECDHE-ECDSA-AES128-GCM-SHA256\n");
+  ASSERT_TRUE(r.ok()) << r.errors[0];
+  EXPECT_EQ(r.config.https.addresses, std::vector<std::string>{"127.0.0.1"});
+  EXPECT_EQ(r.config.tls_min_version, "1.3");
+  EXPECT_EQ(r.config.tls_handshake_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(r.config.max_tls_handshakes, 7u);
+  EXPECT_EQ(r.config.https.max_connections, 9u);
+  EXPECT_EQ(r.config.tls_ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256");
+  // Each bad value names its key.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"HttpsPort=8443\nTlsPrivateKey=k\n", "required key TlsCertificate is missing"},
+      {"HttpsPort=8443\nTlsCertificate=c\n", "required key TlsPrivateKey is missing"},
+      {"HttpsPort=x\nTlsCertificate=c\nTlsPrivateKey=k\n", "HttpsPort"},
+      {"HttpsPort=1\nTlsCertificate=c\nTlsPrivateKey=k\nTlsMinVersion=1.1\n", "TlsMinVersion"},
+      {"HttpsPort=1\nTlsCertificate=c\nTlsPrivateKey=k\nTlsHandshakeTimeout=0\n",
+       "TlsHandshakeTimeout"},
+      {"HttpsPort=1\nTlsCertificate=c\nTlsPrivateKey=k\nMaxTlsHandshakes=0\n", "MaxTlsHandshakes"},
+  };
+  for (const auto& [line, key] : bad) {
+    r = Build(std::string(kClassic) + line);
+    EXPECT_FALSE(r.ok()) << line;
+    EXPECT_TRUE(AnyContains(r.errors, key)) << line << (r.errors.empty() ? "" : r.errors[0]);
+  }
+}
+
 TEST(LoginServerConfigTest, MaxQueuedOutputHasADefaultAndARange) {
   ConfigLoadResult r = Build(kClassic);
   ASSERT_TRUE(r.ok());

@@ -96,6 +96,7 @@ ServerProcess::ServerProcess(const std::string& extra_config,
         ports_.http = j["http"][0].get<std::uint16_t>();
         ports_.msg_server = j["msg_server"][0].get<std::uint16_t>();
         if (j.contains("admin")) ports_.admin = j["admin"][0].get<std::uint16_t>();
+        if (j.contains("https")) ports_.https = j["https"][0].get<std::uint16_t>();
         started_ = true;
         return;
       }

@@ -19,6 +19,7 @@ struct ServerPorts {
   std::uint16_t http = 0;
   std::uint16_t msg_server = 0;
   std::uint16_t admin = 0;  // 0 when the config has no AdminPort
+  std::uint16_t https = 0;  // 0 when the config has no HttpsPort
 };
 
 class ServerProcess {

@@ -256,6 +256,7 @@ TEST(RenderPrometheusTest, ConnectionFamiliesReadTheListenersCounts) {
       "ttlogin_connections_accepted_total{listener=\"client\"} 200\n"
       "ttlogin_connections_accepted_total{listener=\"http\"} 300\n"
       "ttlogin_connections_accepted_total{listener=\"admin\"} 400\n"
+      "ttlogin_connections_accepted_total{listener=\"https\"} 500\n"
       "# HELP ttlogin_connections_refused_total Connections refused at accept because the "
       "listener was at its limit.\n"
       "# TYPE ttlogin_connections_refused_total counter\n"
@@ -263,13 +264,42 @@ TEST(RenderPrometheusTest, ConnectionFamiliesReadTheListenersCounts) {
       "ttlogin_connections_refused_total{listener=\"client\"} 20\n"
       "ttlogin_connections_refused_total{listener=\"http\"} 30\n"
       "ttlogin_connections_refused_total{listener=\"admin\"} 40\n"
+      "ttlogin_connections_refused_total{listener=\"https\"} 50\n"
       "# HELP ttlogin_connections_open Open connections, by listener.\n"
       "# TYPE ttlogin_connections_open gauge\n"
       "ttlogin_connections_open{listener=\"msg_server\"} 1\n"
       "ttlogin_connections_open{listener=\"client\"} 2\n"
       "ttlogin_connections_open{listener=\"http\"} 3\n"
-      "ttlogin_connections_open{listener=\"admin\"} 4\n";
+      "ttlogin_connections_open{listener=\"admin\"} 4\n"
+      "ttlogin_connections_open{listener=\"https\"} 5\n";
   EXPECT_NE(text.find(expected), std::string::npos) << text;
+}
+
+TEST(RenderPrometheusTest, TlsFamiliesReadTheCountersAndTheWiringsGauges) {
+  Metrics metrics;
+  registry::MsgServerRegistry registry;
+  // Without an HTTPS listener there is no certificate to report.
+  std::string text = RenderPrometheus(metrics, registry, "test", 0);
+  EXPECT_EQ(text.find("ttlogin_tls_certificate_expiry_timestamp_seconds"), std::string::npos);
+  EXPECT_NE(text.find("ttlogin_tls_handshakes_in_progress 0\n"), std::string::npos);
+  metrics.set_tls_gauges([] { return TlsGauges{true, 3, 1798904422}; });
+  metrics.Add(Counter::kTlsHandshakeFull, 7);
+  metrics.Add(Counter::kTlsHandshakeResumed, 2);
+  metrics.Add(Counter::kTlsFailTimeout);
+  metrics.Add(Counter::kTlsFailOverCapacity, 4);
+  text = RenderPrometheus(metrics, registry, "test", 0);
+  for (const char* line : {
+           "ttlogin_tls_handshakes_total{result=\"full\"} 7\n",
+           "ttlogin_tls_handshakes_total{result=\"resumed\"} 2\n",
+           "ttlogin_tls_handshake_failures_total{reason=\"timeout\"} 1\n",
+           "ttlogin_tls_handshake_failures_total{reason=\"over_capacity\"} 4\n",
+           "ttlogin_tls_handshake_failures_total{reason=\"protocol_version\"} 0\n",
+           "ttlogin_tls_handshakes_in_progress 3\n",
+           "# TYPE ttlogin_tls_certificate_expiry_timestamp_seconds gauge\n"
+           "ttlogin_tls_certificate_expiry_timestamp_seconds 1798904422\n",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line;
+  }
 }
 
 TEST(RenderPrometheusTest, ConnectionCountsAreZeroWithoutAConnectionLayer) {

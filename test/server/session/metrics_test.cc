@@ -171,6 +171,7 @@ TEST(MetricsTest, ListenerNamesAreTheMetricLabels) {
   EXPECT_EQ(ListenerName(ListenerKind::kClient), "client");
   EXPECT_EQ(ListenerName(ListenerKind::kHttp), "http");
   EXPECT_EQ(ListenerName(ListenerKind::kAdmin), "admin");
+  EXPECT_EQ(ListenerName(ListenerKind::kHttps), "https");
 }
 
 }  // namespace
