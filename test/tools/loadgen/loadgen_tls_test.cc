@@ -325,6 +325,50 @@ TEST_F(LoadgenTlsTest, ACertificateForAnotherNameEndsTheRunWithTheCause) {
   EXPECT_EQ(RunHttps({"--servername", "localhost", "--conns", "1"}, &out), 0) << out;
 }
 
+// A sample of login_server's /metrics on its admin port, or -1 when absent.
+double Metric(std::uint16_t admin_port, const std::string& sample) {
+  const auto r =
+      HttpRequest(admin_port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  if (!r) return -1;
+  const std::size_t at = r->body.find("\n" + sample + " ");
+  if (at == std::string::npos) return -1;
+  return std::strtod(r->body.c_str() + at + sample.size() + 2, nullptr);
+}
+
+TEST(LoadgenTlsOursTest, FullAndResumedCountsAgreeWithTheServers) {
+  // The benchmark's own certificate, as bench.sh gives it to login_server.
+  const std::string dir = MakeTempDir();
+  std::string made;
+  ASSERT_TRUE(MakeTestCa(dir + "/pki", &made)) << made;
+  ServerProcess server("AdminPort=0\nHttpsListenIP=127.0.0.1\nHttpsPort=0\nTlsCertificate=" + dir +
+                       "/pki/server-chain.crt\nTlsPrivateKey=" + dir + "/pki/server.key\n");
+  ASSERT_TRUE(server.started()) << server.log();
+  ASSERT_NE(server.ports().https, 0) << server.log();
+  std::string out;
+  ASSERT_EQ(RunProgram(LOADGEN_BIN,
+                       {"http", "--tls", "--cafile", dir + "/pki/ca.crt", "--tls-resume", "--close",
+                        "--http-port", std::to_string(server.ports().https), "--conns", "3",
+                        "--duration", "0.3", "--warmup", "0.1"},
+                       &out, kRunBound),
+            0)
+      << out;
+  EXPECT_EQ(FieldNumber(out, "full_total"), 3) << out;
+  const long reused = FieldNumber(out, "reused_total");
+  EXPECT_GT(reused, 0) << out;
+  // The server counts a handshake when it reads the client's Finished, which may still be on its
+  // way when loadgen exits: wait for the counts to meet.
+  const std::uint16_t admin = server.ports().admin;
+  EXPECT_TRUE(Eventually([&] {
+    return Metric(admin, "ttlogin_tls_handshakes_total{result=\"resumed\"}") ==
+               static_cast<double>(reused) &&
+           Metric(admin, "ttlogin_tls_handshakes_total{result=\"full\"}") == 3.0;
+  })) << out
+      << "\nserver: full " << Metric(admin, "ttlogin_tls_handshakes_total{result=\"full\"}")
+      << ", resumed " << Metric(admin, "ttlogin_tls_handshakes_total{result=\"resumed\"}");
+  std::error_code ec;
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir, ec);
+}
+
 TEST(LoadgenTlsPlainServerTest, AServerWithoutTlsEndsTheRunWithTheCause) {
   ServerProcess server;
   ASSERT_TRUE(server.started()) << server.log();
