@@ -402,6 +402,17 @@ start_nginx_tls() {
     { tail -5 "$dir/nginx-error.log" >&2; die "nginx does not serve the copied reply over HTTPS"; }
 }
 
+# Connection-per-request runs leave sockets in TIME_WAIT for a minute. When they (this machine's,
+# not only ours) come near the number of ephemeral ports, new connects stall for a SYN
+# retransmission (1 s, then 3 s) and every server looks slow: say so next to the figures.
+warn_time_wait() {
+  local tw range
+  tw=$(ss -Htan state time-wait 2>/dev/null | wc -l)
+  range=$(awk '{ print $2 - $1 + 1 }' /proc/sys/net/ipv4/ip_local_port_range)
+  ((tw * 2 < range)) ||
+    log "warning: $tw sockets in TIME_WAIT for $range ephemeral ports: connects may stall, handshake figures of this run are suspect"
+}
+
 # run_https WHO PORT PID: one run of each HTTPS rate scenario against one server.
 run_https() {
   local who="$1" port="$2" pid="$3" r
@@ -417,6 +428,7 @@ run_https() {
   fi
   # Handshakes: a new connection per request. Without --tls-resume every handshake is full (the
   # counts are checked, not assumed); with it each connection offers its previous session.
+  warn_time_wait
   for kind in full resumed; do
     local flag=()
     [[ $kind == resumed ]] && flag=(--tls-resume)
