@@ -416,6 +416,7 @@ warn_time_wait() {
 # run_https WHO PORT PID: one run of each HTTPS rate scenario against one server.
 run_https() {
   local who="$1" port="$2" pid="$3" r
+  warn_time_wait
   r=$(run_loadgen http "${TLS_LG[@]}" --http-port "$port" --conns "$MAIN_CONNS" \
     --duration "$DUR" --warmup "$WARM" --server-pid "$pid" --label "$who")
   if [[ -z $(field rps "$r") ]]; then
@@ -428,7 +429,6 @@ run_https() {
   fi
   # Handshakes: a new connection per request. Without --tls-resume every handshake is full (the
   # counts are checked, not assumed); with it each connection offers its previous session.
-  warn_time_wait
   for kind in full resumed; do
     local flag=()
     [[ $kind == resumed ]] && flag=(--tls-resume)
