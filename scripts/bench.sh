@@ -5,11 +5,14 @@
 # a static copy of our exact JSON reply) on loopback, pins each server to one core with taskset
 # and the load generators (wrk, loadgen) to the other, runs every scenario as runs
 # interleaved ours/nginx, and prints one table of medians: scenario, ours, nginx, ratio.
+# The HTTPS scenarios serve one ECDSA P-256 certificate, made here with openssl, from both; the
+# "ours" HTTPS rows are skipped, with a message, when the built login_server has no HTTPS.
 #
 #   scripts/bench.sh            # full run (about 10 minutes)
 #   scripts/bench.sh --quick    # short durations and small update counts (about 3 minutes)
+#   scripts/bench.sh --https-only  # the HTTPS scenarios alone
 #
-# Options: --quick, --runs N (default 3), --build-dir DIR (default build-bench), --no-build,
+# Options: --quick, --https-only, --runs N (default 3), --build-dir DIR (default build-bench), --no-build,
 #          --out DIR (results; default DIR/bench-results/<time>), --plot FILE (also copy the PNG
 #          there, e.g. docs/perf/throughput.png), --server-cpu N / --load-cpu N (defaults 0 / 1).
 # Needs: Debian 12; installs nginx-light, wrk, gnuplot-nox, curl if missing (root or sudo).
@@ -19,7 +22,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=lib/loopback_server.sh
 source "$ROOT/scripts/lib/loopback_server.sh"
+# shellcheck source=lib/test_ca.sh
+source "$ROOT/scripts/lib/test_ca.sh"
 QUICK=0
+HTTPS_ONLY=0
 RUNS=3
 BUILD_DIR="$ROOT/build-bench"
 DO_BUILD=1
@@ -28,10 +34,11 @@ PLOT_COPY=""
 SERVER_CPU=0
 LOAD_CPU=1
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) QUICK=1 ;;
+    --https-only) HTTPS_ONLY=1 ;;
     --runs) RUNS="$2"; shift ;;
     --build-dir) BUILD_DIR="$2"; shift ;;
     --no-build) DO_BUILD=0 ;;
@@ -50,10 +57,12 @@ if [[ $QUICK == 1 ]]; then
   DUR=1; WARM=0.3
   UPD_ONE=100000; UPD_TEN=1000000; UPD_MANY=20000; UPD_MIXED=20000
   IDLE_CONNS=10000
+  TLS_IDLE_CONNS=2000
 else
   DUR=5; WARM=1
   UPD_ONE=1000000; UPD_TEN=10000000; UPD_MANY=1000000; UPD_MIXED=1000000
   IDLE_CONNS=10000
+  TLS_IDLE_CONNS=10000
 fi
 SWEEP=(1 4 16 64 256 1024)
 MAIN_CONNS=64
@@ -68,6 +77,7 @@ ensure_packages() {
   command -v wrk >/dev/null || missing+=(wrk)
   command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
   command -v curl >/dev/null || missing+=(curl)
+  command -v openssl >/dev/null || missing+=(openssl)
   command -v taskset >/dev/null || missing+=(util-linux)
   command -v cmake >/dev/null || missing+=(cmake)
   command -v ninja >/dev/null || missing+=(ninja-build)
@@ -141,7 +151,9 @@ fi
 SERVER_BIN="$BUILD_DIR/server/login_server"
 LOADGEN="$BUILD_DIR/tools/loadgen/loadgen"
 REGISTRY_BENCH="$BUILD_DIR/bench/registry_bench"
-for b in "$SERVER_BIN" "$LOADGEN" "$REGISTRY_BENCH"; do [[ -x $b ]] || die "missing $b"; done
+for b in "$SERVER_BIN" "$LOADGEN" "$REGISTRY_BENCH"; do
+  [[ -x $b || ($HTTPS_ONLY == 1 && $b == "$REGISTRY_BENCH") ]] || die "missing $b"
+done
 
 [[ -n $OUT ]] || OUT="$BUILD_DIR/bench-results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
@@ -155,6 +167,7 @@ NOFILE=$(ulimit -n)
   log "open-files limit $NOFILE: idle scenarios reduced to $((NOFILE - 200)) connections"
   IDLE_CONNS=$((NOFILE - 200))
 }
+((TLS_IDLE_CONNS <= IDLE_CONNS)) || TLS_IDLE_CONNS=$IDLE_CONNS
 if (($(nproc) < 2)); then
   log "warning: fewer than 2 CPUs; server and load share a core"
   LOAD_CPU=$SERVER_CPU
@@ -163,12 +176,13 @@ SRUN=(taskset -c "$SERVER_CPU")
 LRUN=(taskset -c "$LOAD_CPU")
 
 # --- our server -----------------------------------------------------------------------------------
-OURS_PID=""; HTTP_PORT=""; CLIENT_PORT=""; MS_PORT=""; HOLD_PID=""
+OURS_PID=""; HTTP_PORT=""; CLIENT_PORT=""; MS_PORT=""; HOLD_PID=""; HTTPS_PORT=""
+# start_ours [LINE...]: the extra lines go into its config (the HTTPS scenarios add TLS_CONF).
 start_ours() {
   write_loopback_config "$WORK/loginserver.conf" IoThreads=1 MsgServerTimeout=3600 \
     ClientTimeout=600 HttpTimeout=600 "MaxClientConnections=$((IDLE_CONNS + 1000))" \
     "MaxHttpConnections=$((IDLE_CONNS + 1000))" \
-    MaxMsgServerConnectionsPerAddress=1000  # every fake msg_server comes from 127.0.0.1
+    MaxMsgServerConnectionsPerAddress=1000 "$@"  # every fake msg_server comes from 127.0.0.1
   rm -f "$WORK/ready.json"
   "${SRUN[@]}" "$SERVER_BIN" -c "$WORK/loginserver.conf" --ready-file "$WORK/ready.json" \
     >>"$WORK/server.log" 2>&1 &
@@ -179,6 +193,9 @@ start_ours() {
   HTTP_PORT=$(ready_port "$WORK/ready.json" http)
   CLIENT_PORT=$(ready_port "$WORK/ready.json" client)
   MS_PORT=$(ready_port "$WORK/ready.json" msg_server)
+  HTTPS_PORT=""
+  grep -q '"https":\[' "$WORK/ready.json" && HTTPS_PORT=$(ready_port "$WORK/ready.json" https)
+  return 0
 }
 stop_ours() { [[ -n $OURS_PID ]] && stop_pid "$OURS_PID"; OURS_PID=""; }
 
@@ -267,6 +284,7 @@ start_nginx
 log "ours: http $HTTP_PORT client $CLIENT_PORT msg_server $MS_PORT (pid $OURS_PID); nginx: $NGINX_PORT (pid $NGINX_PID)"
 NGINX_WORKER=$(nginx_worker)
 
+if [[ $HTTPS_ONLY == 0 ]]; then  # the plain scenarios, through the idle ones
 for run in $(seq "$RUNS"); do
   log "run $run of $RUNS"
   # Interleaved: each point runs ours then nginx back to back, so both see the same machine.
@@ -349,8 +367,137 @@ r=$(run_loadgen idle --kind http --http-port "$NGINX_PORT" --conns "$IDLE_CONNS"
 record idle_http.bpc nginx "$(field bytes_per_conn "$r")"
 record idle_http.conns nginx "$(field conns "$r")"
 log "idle http nginx: $(field bytes_per_conn "$r") bytes/conn ($r)"
+fi
+
+# --- HTTPS: the same certificate for both, interleaved runs, then idle memory ---------------------
+# One throwaway ECDSA P-256 CA and server certificate (DNS localhost, IP 127.0.0.1); both servers
+# serve server-chain.crt with server.key, and loadgen verifies against ca.crt.
+make_test_ca "$WORK/pki" || die "openssl could not make the test certificate"
+TLS_CONF=(HttpsListenIP=127.0.0.1 HttpsPort=0 "TlsCertificate=$WORK/pki/server-chain.crt"
+          "TlsPrivateKey=$WORK/pki/server.key")
+TLS_LG=(--tls --cafile "$WORK/pki/ca.crt")
+
+NGINX_TLS_PID=""; NGINX_TLS_PORT=""
+start_nginx_tls() {
+  local dir="$WORK/nginx-tls"
+  mkdir -p "$dir/www" "$dir/tmp"
+  chmod 755 "$WORK" "$WORK/pki" "$dir" "$dir/www"
+  cp "$WORK/nginx/www/msg_server" "$dir/www/msg_server"
+  chmod 644 "$dir/www/msg_server"
+  NGINX_TLS_PORT=$(free_port)
+  sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$NGINX_TLS_PORT|g" -e "s|@NOFILE@|$NOFILE|g" \
+    -e "s|@WORKER_CONNECTIONS@|$((NOFILE - 100))|g" -e "s|@CERT@|$WORK/pki/server-chain.crt|g" \
+    -e "s|@KEY@|$WORK/pki/server.key|g" "$ROOT/bench/perf/nginx_tls.conf.in" >"$dir/nginx.conf"
+  "${SRUN[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/nginx-error.log" \
+    >>"$dir/stdout.log" 2>&1 &
+  NGINX_TLS_PID=$!
+  PIDS+=("$NGINX_TLS_PID")
+  for _ in $(seq 100); do
+    curl -s --cacert "$WORK/pki/ca.crt" "https://127.0.0.1:$NGINX_TLS_PORT/msg_server" 2>/dev/null |
+      grep -q '"code":0' && break
+    sleep 0.05
+  done
+  cmp -s <(curl -s --cacert "$WORK/pki/ca.crt" "https://127.0.0.1:$NGINX_TLS_PORT/msg_server") \
+    "$dir/www/msg_server" ||
+    { tail -5 "$dir/nginx-error.log" >&2; die "nginx does not serve the copied reply over HTTPS"; }
+}
+
+# Connection-per-request runs leave sockets in TIME_WAIT for a minute. When they (this machine's,
+# not only ours) come near the number of ephemeral ports, new connects stall for a SYN
+# retransmission (1 s, then 3 s) and every server looks slow: say so next to the figures.
+warn_time_wait() {
+  local tw range
+  tw=$(ss -Htan state time-wait 2>/dev/null | wc -l)
+  range=$(awk '{ print $2 - $1 + 1 }' /proc/sys/net/ipv4/ip_local_port_range)
+  ((tw * 2 < range)) ||
+    log "warning: $tw sockets in TIME_WAIT for $range ephemeral ports: connects may stall, handshake figures of this run are suspect"
+}
+
+# run_https WHO PORT PID: one run of each HTTPS rate scenario against one server.
+run_https() {
+  local who="$1" port="$2" pid="$3" r
+  warn_time_wait
+  r=$(run_loadgen http "${TLS_LG[@]}" --http-port "$port" --conns "$MAIN_CONNS" \
+    --duration "$DUR" --warmup "$WARM" --server-pid "$pid" --label "$who")
+  if [[ -z $(field rps "$r") ]]; then
+    log "HTTPS keep-alive $who failed: $(grep '^loadgen ' "$OUT/loadgen.log" | tail -1)"
+  else
+    record https_ka.rps "$who" "$(field rps "$r")"
+    record https_ka.p99_us "$who" "$(field p99_us "$r")"
+    record https_ka.cpu "$who" "$(field server_cpu "$r")"
+    log "HTTPS keep-alive $who: $(field rps "$r") req/s, p99 $(field p99_us "$r") us"
+  fi
+  # Handshakes: a new connection per request. Without --tls-resume every handshake is full (the
+  # counts are checked, not assumed); with it each connection offers its previous session.
+  for kind in full resumed; do
+    local flag=()
+    [[ $kind == resumed ]] && flag=(--tls-resume)
+    r=$(run_loadgen http "${TLS_LG[@]}" "${flag[@]}" --close --http-port "$port" \
+      --conns "$MAIN_CONNS" --duration "$DUR" --warmup "$WARM" --server-pid "$pid" --label "$who")
+    if [[ -z $(field handshakes_per_s "$r") ]]; then
+      log "HTTPS $kind handshakes $who failed: $(grep '^loadgen ' "$OUT/loadgen.log" | tail -1)"
+      continue
+    fi
+    local expected=full
+    [[ $kind == resumed ]] && expected=reused
+    [[ $(field "$expected" "$r") == "$(field handshakes "$r")" ]] ||
+      log "warning: HTTPS $kind handshakes $who: only $(field "$expected" "$r") of $(field handshakes "$r") were $expected"
+    record "https_$kind.hps" "$who" "$(field handshakes_per_s "$r")"
+    record "https_$kind.cpu" "$who" "$(field server_cpu "$r")"
+    record "https_$kind.p99_us" "$who" "$(field handshake_p99_us "$r")"
+    # Server CPU per handshake: the fair figure when the load generator, which does more of the
+    # handshake's work than the server (two signature checks against one signature), saturates.
+    record "https_$kind.cpu_us" "$who" "$(awk -v c="$(field server_cpu "$r")" \
+      -v h="$(field handshakes_per_s "$r")" 'BEGIN { if (c != "" && h > 0) printf "%.1f", c * 1e6 / h }')"
+    log "HTTPS $kind handshakes $who: $(field handshakes_per_s "$r")/s ($(field full "$r") full, $(field reused "$r") resumed), server CPU $(field server_cpu "$r")"
+  done
+}
+
+log "HTTPS: $RUNS runs, then idle memory ($TLS_IDLE_CONNS connections)"
+stop_hold
+stop_ours
+start_ours "${TLS_CONF[@]}"
+HTTPS_OURS=1
+if [[ -z $HTTPS_PORT ]]; then
+  HTTPS_OURS=0
+  log "ours: this login_server has no HTTPS listener (no \"https\" in its ready file): HTTPS rows show nginx only"
+fi
+start_hold
+if [[ $HTTPS_OURS == 1 ]]; then
+  cmp -s <(curl -s --cacert "$WORK/pki/ca.crt" "https://127.0.0.1:$HTTPS_PORT/msg_server") \
+    "$WORK/nginx/www/msg_server" || die "ours over HTTPS does not answer the same bytes as over HTTP"
+fi
+start_nginx_tls
+NGINX_TLS_WORKER=$(pgrep -P "$NGINX_TLS_PID" | head -1)
+log "ours: https ${HTTPS_PORT:-none} (pid $OURS_PID); nginx: https $NGINX_TLS_PORT (pid $NGINX_TLS_PID)"
+for run in $(seq "$RUNS"); do
+  log "HTTPS run $run of $RUNS"
+  [[ $HTTPS_OURS == 1 ]] && run_https ours "$HTTPS_PORT" "$OURS_PID"
+  run_https nginx "$NGINX_TLS_PORT" "$NGINX_TLS_WORKER"
+done
+# Idle memory per TLS keep-alive connection (one request each, then silence), ours on a fresh
+# process as in the HTTP idle scenario; the client keeps no OpenSSL buffers while idle either.
+if [[ $HTTPS_OURS == 1 ]]; then
+  stop_hold
+  stop_ours
+  start_ours "${TLS_CONF[@]}"
+  start_hold
+  sleep 0.5
+  r=$(run_loadgen idle --kind http "${TLS_LG[@]}" --http-port "$HTTPS_PORT" \
+    --conns "$TLS_IDLE_CONNS" --server-pid "$OURS_PID" --settle 1 --label ours)
+  record idle_https.bpc ours "$(field bytes_per_conn "$r")"
+  record idle_https.conns ours "$(field conns "$r")"
+  log "idle https ours: $(field bytes_per_conn "$r") bytes/conn ($r)"
+fi
+r=$(run_loadgen idle --kind http "${TLS_LG[@]}" --http-port "$NGINX_TLS_PORT" \
+  --conns "$TLS_IDLE_CONNS" --server-pid "$NGINX_TLS_WORKER" --settle 1 --label nginx)
+record idle_https.bpc nginx "$(field bytes_per_conn "$r")"
+record idle_https.conns nginx "$(field conns "$r")"
+log "idle https nginx: $(field bytes_per_conn "$r") bytes/conn ($r)"
+stop_pid "$NGINX_TLS_PID"
 
 # --- registry micro-benchmarks ---------------------------------------------------------------------
+if [[ $HTTPS_ONLY == 0 ]]; then
 log "registry_bench"
 "${LRUN[@]}" "$REGISTRY_BENCH" --benchmark_min_time="$([[ $QUICK == 1 ]] && echo 0.05 || echo 0.5)" \
   --benchmark_format=csv 2>/dev/null >"$OUT/registry_bench.csv" || die "registry_bench failed"
@@ -360,6 +507,7 @@ while IFS=, read -r name _ _ cpu_time _; do
     record "reg_${name#BM_}" ours "$cpu_time" ;;
   esac
 done <"$OUT/registry_bench.csv"
+fi
 
 # --- the table --------------------------------------------------------------------------------------
 median() { # median KEY SERVER
@@ -429,6 +577,28 @@ TABLE="$OUT/table.md"
   row "Idle HTTP keep-alive connections ($(median idle_http.conns ours)), server bytes/conn" \
     "$(fmt "$(median idle_http.bpc ours)")" "$(fmt "$(median idle_http.bpc nginx)")" \
     "$(ratio "$(median idle_http.bpc ours)" "$(median idle_http.bpc nginx)")" "lower is better"
+  https_note="" ; [[ $HTTPS_OURS == 1 ]] || https_note="ours: no HTTPS in this build; "
+  k=https_ka
+  row "HTTPS keep-alive, $MAIN_CONNS conns (loadgen), req/s" "$(fmt "$(median $k.rps ours)")" \
+    "$(fmt "$(median $k.rps nginx)")" "$(ratio "$(median $k.rps ours)" "$(median $k.rps nginx)")" \
+    "${https_note}$(cpu_note $k)"
+  row "HTTPS keep-alive, $MAIN_CONNS conns (loadgen), p99 latency us" \
+    "$(fmt "$(median $k.p99_us ours)")" "$(fmt "$(median $k.p99_us nginx)")" \
+    "$(ratio "$(median $k.p99_us ours)" "$(median $k.p99_us nginx)")" "${https_note}lower is better"
+  for kind in full resumed; do
+    k=https_$kind
+    what="full handshakes (Connection: close, no resumption)"
+    [[ $kind == resumed ]] && what="resumed handshakes (Connection: close, session tickets)"
+    row "HTTPS $what, $MAIN_CONNS conns, handshakes/s" "$(fmt "$(median $k.hps ours)")" \
+      "$(fmt "$(median $k.hps nginx)")" "$(ratio "$(median $k.hps ours)" "$(median $k.hps nginx)")" \
+      "${https_note}$(cpu_note $k); handshake p99 $(fmt "$(median $k.p99_us ours)") vs $(fmt "$(median $k.p99_us nginx)") us"
+    row "HTTPS $kind handshake, server CPU us per handshake" "$(fmt "$(median $k.cpu_us ours)" 1)" \
+      "$(fmt "$(median $k.cpu_us nginx)" 1)" "$(ratio "$(median $k.cpu_us ours)" "$(median $k.cpu_us nginx)")" \
+      "${https_note}lower is better; the fair figure when loadgen saturates its core"
+  done
+  row "Idle HTTPS keep-alive connections ($(median idle_https.conns nginx)), server bytes/conn" \
+    "$(fmt "$(median idle_https.bpc ours)")" "$(fmt "$(median idle_https.bpc nginx)")" \
+    "$(ratio "$(median idle_https.bpc ours)" "$(median idle_https.bpc nginx)")" "${https_note}lower is better"
   for op in UpdateCount Choose; do
     a=$(median "reg_$op/10" ours); b=$(median "reg_$op/100000" ours)
     row "Registry $op ns/op: 10 -> 1,000 -> 100,000 msg_servers" \
@@ -436,14 +606,19 @@ TABLE="$OUT/table.md"
       "growth 10 -> 100,000: $(pct "$(awk -v a="$a" -v b="$b" 'BEGIN { print b - a }')" "$a")"
   done
 } >"$TABLE"
+if [[ $HTTPS_ONLY == 1 ]]; then  # the rows of the scenarios that ran
+  grep -E '^\|(---| scenario | HTTPS | Idle HTTPS )' "$TABLE" >"$TABLE.https" && mv "$TABLE.https" "$TABLE"
+fi
 
 # --- the plot ---------------------------------------------------------------------------------------
 for c in "${SWEEP[@]}"; do
   echo "$c $(median "http_ka_$c.rps" ours) $(median "http_ka_$c.rps" nginx)"
 done >"$OUT/sweep.dat"
+if [[ $HTTPS_ONLY == 0 ]]; then  # no sweep to plot otherwise
 gnuplot -e "datafile='$OUT/sweep.dat'; outfile='$OUT/throughput.png'; subtitle='$(date +%Y-%m-%d), $(nproc) cores, server on CPU $SERVER_CPU, wrk on CPU $LOAD_CPU, median of $RUNS runs'" \
   "$ROOT/bench/perf/throughput.gp" 2>>"$OUT/gnuplot.log" || log "gnuplot failed (see $OUT/gnuplot.log)"
 [[ -n $PLOT_COPY && -s $OUT/throughput.png ]] && cp "$OUT/throughput.png" "$PLOT_COPY"
+fi
 
 {
   echo
@@ -452,5 +627,5 @@ gnuplot -e "datafile='$OUT/sweep.dat'; outfile='$OUT/throughput.png'; subtitle='
   echo
   cat "$TABLE"
   echo
-  echo "raw figures: $RAW; plot: $OUT/throughput.png"
+  echo "raw figures: $RAW$([[ $HTTPS_ONLY == 1 ]] || echo "; plot: $OUT/throughput.png")"
 }

@@ -14,6 +14,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev curl tshark
   # the HTTPS tests make their certificates with the openssl command
   openssl python3
+  # loadgen's HTTPS tests run nginx as the TLS peer
+  nginx
   # promtool checks that /metrics is a scrape Prometheus accepts
   prometheus
   # the login tier test runs HAProxy in front of three login servers

@@ -25,6 +25,7 @@
 #include "tools/common/socket_io.h"
 #include "tools/loadgen/histogram.h"
 #include "tools/loadgen/net.h"
+#include "tools/loadgen/tls_client.h"
 
 namespace ttlogin::tools::loadgen {
 namespace {
@@ -167,6 +168,20 @@ std::uint32_t JsonPort(std::string_view body) {
   return port;
 }
 
+// TLS handshakes of a set of connections (TLS runs only).
+struct TlsCounts {
+  std::uint64_t full = 0;        // full handshakes inside the measured window
+  std::uint64_t reused = 0;      // resumed ones inside the measured window
+  std::uint64_t full_total = 0;  // the same over the whole run, warm-up included
+  std::uint64_t reused_total = 0;
+  LatencyHistogram handshake;    // TCP connect started -> handshake done, measured window
+  std::string version = "none";  // of the last handshake
+  std::string alpn = "none";
+  // Why a handshake failed. A failed handshake ends the run: a wrong CA, a name mismatch or a
+  // server without TLS gives no meaningful figure, and must not pass for a slow server.
+  std::string failure;
+};
+
 // Figures a set of load connections share.
 struct LoadStats {
   bool measuring = false;
@@ -174,6 +189,7 @@ struct LoadStats {
   std::uint64_t errors = 0;      // failed connects, resets, non-200 replies (whole run)
   std::uint64_t reconnects = 0;  // keep-alive connections the server closed
   LatencyHistogram latency;      // request written -> reply complete, measured window only
+  TlsCounts tls;
   // Connections whose connect failed, restarted from the loop rather than from inside the failure
   // (a refused loopback connect can fail synchronously, and retrying there would recurse).
   std::vector<std::function<void()>> retries;
@@ -183,43 +199,69 @@ struct LoadStats {
     for (auto& retry : due)
       retry();
   }
+  void CountHandshake(const TlsSession& session, std::uint64_t ns) {
+    const bool reused = session.reused();
+    ++(reused ? tls.reused_total : tls.full_total);
+    if (measuring) {
+      ++(reused ? tls.reused : tls.full);
+      tls.handshake.Record(ns);
+    }
+    tls.version = session.version();
+    tls.alpn = session.alpn();
+  }
 };
 
-// An HTTP/1.1 client connection with at most one request in flight. In close mode every request
-// opens a fresh connection (the server closes after the reply, as "Connection: close" asks).
+// An HTTP/1.1 client connection with at most one request in flight, over TCP or TLS. In close
+// mode every request opens a fresh connection (the server closes after the reply, as
+// "Connection: close" asks); over TLS each of those is a new handshake, resumed from this
+// connection's previous session when the context says so.
 class HttpClientConn : public Pollable {
  public:
   using OnReply = std::function<void(HttpClientConn&, int status, std::string_view body,
                                      std::uint64_t latency_ns)>;
   using OnFailure = std::function<void(HttpClientConn&)>;
+  using OnHandshake =
+      std::function<void(HttpClientConn&, const TlsSession&, std::uint64_t handshake_ns)>;
 
+  // `tls` null: plain HTTP.
   HttpClientConn(EventLoop& loop, const sockaddr_in& address, std::string request, bool close_mode,
-                 OnReply on_reply, OnFailure on_failure)
+                 OnReply on_reply, OnFailure on_failure, const TlsClientContext* tls = nullptr,
+                 OnHandshake on_handshake = {})
       : loop_(loop),
         address_(address),
         request_(std::move(request)),
         close_mode_(close_mode),
         on_reply_(std::move(on_reply)),
-        on_failure_(std::move(on_failure)) {}
+        on_failure_(std::move(on_failure)),
+        tls_(tls),
+        on_handshake_(std::move(on_handshake)) {}
   ~HttpClientConn() override { CloseSocket(); }
 
-  // Sends one request, connecting first if needed.
+  // Sends one request, connecting (and handshaking) first if needed.
   void Request() {
     want_request_ = true;
     if (fd_ < 0) {
       Open();
-    } else if (connected_) {
+    } else if (ready()) {
       SendNow();
     }
   }
   bool busy() const { return want_request_ || in_flight_; }
-  bool connected() const { return connected_; }
+  // Why the last TLS handshake failed; empty when it did not.
+  const std::string& tls_failure() const { return tls_failure_; }
   void CloseSocket() {
     if (fd_ < 0) return;
+    if (session_) {
+      session_->Shutdown();
+      session_.reset();
+    }
     loop_.Remove(fd_);
     close(fd_);
     fd_ = -1;
+    events_ = 0;
     connected_ = false;
+    handshake_done_ = false;
+    write_pending_ = false;
     in_flight_ = false;
     in_.clear();
   }
@@ -231,33 +273,39 @@ class HttpClientConn : public Pollable {
         return;
       }
       connected_ = true;
-      loop_.Modify(fd_, EPOLLIN, this);
+      if (tls_ != nullptr) {
+        session_ = std::make_unique<TlsSession>(*tls_, fd_, &session_slot_);
+        Handshake();
+        return;
+      }
+      SetEvents(EPOLLIN);
       if (want_request_) SendNow();
       return;
     }
-    for (;;) {
-      const ssize_t n = read(fd_, t_read_buffer.data(), t_read_buffer.size());
-      if (n > 0) {
-        in_.append(t_read_buffer.data(), static_cast<std::size_t>(n));
-        if (static_cast<std::size_t>(n) < t_read_buffer.size()) break;
-        continue;
-      }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      // EOF or error: a kept-alive connection the server closed. A request in flight is lost.
-      const bool lost = in_flight_;
-      CloseSocket();
-      if (lost) {
-        Fail();
-      } else if (want_request_) {
-        Open();
-      }
+    if (session_ && !handshake_done_) {
+      Handshake();
       return;
     }
+    if (write_pending_) {
+      WriteTls();
+      if (fd_ < 0) return;
+    }
+    if (!(session_ ? ReadTls() : ReadPlain())) return;
     ParseReplies();
   }
 
  private:
+  bool ready() const { return connected_ && (tls_ == nullptr || handshake_done_); }
+
+  void SetEvents(std::uint32_t events) {
+    if (events == events_) return;
+    loop_.Modify(fd_, events, this);
+    events_ = events;
+  }
+
   void Open() {
+    ++generation_;
+    connect_started_ = NowNs();
     fd_ = StartConnect(address_);
     if (fd_ < 0) {
       Fail();
@@ -265,17 +313,112 @@ class HttpClientConn : public Pollable {
     }
     connected_ = false;
     loop_.Add(fd_, EPOLLOUT, this);
+    events_ = EPOLLOUT;
+  }
+
+  void Handshake() {
+    switch (session_->Handshake()) {
+      case TlsSession::Io::kDone:
+        handshake_done_ = true;
+        if (on_handshake_) on_handshake_(*this, *session_, NowNs() - connect_started_);
+        SetEvents(EPOLLIN);
+        if (want_request_) SendNow();
+        return;
+      case TlsSession::Io::kWantRead:
+        SetEvents(EPOLLIN);
+        return;
+      case TlsSession::Io::kWantWrite:
+        SetEvents(EPOLLOUT);
+        return;
+      case TlsSession::Io::kClosed:
+      case TlsSession::Io::kFailed:
+        tls_failure_ = session_->error();
+        Fail();
+        return;
+    }
   }
 
   void SendNow() {
     want_request_ = false;
     in_flight_ = true;
     sent_at_ = NowNs();
+    if (session_) {
+      WriteTls();
+      return;
+    }
     const ssize_t n = send(fd_, request_.data(), request_.size(), MSG_NOSIGNAL);
     if (n != static_cast<ssize_t>(request_.size())) {
       // A request of a few dozen bytes on an empty socket goes at once, or the socket is dead.
-      CloseSocket();
       Fail();
+    }
+  }
+
+  // Writes the request over TLS, or waits for the socket to let it (write_pending_).
+  void WriteTls() {
+    switch (session_->Write(request_.data(), request_.size())) {
+      case TlsSession::Io::kDone:
+        write_pending_ = false;
+        SetEvents(EPOLLIN);
+        return;
+      case TlsSession::Io::kWantRead:
+      case TlsSession::Io::kWantWrite:
+        write_pending_ = true;
+        SetEvents(EPOLLIN | EPOLLOUT);
+        return;
+      case TlsSession::Io::kClosed:
+      case TlsSession::Io::kFailed:
+        Fail();
+        return;
+    }
+  }
+
+  // Reads what the socket has; false when the connection ended (and was handled).
+  bool ReadPlain() {
+    for (;;) {
+      const ssize_t n = read(fd_, t_read_buffer.data(), t_read_buffer.size());
+      if (n > 0) {
+        in_.append(t_read_buffer.data(), static_cast<std::size_t>(n));
+        if (static_cast<std::size_t>(n) < t_read_buffer.size()) return true;
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+      PeerClosed();
+      return false;
+    }
+  }
+
+  bool ReadTls() {
+    for (;;) {
+      std::size_t n = 0;
+      switch (session_->Read(t_read_buffer.data(), t_read_buffer.size(), &n)) {
+        case TlsSession::Io::kDone:
+          in_.append(t_read_buffer.data(), n);
+          continue;  // OpenSSL may hold more decrypted bytes than one read returned
+        case TlsSession::Io::kWantRead:
+        case TlsSession::Io::kWantWrite:
+          return true;
+        case TlsSession::Io::kClosed:
+        case TlsSession::Io::kFailed: {
+          // Replies that arrived before the close still count (a close-mode server may send its
+          // reply, close_notify and FIN in one go); a reply may already have opened the next
+          // connection, which must be left alone.
+          const std::uint64_t generation = generation_;
+          ParseReplies();
+          if (generation_ == generation && fd_ >= 0) PeerClosed();
+          return false;
+        }
+      }
+    }
+  }
+
+  // EOF or error: a kept-alive connection the server closed. A request in flight is lost.
+  void PeerClosed() {
+    const bool lost = in_flight_;
+    CloseSocket();
+    if (lost) {
+      Fail();
+    } else if (want_request_) {
+      Open();
     }
   }
 
@@ -313,10 +456,20 @@ class HttpClientConn : public Pollable {
   bool close_mode_;
   OnReply on_reply_;
   OnFailure on_failure_;
+  const TlsClientContext* tls_;
+  OnHandshake on_handshake_;
+  std::unique_ptr<TlsSession> session_;  // the current connection's TLS state
+  TlsSessionSlot session_slot_;          // outlives connections: what the next one resumes
+  std::string tls_failure_;
   int fd_ = -1;
+  std::uint32_t events_ = 0;      // what epoll waits for on fd_
+  std::uint64_t generation_ = 0;  // connections opened so far
   bool connected_ = false;
+  bool handshake_done_ = false;
+  bool write_pending_ = false;
   bool want_request_ = false;
   bool in_flight_ = false;
+  std::uint64_t connect_started_ = 0;
   std::uint64_t sent_at_ = 0;
   std::string in_;
 };
@@ -329,9 +482,25 @@ std::string HttpRequestText(const Options& options, bool close) {
 }
 
 // Keeps `count` HTTP connections busy: each sends its next request as soon as a reply arrives.
+// The TLS context of a run with --tls, else null. Null with `error` set when it cannot be made.
+std::unique_ptr<TlsClientContext> MakeTlsContext(const Options& options, bool release_buffers,
+                                                 std::string* error) {
+  if (!options.tls) return nullptr;
+  TlsOptions tls;
+  tls.cafile = options.cafile;
+  tls.servername = options.servername;
+  tls.host = options.host;
+  tls.version = options.tls_version;
+  tls.resume = options.tls_resume;
+  tls.release_buffers = release_buffers;
+  return TlsClientContext::Create(tls, error);
+}
+
+// Keeps `count` HTTP connections busy: each sends its next request as soon as a reply arrives.
+// With `tls`, a failed handshake stops its connection and sets stats.tls.failure.
 std::vector<std::unique_ptr<HttpClientConn>> StartHttpLoad(EventLoop& loop, const Options& options,
-                                                           int count, bool close,
-                                                           LoadStats& stats) {
+                                                           int count, bool close, LoadStats& stats,
+                                                           const TlsClientContext* tls = nullptr) {
   const sockaddr_in address = MakeAddress(options.host, options.http_port);
   std::vector<std::unique_ptr<HttpClientConn>> conns;
   for (int i = 0; i < count; ++i) {
@@ -347,12 +516,35 @@ std::vector<std::unique_ptr<HttpClientConn>> StartHttpLoad(EventLoop& loop, cons
         },
         [&stats](HttpClientConn& c) {
           ++stats.errors;
+          if (!c.tls_failure().empty()) {
+            if (stats.tls.failure.empty()) stats.tls.failure = c.tls_failure();
+            return;
+          }
           stats.retries.push_back([&c] { c.Request(); });  // bounded by the scenario's duration
+        },
+        tls,
+        [&stats](HttpClientConn&, const TlsSession& session, std::uint64_t ns) {
+          stats.CountHandshake(session, ns);
         }));
   }
   for (auto& c : conns)
     c->Request();
   return conns;
+}
+
+// The TLS figures of a RESULT line.
+void AddTlsFigures(ResultLine& line, const TlsCounts& tls, double seconds) {
+  const std::uint64_t handshakes = tls.full + tls.reused;
+  line.Add("tls_version", tls.version)
+      .Add("alpn", tls.alpn)
+      .Add("handshakes", handshakes)
+      .AddFixed("handshakes_per_s", static_cast<double>(handshakes) / seconds, 1)
+      .Add("full", tls.full)
+      .Add("reused", tls.reused)
+      .Add("full_total", tls.full_total)
+      .Add("reused_total", tls.reused_total)
+      .AddFixed("handshake_p50_us", tls.handshake.PercentileUs(0.50), 1)
+      .AddFixed("handshake_p99_us", tls.handshake.PercentileUs(0.99), 1);
 }
 
 // Client-port exchange: connect, one request PDU, one reply PDU, close.
@@ -749,20 +941,29 @@ std::uint64_t StreamAndWait(EventLoop& loop, Prober& prober, UpdateFleet& fleet,
 }  // namespace
 
 int RunHttp(const Options& options) {
+  const std::string scenario = "http";
+  std::string error;
+  const auto tls = MakeTlsContext(options, false, &error);
+  if (!error.empty()) {
+    PrintError(scenario, error);
+    return 1;
+  }
   EventLoop loop;
   LoadStats stats;
-  const std::string scenario = "http";
-  auto conns = StartHttpLoad(loop, options, options.conns, options.close, stats);
+  auto conns = StartHttpLoad(loop, options, options.conns, options.close, stats, tls.get());
   const auto retry = [&stats] { stats.RunRetries(); };
-  RunUntil(
-      loop, NowNs() + ToNs(options.warmup_s), [] { return false; }, retry);
+  const auto failed = [&stats] { return !stats.tls.failure.empty(); };
+  RunUntil(loop, NowNs() + ToNs(options.warmup_s), failed, retry);
   stats.measuring = true;
   CpuMeter cpu(options.server_pid);
   const std::uint64_t t0 = NowNs();
-  RunUntil(
-      loop, t0 + ToNs(options.duration_s), [] { return false; }, retry);
+  RunUntil(loop, t0 + ToNs(options.duration_s), failed, retry);
   const double seconds = Seconds(NowNs() - t0);
   stats.measuring = false;
+  if (failed()) {
+    PrintError(scenario, stats.tls.failure);
+    return 1;
+  }
   ResultLine line(options, scenario);
   line.Add("mode", options.close ? "close" : "keepalive")
       .Add("conns", options.conns)
@@ -773,12 +974,24 @@ int RunHttp(const Options& options) {
       .AddFixed("p99_us", stats.latency.PercentileUs(0.99), 1)
       .AddFixed("max_us", stats.latency.MaxUs(), 1)
       .Add("errors", stats.errors);
+  if (tls) AddTlsFigures(line, stats.tls, seconds);
   cpu.AddTo(line);
   line.Print();
-  std::fprintf(stderr, "http %s x%d: %.0f requests/s, p50 %.1f us, p99 %.1f us, %llu errors\n",
-               options.close ? "close" : "keep-alive", options.conns,
+  std::fprintf(stderr, "http%s %s x%d: %.0f requests/s, p50 %.1f us, p99 %.1f us, %llu errors\n",
+               tls ? "s" : "", options.close ? "close" : "keep-alive", options.conns,
                static_cast<double>(stats.completed) / seconds, stats.latency.PercentileUs(0.5),
                stats.latency.PercentileUs(0.99), static_cast<unsigned long long>(stats.errors));
+  if (tls) {
+    std::fprintf(
+        stderr,
+        "  %s (%s): %.0f handshakes/s, %llu full and %llu resumed (whole run: %llu and %llu)\n",
+        stats.tls.version.c_str(), stats.tls.alpn.c_str(),
+        static_cast<double>(stats.tls.full + stats.tls.reused) / seconds,
+        static_cast<unsigned long long>(stats.tls.full),
+        static_cast<unsigned long long>(stats.tls.reused),
+        static_cast<unsigned long long>(stats.tls.full_total),
+        static_cast<unsigned long long>(stats.tls.reused_total));
+  }
   return stats.completed > 0 ? 0 : 1;
 }
 
@@ -930,7 +1143,16 @@ int RunIdle(const Options& options) {
     PrintError("idle", "--kind must be client or http");
     return 1;
   }
+  std::string error;
+  // Our side keeps no OpenSSL buffers per idle connection either: thousands of them would
+  // cost this process hundreds of megabytes.
+  const auto tls = MakeTlsContext(options, /*release_buffers=*/true, &error);
+  if (!error.empty()) {
+    PrintError("idle", error);
+    return 1;
+  }
   EventLoop loop;
+  LoadStats stats;  // TLS handshake counts
   const long rss_before = ReadStatusKb(options.server_pid, "VmRSS:");
   const long fds_before = CountOpenFds(options.server_pid);
   int opened = 0;     // connects started
@@ -956,9 +1178,16 @@ int RunIdle(const Options& options) {
                 ++errors;
               }
             },
-            [&](HttpClientConn&) {
+            [&](HttpClientConn& c) {
               --in_flight;
               ++errors;
+              if (!c.tls_failure().empty() && stats.tls.failure.empty()) {
+                stats.tls.failure = c.tls_failure();
+              }
+            },
+            tls.get(),
+            [&](HttpClientConn&, const TlsSession& session, std::uint64_t ns) {
+              stats.CountHandshake(session, ns);
             }));
         http_conns.back()->Request();
       } else {
@@ -983,8 +1212,15 @@ int RunIdle(const Options& options) {
   const std::uint64_t deadline = NowNs() + ToNs(options.timeout_s);
   const bool all = RunUntil(
       loop, deadline,
-      [&] { return ready + static_cast<int>(errors) >= options.conns && in_flight <= 0; },
+      [&] {
+        return (ready + static_cast<int>(errors) >= options.conns && in_flight <= 0) ||
+               !stats.tls.failure.empty();
+      },
       open_more);
+  if (!stats.tls.failure.empty()) {
+    PrintError("idle", stats.tls.failure);
+    return 1;
+  }
   // Let the server finish accepting and settle, then read its memory.
   RunUntil(
       loop, NowNs() + ToNs(options.settle_s), [] { return false; }, [] {});
@@ -1000,6 +1236,11 @@ int RunIdle(const Options& options) {
       .Add("rss_after_kb", rss_after)
       .Add("server_fds_added", fds_after - fds_before)
       .AddFixed("bytes_per_conn", per_conn, 0);
+  if (tls) {
+    line.Add("tls_version", stats.tls.version)
+        .Add("full_total", stats.tls.full_total)
+        .Add("reused_total", stats.tls.reused_total);
+  }
   RunUntil(
       loop, NowNs() + ToNs(options.hold_s), [] { return false; }, [] {});
   http_conns.clear();
@@ -1009,10 +1250,11 @@ int RunIdle(const Options& options) {
   line.Add("rss_after_close_kb", ReadStatusKb(options.server_pid, "VmRSS:"));
   line.Print();
   std::fprintf(stderr,
-               "idle %s: %d connections held (%llu errors); server RSS %ld -> %ld kB: %.0f bytes "
+               "idle %s%s: %d connections held (%llu errors); server RSS %ld -> %ld kB: %.0f bytes "
                "per connection; %ld descriptors added\n",
-               options.kind.c_str(), ready, static_cast<unsigned long long>(errors), rss_before,
-               rss_after, per_conn, fds_after - fds_before);
+               options.kind.c_str(), tls ? " over TLS" : "", ready,
+               static_cast<unsigned long long>(errors), rss_before, rss_after, per_conn,
+               fds_after - fds_before);
   return all && errors == 0 ? 0 : 1;
 }
 
