@@ -41,8 +41,7 @@ class HttpsConnection final : public Connection {
   // here. Once the new process serves, one between requests is closed (its client reconnects to
   // the new process, as after any idle close), and a request in progress is answered as its last.
   bool BetweenRequests() const {
-    return Quiescent() && tls_.handshake_done() && !session_.in_request() &&
-           pending_plain_.empty();
+    return Quiescent() && tls_.handshake_done() && !session_.in_request() && pending_plain_.empty();
   }
   void AnswerLastRequest() { session_.AnswerLastRequest(); }
 

@@ -24,7 +24,6 @@
 #include "server/admin/admin_backend.h"
 #include "server/admin/admin_handler.h"
 #include "server/https_connection.h"
-#include "server/session/msg_server_handler.h"
 #include "server/net/address_limiter.h"
 #include "server/net/io_thread_pool.h"
 #include "server/net/listener.h"

@@ -493,9 +493,10 @@ std::string UpgradeCoordinator::TakeOver(LoginServer& server, HandoverChannel&& 
     }
     const std::size_t added = server.registry_.AddProvisional(
         provisional, {}, std::max<std::int64_t>(0, state.provisional_grace_left_ms()));
-    spdlog::info("live upgrade: {} provisional msg_server(s) of a warm start carried, {} ms of "
-                 "grace left",
-                 added, state.provisional_grace_left_ms());
+    spdlog::info(
+        "live upgrade: {} provisional msg_server(s) of a warm start carried, {} ms of "
+        "grace left",
+        added, state.provisional_grace_left_ms());
   }
   server.taken_over_ = true;
   MsgServerConnection::NumberLinksAbove(state.max_link());

@@ -227,5 +227,69 @@ TEST_F(UpgradeQuickTest, AMissingBinaryOrABadConfigLeavesTheOldProcessServing) {
   EXPECT_EQ(kill(server.pid(), 0), 0);
 }
 
+// A warm start's provisional entries (no connection owns them) are carried with the grace they
+// have left: the new process neither drops them nor reads StateFile again.
+TEST_F(UpgradeQuickTest, CarriesAWarmStartsProvisionalEntries) {
+  const std::string dir = MakeTempDir();
+  const std::string state = "StateFile=" + dir + "/state.bin\n";
+  {
+    ServerProcess first("AdminPort=0\n" + state);
+    ASSERT_TRUE(first.started());
+    FakeMsgServer ms(first.ports().msg_server);
+    MsgServerFields f;
+    f.host_name = "msg-w";
+    f.ip1 = "192.0.2.7";
+    ASSERT_TRUE(ms.Register(f));
+    ASSERT_TRUE(ms.Inc(7));
+    ASSERT_TRUE(Eventually([&] { return CountIs(first.ports().admin, 7); }));
+    ASSERT_EQ(first.Stop(SIGTERM), 0) << first.log();  // a clean stop writes the snapshot
+  }
+  ServerProcess server("AdminPort=0\n" + state + "WarmStartGrace=600\n");
+  ASSERT_TRUE(server.started());
+  const ServerPorts ports = server.ports();
+  json before = Servers(ports.admin);
+  ASSERT_TRUE(before.is_array() && before.size() == 1) << before.dump();
+  ASSERT_EQ(before[0]["provisional"], true) << before.dump();
+
+  const auto answer = Admin(ports.admin, "POST", "/upgrade");
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status, 200) << answer->body << "\n" << server.log();
+  const json j = json::parse(answer->body, nullptr, false);
+  NewProcess guard(j["pid"].get<pid_t>());
+  EXPECT_EQ(server.Stop(0, kUpgradeWait), 0) << server.log();
+
+  const json after = Servers(ports.admin);
+  ASSERT_TRUE(after.is_array() && after.size() == 1) << after.dump();
+  EXPECT_EQ(after[0]["host_name"], "msg-w");
+  EXPECT_EQ(after[0]["provisional"], true);
+  EXPECT_EQ(after[0]["cur"], 7);
+  EXPECT_NE(Metrics(ports.admin).find("ttlogin_msg_servers{state=\"provisional\"} 1\n"),
+            std::string::npos);
+  // Still chosen for clients, from its last known state.
+  const auto login = HttpGetMsgServer(ports.http);
+  ASSERT_TRUE(login);
+  EXPECT_NE(login->body.find("192.0.2.7"), std::string::npos) << login->body;
+  const std::string log = server.log();
+  EXPECT_NE(log.find("live upgrade: 1 provisional msg_server(s) of a warm start carried"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("warm start: not needed, the state came with the live upgrade"),
+            std::string::npos)
+      << log;
+
+  // Its msg_server registering again takes the carried entry over in place.
+  FakeMsgServer back(ports.msg_server);
+  MsgServerFields f;
+  f.host_name = "msg-w";
+  f.ip1 = "192.0.2.7";
+  f.cur_conn_cnt = 2;
+  ASSERT_TRUE(back.Register(f));
+  EXPECT_TRUE(Eventually([&] {
+    const json l = Servers(ports.admin);
+    return l.is_array() && l.size() == 1 && l[0]["provisional"] == false && l[0]["cur"] == 2;
+  })) << Servers(ports.admin).dump();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace ttlogin::test
