@@ -16,6 +16,13 @@
 
 namespace ttlogin::test {
 
+namespace {
+
+// What the old process logs when an upgrade fails and it serves on.
+constexpr std::string_view kUpgradeFailedLog = "live upgrade failed: ";
+
+}  // namespace
+
 const char* TriggerName(UpgradeTrigger trigger) {
   return trigger == UpgradeTrigger::kSignal ? "SIGUSR2" : "POST /upgrade";
 }
@@ -66,6 +73,7 @@ UpgradeRun RunUpgrade(ServerProcess& server, UpgradeTrigger trigger, const std::
   UpgradeRun run;
   const auto start = std::chrono::steady_clock::now();
   const pid_t old_pid = server.pid();
+  const std::size_t log_start = server.log().size();
   if (trigger == UpgradeTrigger::kSignal) {
     if (kill(old_pid, SIGUSR2) != 0) {
       run.error = std::string("kill(SIGUSR2): ") + std::strerror(errno);
@@ -89,7 +97,13 @@ UpgradeRun RunUpgrade(ServerProcess& server, UpgradeTrigger trigger, const std::
   }
   const auto left = std::chrono::duration_cast<milliseconds>(
       timeout - (std::chrono::steady_clock::now() - start));
-  run.wait = server.AwaitUpgrade(std::max(left, milliseconds(0)));
+  // The old process logs a failure and serves on: no need to wait the whole timeout for it.
+  run.wait = server.AwaitUpgrade(std::max(left, milliseconds(0)), [&]() -> std::string {
+    const std::string log = server.log();
+    const std::size_t at = log.find(kUpgradeFailedLog, std::min(log_start, log.size()));
+    if (at == std::string::npos) return "";
+    return "the server logged: " + log.substr(at, log.find('\n', at) - at);
+  });
   if (!run.wait.ok) {
     run.error = run.wait.error;
     return run;

@@ -222,7 +222,8 @@ pid_t ServerProcess::ReadyPid() const {
   return info ? info->pid : -1;
 }
 
-UpgradeWait ServerProcess::AwaitUpgrade(std::chrono::milliseconds timeout) {
+UpgradeWait ServerProcess::AwaitUpgrade(std::chrono::milliseconds timeout,
+                                        const std::function<std::string()>& give_up) {
   UpgradeWait w;
   w.old_pid = pid_;
   if (pid_ <= 0) {
@@ -234,6 +235,19 @@ UpgradeWait ServerProcess::AwaitUpgrade(std::chrono::milliseconds timeout) {
   while (true) {
     info = ParseReadyFile(ready_path());
     if (info && info->pid > 0 && info->pid != pid_) break;
+    if (const int code = WaitExit(pid_, std::chrono::milliseconds(0)); code != -1) {
+      w.old_exit = code;
+      w.error = "old pid " + std::to_string(pid_) + " exited (" + std::to_string(code) +
+                ") before a new process took over";
+      pid_ = -1;
+      return w;
+    }
+    if (give_up) {
+      if (std::string why = give_up(); !why.empty()) {
+        w.error = std::move(why);
+        return w;
+      }
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       w.error = "after " + std::to_string(timeout.count()) + " ms the ready file still names pid " +
                 std::to_string(info ? info->pid : -1) + " (old pid " + std::to_string(pid_) + ")";

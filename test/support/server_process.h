@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -73,8 +74,11 @@ class ServerProcess {
 
   // Waits up to `timeout` for a live upgrade of the current process to complete: the ready file
   // names a new pid with the same ports, and the old process exits. Then pid() is the new one.
-  // `ok` needs the old exit code to be 0 (or kExitNotObservable without AdoptOrphans).
-  UpgradeWait AwaitUpgrade(std::chrono::milliseconds timeout);
+  // `ok` needs the old exit code to be 0 (or kExitNotObservable without AdoptOrphans). It gives up
+  // early when the old process exits before a new one took over, or when `give_up` (polled)
+  // returns a reason.
+  UpgradeWait AwaitUpgrade(std::chrono::milliseconds timeout,
+                           const std::function<std::string()>& give_up = {});
 
   // Makes this test process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER): a
   // server started by a live upgrade becomes its child once the old one exits, so its own exit
