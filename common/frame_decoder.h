@@ -84,6 +84,8 @@ class FrameDecoder {
 
   // Bytes held for a frame that has not completed yet.
   std::size_t buffered() const { return pending_.size(); }
+  // Those bytes (a live upgrade carries them; feeding them to a new decoder restores it).
+  std::span<const std::uint8_t> pending() const { return pending_; }
   // Storage held for it: grows with the bytes received (at most twice them, and never beyond the
   // declared length), not with the length a peer declares.
   std::size_t capacity() const { return pending_.capacity(); }

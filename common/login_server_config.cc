@@ -53,6 +53,8 @@ const std::set<std::string, std::less<>>& KnownKeys() {
       "TrustedProxies",
       "MsgServerAllowFrom",
       "MaxMsgServerConnectionsPerAddress",
+      "UpgradeBinary",
+      "UpgradeTimeout",
   };
   return keys;
 }
@@ -289,6 +291,14 @@ class Builder {
     Optional("MaxHttpBodySize", 0, 1024 * 1024, c.max_http_body_size);
     Optional("MaxQueuedOutput", 4 * 1024, 64 * 1024 * 1024, c.max_queued_output);
     Seconds("HttpRequestTimeout", 1, 3600, c.http_request_timeout);
+    Seconds("UpgradeTimeout", 1, 3600, c.upgrade_timeout);
+    if (const ConfigValue* v = file_.Find("UpgradeBinary"); v != nullptr && !v->value.empty()) {
+      if (v->value.front() != '/') {
+        Error("UpgradeBinary", v, "'" + v->value + "' is not an absolute path");
+      } else {
+        c.upgrade_binary = v->value;
+      }
+    }
     Optional("MaxMsgServers", 1, 10'000'000, c.max_msg_servers);
     c.msg_server.max_connections = kDefaultMaxMsgServerConnections;
     c.client.max_connections = kDefaultMaxClientConnections;

@@ -80,6 +80,10 @@ struct LoginServerConfig {
   // AdminAllowInsecure: let an admin listener beyond loopback run without AdminToken (default
   // off: that is refused, since anyone reaching the port could drain or reload).
   bool admin_allow_insecure = false;
+
+  // Live upgrade (SIGUSR2, POST /upgrade; docs/OPERATIONS.md, "Live upgrade"); both reloadable.
+  std::string upgrade_binary;                // UpgradeBinary: empty = the running binary's path
+  std::chrono::seconds upgrade_timeout{10};  // UpgradeTimeout: spawn to commit, at most
 };
 
 struct ConfigLoadResult {

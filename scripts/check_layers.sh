@@ -20,14 +20,15 @@ declare -A ALLOWED=(
   [server/net]="common/ server/net/"
   [server/session]="common/ IM. server/registry/ server/http/ server/session/"
   [server/admin]="common/ server/registry/ server/http/ server/session/ server/admin/"
-  [server]="common/ IM. server/"
+  [server/upgrade]="common/ server/upgrade/"
+  [server]="common/ IM. ttlogin_handover. server/"
   [tools/common]="common/ IM. tools/common/"
   [tools/pdu_dump]="common/ IM. tools/common/ tools/pdu_dump/"
   [tools/load_replay]="common/ IM. tools/common/ server/registry/ tools/load_replay/"
   [tools/loadgen]="common/ IM. tools/common/ tools/loadgen/"
   [tools/soak]="common/ IM. tools/common/ tools/soak/"
 )
-ORDER=(server/registry server/http server/net server/session server/admin server
+ORDER=(server/registry server/http server/net server/session server/admin server/upgrade server
        tools/common tools/pdu_dump tools/load_replay tools/loadgen tools/soak common)
 
 violations=0

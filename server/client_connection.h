@@ -7,8 +7,8 @@
 // a descriptor, for as long as the peer likes.
 #pragma once
 
-#include "server/session/client_session.h"
 #include "server/net/connection.h"
+#include "server/session/client_session.h"
 #include "server/session/server_context.h"
 
 namespace ttlogin::server {
@@ -16,6 +16,12 @@ namespace ttlogin::server {
 class ClientConnection final : public Connection {
  public:
   ClientConnection(asio::ip::tcp::socket socket, ServerContext& context);
+
+  // --- Live upgrade: a connection is carried only before its request's first byte ---
+  bool Carriable() const { return Quiescent() && last_received() == accepted_; }
+  Clock::time_point accepted() const { return accepted_; }
+  // ClientTimeout goes on from the accept in the old process.
+  void RestoreAccepted(Clock::time_point accepted) { accepted_ = accepted; }
 
  private:
   void OnStart() override;
@@ -25,7 +31,7 @@ class ClientConnection final : public Connection {
 
   ServerContext& context_;
   ClientSession session_;
-  const Clock::time_point accepted_;
+  Clock::time_point accepted_;
 };
 
 }  // namespace ttlogin::server

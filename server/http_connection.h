@@ -3,8 +3,8 @@
 // (HttpTimeout), the request deadline (HttpRequestTimeout, against slowloris) and answer latency.
 #pragma once
 
-#include "server/net/connection.h"
 #include "server/http/http_session.h"
+#include "server/net/connection.h"
 #include "server/session/server_context.h"
 
 namespace ttlogin::server::http {
@@ -13,6 +13,10 @@ class HttpConnection final : public Connection, private ReplyDeferral {
  public:
   HttpConnection(asio::ip::tcp::socket socket, ServerContext& context, HttpHandler& handler,
                  ListenerKind kind);
+
+  // --- Live upgrade: carried only between requests (none begun, none answered later) ---
+  bool Carriable() const { return Quiescent() && !session_.in_request() && !session_.done(); }
+  ListenerKind kind() const { return kind_; }
 
  private:
   void OnStart() override;

@@ -21,16 +21,19 @@
 #include "common/login_server_config.h"
 #include "server/admin/admin_backend.h"
 #include "server/admin/admin_handler.h"
-#include "server/session/msg_server_handler.h"
 #include "server/net/address_limiter.h"
 #include "server/net/io_thread_pool.h"
 #include "server/net/listener.h"
+#include "server/registry/msg_server_registry.h"
 #include "server/session/live_config.h"
 #include "server/session/metrics.h"
-#include "server/registry/msg_server_registry.h"
+#include "server/session/msg_server_handler.h"
 #include "server/session/server_context.h"
 
 namespace ttlogin::server {
+
+class UpgradeCoordinator;
+struct UpgradeCommand;
 
 class LoginServer final : public admin::AdminBackend {
  public:
@@ -62,6 +65,13 @@ class LoginServer final : public admin::AdminBackend {
   static constexpr std::chrono::seconds kReloadAnswerWait{3};
   std::string BuildVersion() const override { return version_; }
 
+  // Live upgrade (SIGUSR2, POST /upgrade): how to start the new binary. Without it, an upgrade
+  // fails with a reason.
+  void set_upgrade_command(UpgradeCommand command);
+  // admin::AdminBackend: runs a live upgrade on its own thread; `done` gets the outcome.
+  void UpgradeAsync(std::string_view trigger,
+                    std::function<void(const admin::UpgradeOutcome&)> done) override;
+
   // Listener names ("msg_server", "client", "http", "admin") and their bound endpoints.
   std::vector<std::pair<std::string, std::vector<asio::ip::tcp::endpoint>>> Endpoints() const;
 
@@ -74,6 +84,11 @@ class LoginServer final : public admin::AdminBackend {
   void ScheduleExpiry();
   admin::ReloadOutcome DoReload(std::string_view trigger);
   void StopReloadThread();
+  // Live upgrade, old process: accepting again after a failed upgrade (accept loop), and, after
+  // the commit, stopping once the connections kept here are done (bounded by UpgradeTimeout).
+  void ResumeAcceptingAfterUpgrade();
+  void FinishAfterHandover(pid_t new_pid);
+  friend class UpgradeCoordinator;
 
   const common::LoginServerConfig startup_;  // what Bind() used; listeners need a restart
   const std::string config_path_;
@@ -95,11 +110,16 @@ class LoginServer final : public admin::AdminBackend {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::mutex reload_mu_;
   bool stopping_ = false;
+  bool handed_over_ = false;  // a live upgrade committed: the new process serves the state
+  // Connections a live upgrade carried into this process, started by Run().
+  std::vector<std::shared_ptr<Connection>> adopted_;
   // Last, so that it stops first: its reloads use everything above.
   asio::io_context reload_io_{1};
   asio::executor_work_guard<asio::io_context::executor_type> reload_work_{
       reload_io_.get_executor()};
   std::thread reload_thread_;
+  // Last of all: its upgrade thread uses everything above.
+  std::unique_ptr<UpgradeCoordinator> upgrade_;
 };
 
 }  // namespace ttlogin::server

@@ -1,5 +1,6 @@
 // login_server: the command line. Exit codes: 0 clean stop, 1 runtime failure (e.g. a port in
 // use), 2 bad command line or bad config.
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -16,7 +17,10 @@
 
 #include "common/logging.h"
 #include "common/login_server_config.h"
+#include "common/sd_notify.h"
 #include "server/login_server.h"
+#include "server/upgrade/child_process.h"
+#include "server/upgrade_coordinator.h"
 
 #ifndef TTLOGIN_VERSION
 #define TTLOGIN_VERSION "unknown"
@@ -97,9 +101,60 @@ bool WriteReadyFile(const std::string& path, const ttlogin::server::LoginServer&
   return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
+// A live upgrade started this process: the handover socket the old process passed (see
+// server/upgrade_coordinator.h), or -1. Every other inherited descriptor beyond stdio is closed
+// first: a socket the old process accepted while it spawned us must not stay open here, or its
+// peer would not see it close. The variable is removed so that our own upgrades set their own.
+int TakeHandoverFd() {
+  const char* value = std::getenv(ttlogin::server::upgrade::kHandoverFdEnv);
+  if (value == nullptr) return -1;
+  char* end = nullptr;
+  const long fd = std::strtol(value, &end, 10);
+  unsetenv(ttlogin::server::upgrade::kHandoverFdEnv);
+  if (end == value || *end != '\0' || fd < 3 || fd > 65535 ||
+      fcntl(static_cast<int>(fd), F_GETFD) < 0) {
+    std::cerr << "login_server: " << ttlogin::server::upgrade::kHandoverFdEnv << "=" << value
+              << " is not an open descriptor; starting without a handover\n";
+    return -1;
+  }
+  const auto mine = static_cast<unsigned>(fd);
+  if (mine > 3) close_range(3, mine - 1, 0);
+  close_range(mine + 1, ~0U, 0);
+  fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+  return static_cast<int>(fd);
+}
+
+// The test hook TTLOGIN_HANDOVER_VERSION_OVERRIDE=<n>: this process claims handover protocol
+// version n. Removed from the environment, so the binary it starts claims its real version.
+std::uint32_t HandoverVersion() {
+  std::uint32_t version = ttlogin::server::kHandoverProtocolVersion;
+  if (const char* v = std::getenv("TTLOGIN_HANDOVER_VERSION_OVERRIDE")) {
+    version = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
+    unsetenv("TTLOGIN_HANDOVER_VERSION_OVERRIDE");
+  }
+  return version;
+}
+
+// The running binary, as started (a later replacement on disk does not change what this names).
+std::string OwnBinary(const char* argv0) {
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0) return argv0;
+  return std::string(path, static_cast<std::size_t>(n));
+}
+
+void Notify(std::string_view state) {
+  if (const std::string e = ttlogin::common::SdNotify(state); !e.empty()) {
+    spdlog::warn("cannot notify the service manager ({}): {}", state, e);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const int handover_fd = TakeHandoverFd();
+  const std::uint32_t handover_version = HandoverVersion();
+  const std::string own_binary = OwnBinary(argv[0]);
   std::string config_path = "./loginserver.conf";
   std::string ready_file;
   bool check_only = false;
@@ -173,14 +228,44 @@ int main(int argc, char** argv) {
 
   try {
     ttlogin::server::LoginServer server(loaded.config, config_path, TTLOGIN_VERSION);
-    if (const std::string error = server.Bind(); !error.empty()) {
+    ttlogin::server::UpgradeCommand command;
+    command.binary = own_binary;
+    command.args.assign(argv + 1, argv + argc);
+    command.protocol_version = handover_version;
+    command.binary_version = TTLOGIN_VERSION;
+    ttlogin::server::UpgradeCoordinator::TakenOver taken;
+    if (handover_fd >= 0) {
+      if (const std::string error =
+              ttlogin::server::UpgradeCoordinator::TakeOver(server, handover_fd, command, taken);
+          !error.empty()) {
+        spdlog::critical("live upgrade: cannot take over: {}; exiting, the old process serves on",
+                         error);
+        spdlog::shutdown();
+        // At once: no destructor may touch the carried sockets, which the old process still owns.
+        std::_Exit(kExitRuntime);
+      }
+    } else if (const std::string error = server.Bind(); !error.empty()) {
       spdlog::critical("cannot start: {}", error);
       std::cerr << "login_server: cannot start: " << error << "\n";
       return kExitRuntime;
     }
+    server.set_upgrade_command(std::move(command));
     if (!ready_file.empty() && !WriteReadyFile(ready_file, server)) {
       spdlog::critical("cannot write ready file {}", ready_file);
       return kExitRuntime;
+    }
+    if (handover_fd >= 0) {
+      // systemd follows the new main process (the unit has NotifyAccess=all).
+      Notify("MAINPID=" + std::to_string(getpid()) + "\nREADY=1");
+      spdlog::info(
+          "live upgrade: serving, took over from pid {} ({} listening socket(s), {} "
+          "connection(s); {:.1f} ms since its last accept)",
+          taken.old_pid, taken.listeners, taken.connections,
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                    taken.accept_paused)
+              .count());
+    } else {
+      Notify("READY=1");
     }
     server.Run();
   } catch (const std::exception& e) {

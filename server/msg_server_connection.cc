@@ -31,12 +31,25 @@ std::atomic<std::uint64_t> g_links{0};
 
 }  // namespace
 
-MsgServerConnection::MsgServerConnection(asio::ip::tcp::socket socket, ServerContext& context)
+MsgServerConnection::MsgServerConnection(asio::ip::tcp::socket socket, ServerContext& context,
+                                         std::uint64_t carried_link)
     : Connection(std::move(socket)),
       context_(context),
-      session_(context, peer(), g_links.fetch_add(1, std::memory_order_relaxed) + 1),
+      session_(
+          context, peer(),
+          carried_link != 0 ? carried_link : g_links.fetch_add(1, std::memory_order_relaxed) + 1),
       address_(registry::PeerAddressOf(peer())) {
   set_output_budget(context_.config().max_queued_output);
+}
+
+std::uint64_t MsgServerConnection::LastLink() {
+  return g_links.load(std::memory_order_relaxed);
+}
+
+void MsgServerConnection::NumberLinksAbove(std::uint64_t link) {
+  std::uint64_t current = g_links.load(std::memory_order_relaxed);
+  while (current < link && !g_links.compare_exchange_weak(current, link)) {
+  }
 }
 
 MsgServerConnection::~MsgServerConnection() {

@@ -17,8 +17,18 @@ namespace ttlogin::server {
 
 class MsgServerConnection final : public Connection {
  public:
-  MsgServerConnection(asio::ip::tcp::socket socket, ServerContext& context);
+  // `carried_link`: the link number a live upgrade carried (0: a new link, numbered now).
+  MsgServerConnection(asio::ip::tcp::socket socket, ServerContext& context,
+                      std::uint64_t carried_link = 0);
   ~MsgServerConnection() override;
+
+  // --- Live upgrade ---
+  bool Carriable() const { return Quiescent() && session_.carriable(); }
+  MsgServerSession& session() { return session_; }
+  // The largest link number given so far; links are numbered above `link` from now on (the new
+  // process continues above the largest carried link).
+  static std::uint64_t LastLink();
+  static void NumberLinksAbove(std::uint64_t link);
 
  private:
   void OnStart() override;

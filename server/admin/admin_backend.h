@@ -15,6 +15,14 @@ struct ReloadOutcome {
   std::vector<std::string> notes;   // what changed, and what needs a restart to change
 };
 
+struct UpgradeOutcome {
+  enum class Result { kUpgraded, kFailed, kBusy };
+  Result result = Result::kFailed;
+  long new_pid = 0;        // kUpgraded: the process that serves now
+  double handover_ms = 0;  // kUpgraded: from the last accept here to the commit
+  std::string error;       // kFailed, kBusy: why (this process serves on)
+};
+
 class AdminBackend {
  public:
   virtual ~AdminBackend() = default;
@@ -25,6 +33,15 @@ class AdminBackend {
   virtual void ReloadAsync(std::string_view trigger,
                            std::function<void(const ReloadOutcome&)> done) {
     done(Reload(trigger));
+  }
+  // Starts a live upgrade (docs/OPERATIONS.md, "Live upgrade"); `done` gets the outcome once it
+  // is known, on another thread. By default there is none to start.
+  virtual void UpgradeAsync(std::string_view trigger,
+                            std::function<void(const UpgradeOutcome&)> done) {
+    (void)trigger;
+    UpgradeOutcome out;
+    out.error = "live upgrade is not available here";
+    done(out);
   }
   virtual std::string BuildVersion() const = 0;
 };

@@ -133,6 +133,10 @@ void AdminHandler::Handle(const http::HttpRequest& request, bool keep_alive, std
     if (!post) return http::AppendJsonError(out, 405, "use POST", keep_alive, "Allow: POST\r\n");
     return Reload(request, keep_alive, out);
   }
+  if (path == "/upgrade") {
+    if (!post) return http::AppendJsonError(out, 405, "use POST", keep_alive, "Allow: POST\r\n");
+    return Upgrade(request, keep_alive, out);
+  }
   if (path.substr(0, kServersPrefix.size()) == kServersPrefix) {
     std::string_view rest = path.substr(kServersPrefix.size());
     const std::size_t slash = rest.rfind('/');
@@ -197,7 +201,47 @@ void AppendReloadAnswer(const ReloadOutcome& r, bool keep_alive, std::string& ou
   http::AppendHttpResponse(out, r.ok ? 200 : 400, Dump(j), keep_alive);
 }
 
+void AppendUpgradeAnswer(const UpgradeOutcome& r, bool keep_alive, std::string& out) {
+  json j;
+  int status = 200;
+  switch (r.result) {
+    case UpgradeOutcome::Result::kUpgraded:
+      j["status"] = "upgraded";
+      j["pid"] = r.new_pid;
+      j["handover_ms"] = r.handover_ms;
+      break;
+    case UpgradeOutcome::Result::kBusy:
+      status = 409;
+      j["status"] = "busy";
+      j["error"] = r.error;
+      break;
+    case UpgradeOutcome::Result::kFailed:
+      status = 500;
+      j["status"] = "failed";
+      j["error"] = r.error;
+      break;
+  }
+  http::AppendHttpResponse(out, status, Dump(j), keep_alive);
+}
+
 }  // namespace
+
+void AdminHandler::Upgrade(const http::HttpRequest& request, bool keep_alive, std::string& out) {
+  if (request.deferral == nullptr) {
+    UpgradeOutcome r;
+    r.error = "POST /upgrade needs a connection that can wait for the outcome";
+    AppendUpgradeAnswer(r, keep_alive, out);
+    return;
+  }
+  // The answer waits for the outcome (at most UpgradeTimeout); this connection stays with this
+  // process, which answers it after the handover and then closes it.
+  backend_.UpgradeAsync("POST /upgrade",
+                        [deliver = request.deferral->Defer(), keep_alive](const UpgradeOutcome& r) {
+                          std::string answer;
+                          AppendUpgradeAnswer(r, keep_alive, answer);
+                          deliver(std::move(answer));
+                        });
+}
 
 void AdminHandler::Reload(const http::HttpRequest& request, bool keep_alive, std::string& out) {
   if (request.deferral == nullptr) {

@@ -36,6 +36,7 @@ class AdminHandler final : public http::HttpHandler {
   void Servers(bool keep_alive, bool head_only, std::string& out);
   void Drain(std::string_view key, bool draining, bool keep_alive, std::string& out);
   void Reload(const http::HttpRequest& request, bool keep_alive, std::string& out);
+  void Upgrade(const http::HttpRequest& request, bool keep_alive, std::string& out);
 
   ServerContext& context_;
   AdminBackend& backend_;

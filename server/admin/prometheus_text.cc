@@ -314,6 +314,15 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
   CounterFamily(
       w, m, "ttlogin_reloads_total", "Config reloads, by result.",
       {{"result=\"ok\"", Counter::kReloads}, {"result=\"failed\"", Counter::kReloadFailures}});
+  CounterFamily(
+      w, m, "ttlogin_upgrades_total",
+      "Live upgrades, by result: ok is counted by the new process when it takes over, "
+      "failed by the process that serves on.",
+      {{"result=\"ok\"", Counter::kUpgrades}, {"result=\"failed\"", Counter::kUpgradeFailures}});
+  w.Family("ttlogin_handover_seconds", "gauge",
+           "The last live upgrade's handover, from the old process's last accept to this "
+           "process's first possible accept (0: this process did not take over).");
+  w.Sample("ttlogin_handover_seconds", "", m.handover_seconds());
   w.Family("ttlogin_log_lines_suppressed_total", "counter",
            "Log lines a peer could trigger at will that the per-call-site rate limit dropped.");
   w.Sample("ttlogin_log_lines_suppressed_total", "", common::LogRateLimiter::TotalSuppressed());

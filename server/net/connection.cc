@@ -1,5 +1,7 @@
 #include "server/net/connection.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <vector>
@@ -58,6 +60,7 @@ Connection::Connection(asio::ip::tcp::socket socket)
 }
 
 Connection::~Connection() {
+  timers_.Untrack(*this);
   timers_.Remove(*this);
   if (stats_ != nullptr) stats_->CountClosed();
 }
@@ -72,8 +75,33 @@ void Connection::Start() {
   asio::error_code ec;
   socket_.non_blocking(true, ec);
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  timers_.Track(*this);
   OnStart();
+  if (!output_.empty()) FlushOutput();  // carried by a live upgrade
   WaitReadable();
+}
+
+void Connection::RestoreCarried(std::string_view queued_output, Clock::time_point last_received,
+                                Clock::time_point last_sent) {
+  output_.assign(queued_output);
+  output_sent_ = 0;
+  last_received_ = last_received;
+  last_sent_ = last_sent;
+}
+
+void Connection::HandOver() {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  timers_.Untrack(*this);
+  timers_.Remove(*this);
+  stats_ = nullptr;  // the new process counts it from now on
+  // release() takes the socket out of this loop's epoll set and cancels its waits (their
+  // handlers see kClosed and return); close() then drops this process's descriptor only.
+  asio::error_code ec;
+  const int fd = socket_.release(ec);
+  if (!ec && fd >= 0) ::close(fd);
+  std::string().swap(output_);
+  std::vector<std::uint8_t>().swap(held_input_);
 }
 
 void Connection::Close(std::string_view reason) {
@@ -81,6 +109,7 @@ void Connection::Close(std::string_view reason) {
   state_ = State::kClosed;
   OnClose(reason);
   asio::error_code ec;
+  timers_.Untrack(*this);
   timers_.Remove(*this);
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);

@@ -48,6 +48,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed() const { return state_ == State::kClosed; }
   asio::any_io_executor executor() { return socket_.get_executor(); }
 
+  // --- Live upgrade: the old process hands the socket and this state to the new one ---
+  // Whether the socket side is between requests: started, open, no input held or kept, not
+  // closing. Only such a connection may be carried; the protocol adds its own condition.
+  bool Quiescent() const {
+    return tracked_ && (state_ == State::kOpen || state_ == State::kPaused) && !input_held_ &&
+           held_input_.empty();
+  }
+  int native_handle() { return socket_.native_handle(); }
+  Clock::time_point last_received() const { return last_received_; }
+  Clock::time_point last_sent() const { return last_sent_; }
+  // Output the kernel has not taken yet.
+  std::string_view unsent_output() const { return std::string_view(output_).substr(output_sent_); }
+  // The new process took the socket over: forget it quietly. The descriptor is closed without
+  // shutdown() (which would end the connection for the new process too), the protocol's
+  // OnClose does not run (no log line, no registry removal) and no close is counted. Call on the
+  // connection's loop, with the protocol already told (e.g. MsgServerSession::Release).
+  void HandOver();
+  // In the new process, before Start(): the carried output (sent first) and activity times.
+  void RestoreCarried(std::string_view queued_output, Clock::time_point last_received,
+                      Clock::time_point last_sent);
+
  protected:
   virtual void OnStart() {}
   // Bytes from the peer. The span is only valid during the call. Returns how many were consumed:
@@ -82,9 +103,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Set by the protocol from its config (MaxQueuedOutput) before Start().
   void set_output_budget(std::size_t bytes) { output_budget_ = bytes; }
 
-  Clock::time_point last_received() const { return last_received_; }
-  Clock::time_point last_sent() const { return last_sent_; }
-
  private:
   // The connection's lifecycle. Input flows only in kOpen; kPaused keeps the socket open for
   // input but reads nothing until the hold is released and the queued output has drained.
@@ -114,6 +132,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   friend class ConnectionTimers;
 
   asio::ip::tcp::socket socket_;
+  // In its loop's list of started connections (ConnectionTimers), which a live upgrade walks.
+  Connection* list_prev_ = nullptr;
+  Connection* list_next_ = nullptr;
+  bool tracked_ = false;
   ConnectionTimers& timers_;  // the deadline heap of the socket's loop
   DeadlineSlot deadline_;     // this connection's place in timers_
   ListenerStats* stats_ = nullptr;

@@ -10,6 +10,8 @@ ConnectionTimers& ConnectionTimers::Of(const asio::any_io_executor& executor) {
 void ConnectionTimers::shutdown() {
   shut_down_ = true;
   heap_.Clear();
+  while (head_ != nullptr)
+    Untrack(*head_);
 }
 
 void ConnectionTimers::Arm(Clock::time_point at) {

@@ -37,6 +37,35 @@ class ConnectionTimers final : public asio::io_context::service {
   // Takes `c`'s deadline out. The timer may stay armed for it; it then fires early and re-arms.
   void Remove(Connection& c) { heap_.Remove(c); }
 
+  // The loop's started, not closed connections, in an intrusive list: a live upgrade walks it
+  // (with the loop parked) to collect what it carries. Linking costs two stores at start and at
+  // close, nothing per read or write.
+  void Track(Connection& c) {
+    if (c.tracked_ || shut_down_) return;
+    c.tracked_ = true;
+    c.list_prev_ = nullptr;
+    c.list_next_ = head_;
+    if (head_ != nullptr) head_->list_prev_ = &c;
+    head_ = &c;
+    ++tracked_;
+  }
+  void Untrack(Connection& c) {
+    if (!c.tracked_) return;
+    c.tracked_ = false;
+    if (c.list_prev_ != nullptr) c.list_prev_->list_next_ = c.list_next_;
+    if (c.list_next_ != nullptr) c.list_next_->list_prev_ = c.list_prev_;
+    if (head_ == &c) head_ = c.list_next_;
+    c.list_prev_ = c.list_next_ = nullptr;
+    --tracked_;
+  }
+  // Calls f(Connection&) for each tracked connection; f must not close or untrack any.
+  template <typename F>
+  void ForEachConnection(F&& f) {
+    for (Connection* c = head_; c != nullptr; c = c->list_next_)
+      f(*c);
+  }
+  std::size_t tracked() const { return tracked_; }
+
  private:
   void shutdown() override;
   void Arm(Clock::time_point at);
@@ -45,6 +74,8 @@ class ConnectionTimers final : public asio::io_context::service {
   asio::steady_timer timer_;
   DeadlineHeap<Connection, &Connection::deadline_> heap_;
   std::vector<std::shared_ptr<Connection>> due_;  // only inside OnFired; keeps its capacity
+  Connection* head_ = nullptr;
+  std::size_t tracked_ = 0;
   bool armed_ = false;
   bool shut_down_ = false;
   Clock::time_point armed_at_{};

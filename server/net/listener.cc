@@ -1,5 +1,8 @@
 #include "server/net/listener.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include "common/log_rate_limiter.h"
@@ -89,7 +92,7 @@ void Listener::StartAccepting() {
 }
 
 void Listener::Accept(Acceptor& a) {
-  if (a.stopped) return;
+  if (a.stopped || paused_) return;
   a.acceptor.async_accept(
       pool_.Next(), [this, &a](const asio::error_code& ec, asio::ip::tcp::socket socket) {
         if (a.stopped || ec == asio::error::operation_aborted) return;
@@ -110,8 +113,53 @@ void Listener::Accept(Acceptor& a) {
           connection->CountIn(stats_);
           asio::post(connection->executor(), [connection] { connection->Start(); });
         }
-        Accept(a);
+        Accept(a);  // not while paused
       });
+}
+
+void Listener::PauseAccepting() {
+  paused_ = true;
+  for (auto& a : acceptors_) {
+    asio::error_code ec;
+    a->acceptor.cancel(ec);
+    a->backoff.cancel();
+  }
+}
+
+void Listener::ResumeAccepting() {
+  if (!paused_) return;
+  paused_ = false;
+  for (auto& a : acceptors_)
+    Accept(*a);
+}
+
+std::vector<Listener::BoundSocket> Listener::bound_sockets() {
+  std::vector<BoundSocket> out;
+  for (auto& a : acceptors_)
+    out.push_back(BoundSocket{a->acceptor.native_handle(), a->endpoint});
+  return out;
+}
+
+std::string Listener::Adopt(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+      (address.ss_family != AF_INET && address.ss_family != AF_INET6)) {
+    ::close(fd);
+    return std::string(name()) + ": a carried listening socket is not a TCP/IP socket";
+  }
+  auto a = std::make_unique<Acceptor>(accept_context_);
+  asio::error_code ec;
+  a->acceptor.assign(address.ss_family == AF_INET ? asio::ip::tcp::v4() : asio::ip::tcp::v6(), fd,
+                     ec);
+  if (ec) {
+    ::close(fd);
+    return std::string(name()) + ": cannot take over a listening socket: " + ec.message();
+  }
+  a->endpoint = a->acceptor.local_endpoint(ec);
+  if (ec) return std::string(name()) + ": a carried listening socket has no address";
+  acceptors_.push_back(std::move(a));
+  return {};
 }
 
 void Listener::Stop() {

@@ -40,6 +40,23 @@ class Listener {
   void StartAccepting();
   void Stop();
 
+  // --- Live upgrade ---
+  // Stops accepting; the sockets stay open and listening, so the kernel keeps queueing new
+  // connections for whoever accepts next. On the accept loop. An accept that had already
+  // completed is still handed to its connection.
+  void PauseAccepting();
+  // Accepts again after an upgrade that failed. On the accept loop.
+  void ResumeAccepting();
+  // The listening sockets, for the new process (this listener keeps its own descriptors).
+  struct BoundSocket {
+    int fd = -1;
+    asio::ip::tcp::endpoint endpoint;
+  };
+  std::vector<BoundSocket> bound_sockets();
+  // In the new process, instead of Bind(): takes over a listening socket (and owns `fd` from
+  // then on, also on failure). Returns an empty string or the reason.
+  [[nodiscard]] std::string Adopt(int fd);
+
   std::string_view name() const { return name_; }
   // The bound endpoints (the real port when the config said 0).
   std::vector<asio::ip::tcp::endpoint> endpoints() const;
@@ -56,6 +73,7 @@ class Listener {
   ListenerStats& stats_;
   Factory factory_;
   std::size_t max_connections_ = 0;
+  bool paused_ = false;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
 };
 

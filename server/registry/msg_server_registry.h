@@ -94,6 +94,25 @@ struct ServerSnapshot {
   std::uint32_t held = 0;  // provisional users
 };
 
+// One entry as a live upgrade carries it to the new process (registry_state.cc): what the
+// msg_server reported, the operator's metadata, and the timed state, as ages, so that it goes on
+// where it stood whatever the new registry's clock.
+struct RegistryEntryState {
+  ServerHandle handle;  // in the exporting registry (ExportState only)
+  MsgServerInfo info;   // with the counts as they are
+  EntryMeta meta;
+  std::uint32_t held = 0;                  // provisional users
+  std::uint32_t settled = 0;               // holds settled whose records have not expired yet
+  std::vector<std::int64_t> hold_ages_ms;  // one per live hold record, oldest first
+  bool warming = false;
+  std::int64_t warming_age_ms = 0;  // how long it has been warming
+};
+
+struct RegistryState {
+  std::vector<std::string> drain_keys;
+  std::vector<RegistryEntryState> entries;
+};
+
 class MsgServerRegistry {
  public:
   static constexpr std::size_t kDefaultShardCount = 32;
@@ -174,6 +193,13 @@ class MsgServerRegistry {
   std::optional<MsgServerInfo> Get(ServerHandle handle) const;
   RegistryStats Stats() const;
   std::vector<ServerSnapshot> Snapshot() const;
+
+  // Live upgrade (registry_state.cc). Every entry with its timed state, and the drain keys.
+  RegistryState ExportState() const;
+  // Adds the carried entries (beyond MaxMsgServers if need be: the old process had accepted them)
+  // and drain keys; returns each entry's new handle, in order. Holds and slow start windows go on
+  // from their ages under this registry's routing options (dropped where those are off).
+  std::vector<ServerHandle> ImportState(const RegistryState& state);
 
  private:
   RegistryShard& ShardOf(ServerHandle handle) const;

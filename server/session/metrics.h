@@ -72,6 +72,8 @@ enum class Counter : std::uint16_t {
   kRegistryUpdates,
   kReloads,
   kReloadFailures,
+  kUpgrades,         // live upgrades: counted by the new process, once, when it takes over
+  kUpgradeFailures,  // counted by the process that serves on
   kCount
 };
 
@@ -126,6 +128,11 @@ class Metrics {
     const Slot slot = Mine();
     Bump(slot, slot.block->closes[CloseIndex(l, r)], 1);
   }
+
+  // The last live upgrade's handover: from the old process's last accept to the new one's first
+  // possible accept (set by the new process from the time the old one sent).
+  void set_handover_seconds(double s) { handover_seconds_.store(s, std::memory_order_relaxed); }
+  double handover_seconds() const { return handover_seconds_.load(std::memory_order_relaxed); }
 
   std::uint64_t Get(Counter c) const;
   std::uint64_t Closes(ListenerKind l, common::CloseReason r) const;
@@ -186,6 +193,7 @@ class Metrics {
   Block overflow_;  // shared by threads beyond kBlocks: atomic read-modify-write
   std::atomic<std::size_t> next_block_{0};
   ConnectionCountsReader connection_counts_;
+  std::atomic<double> handover_seconds_{0};
 };
 
 }  // namespace ttlogin::server

@@ -379,6 +379,18 @@ void MsgServerSession::FlushPending() {
   }
 }
 
+void MsgServerSession::Restore(registry::ServerHandle handle, std::string host_name,
+                               std::int64_t known_count,
+                               std::chrono::steady_clock::time_point last_touch,
+                               std::span<const std::uint8_t> pending_frame) {
+  handle_ = handle;
+  host_name_ = std::move(host_name);
+  known_count_ = known_count;
+  last_touch_ = last_touch;
+  // A partial frame: the decoder only keeps it (a whole one would be dispatched, as on a read).
+  if (!pending_frame.empty()) (void)OnBytes(pending_frame);
+}
+
 void MsgServerSession::OnClosed(std::string_view reason) {
   if (!handle_.valid()) {
     TTLOGIN_LOG_PER_PEER(spdlog::level::debug,

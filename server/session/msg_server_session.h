@@ -53,6 +53,22 @@ class MsgServerSession {
   // The link ended: removes the entry and its users from the registry, with a log line.
   void OnClosed(std::string_view reason);
 
+  // --- Live upgrade ---
+  std::uint64_t link() const { return link_; }
+  std::span<const std::uint8_t> pending_frame() const { return decoder_.pending(); }
+  std::int64_t known_count() const { return known_count_; }
+  std::chrono::steady_clock::time_point last_touch() const { return last_touch_; }
+  // Whether the link can be carried: it goes on (no close decided).
+  bool carriable() const { return close_reason_ == common::CloseReason::kNone; }
+  // The new process holds the link and its entry now: forget the entry here without removing it
+  // (no registry change, no log line).
+  void Release() { handle_ = {}; }
+  // In the new process, before the first byte: the carried entry (already in the registry), and
+  // the bytes of the frame that was half-received.
+  void Restore(registry::ServerHandle handle, std::string host_name, std::int64_t known_count,
+               std::chrono::steady_clock::time_point last_touch,
+               std::span<const std::uint8_t> pending_frame);
+
   bool registered() const { return handle_.valid(); }
   registry::ServerHandle handle() const { return handle_; }
   const std::string& host_name() const { return host_name_; }
