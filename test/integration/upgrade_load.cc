@@ -13,8 +13,8 @@ namespace {
 // Long enough for a handover on a loaded machine; an answer later than this is a failure.
 constexpr milliseconds kAnswerWait{10000};
 // Each load thread pauses this long between requests, so that the load leaves the two shared
-// cores some room for the servers being upgraded; it still makes hundreds of requests a second.
-constexpr std::chrono::microseconds kPace{1000};
+// cores some room for the servers being upgraded; it still makes a thousand requests a second.
+constexpr std::chrono::microseconds kPace{250};
 
 }  // namespace
 

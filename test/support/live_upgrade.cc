@@ -74,6 +74,7 @@ UpgradeRun RunUpgrade(ServerProcess& server, UpgradeTrigger trigger, const std::
   const auto start = std::chrono::steady_clock::now();
   const pid_t old_pid = server.pid();
   const std::size_t log_start = server.log().size();
+  std::size_t log_seen = log_start;
   if (trigger == UpgradeTrigger::kSignal) {
     if (kill(old_pid, SIGUSR2) != 0) {
       run.error = std::string("kill(SIGUSR2): ") + std::strerror(errno);
@@ -99,10 +100,14 @@ UpgradeRun RunUpgrade(ServerProcess& server, UpgradeTrigger trigger, const std::
       timeout - (std::chrono::steady_clock::now() - start));
   // The old process logs a failure and serves on: no need to wait the whole timeout for it.
   run.wait = server.AwaitUpgrade(std::max(left, milliseconds(0)), [&]() -> std::string {
-    const std::string log = server.log();
-    const std::size_t at = log.find(kUpgradeFailedLog, std::min(log_start, log.size()));
-    if (at == std::string::npos) return "";
-    return "the server logged: " + log.substr(at, log.find('\n', at) - at);
+    // Only whole lines written since the last look, so a busy log is not read again each time.
+    const std::string fresh = server.LogFrom(log_seen);
+    const std::size_t end = fresh.rfind('\n');
+    if (end == std::string::npos) return "";
+    log_seen += end + 1;
+    const std::size_t at = fresh.find(kUpgradeFailedLog);
+    if (at == std::string::npos || at > end) return "";
+    return "the server logged: " + fresh.substr(at, fresh.find('\n', at) - at);
   });
   if (!run.wait.ok) {
     run.error = run.wait.error;
@@ -121,13 +126,15 @@ UpgradeRun RunUpgrade(ServerProcess& server, UpgradeTrigger trigger, const std::
       run.error = "POST /upgrade's answer has no handover_ms: " + run.reply->body;
       return run;
     }
-  } else if (server.ports().admin != 0) {
+  }
+  if (server.ports().admin != 0) {
     const auto seconds = MetricValue(server.ports().admin, token, "ttlogin_handover_seconds");
-    if (!seconds) {
+    if (!seconds || *seconds <= 0) {
       run.error = "the new process exposes no ttlogin_handover_seconds";
       return run;
     }
-    run.handover_ms = *seconds * 1000.0;
+    run.gauge_ms = *seconds * 1000.0;
+    if (run.handover_ms < 0) run.handover_ms = run.gauge_ms;
   }
   run.ok = true;
   return run;

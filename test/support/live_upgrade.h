@@ -40,14 +40,17 @@ struct UpgradeRun {
   std::string error;                  // why not, naming the step
   UpgradeWait wait;                   // the process change (ServerProcess::AwaitUpgrade)
   std::optional<HttpResponse> reply;  // POST /upgrade's answer (kPost only)
-  // The handover time: from POST /upgrade's answer, or for SIGUSR2 from the new process's
-  // ttlogin_handover_seconds. -1 when not known.
+  // The handover time: from POST /upgrade's answer (the old process's last accept to its commit),
+  // or for SIGUSR2 the same as gauge_ms. -1 when not known.
   double handover_ms = -1;
+  // The new process's ttlogin_handover_seconds in ms: the old process's last accept to the new
+  // one's first possible accept. -1 without an admin port.
+  double gauge_ms = -1;
 };
 
 // Triggers a live upgrade of `server` and waits up to `timeout` for it to complete (the new pid in
 // the ready file, the old one exited 0, and for kPost a 200 "upgraded" answer naming the new pid).
-// Needs an admin port for kPost and for the SIGUSR2 handover figure.
+// Needs an admin port for kPost and for the handover figures.
 UpgradeRun RunUpgrade(ServerProcess& server, UpgradeTrigger trigger, const std::string& token,
                       milliseconds timeout);
 

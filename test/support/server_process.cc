@@ -122,6 +122,9 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& output_path
 
   const pid_t pid = fork();
   if (pid != 0) return pid;
+  // Only stdio, as a service manager starts it: descriptors the test runner leaked into this
+  // process would otherwise show in the server's /proc/PID/fd (and vanish after a live upgrade).
+  close_range(3, ~0U, 0);
   const int fd = open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd >= 0) {
     dup2(fd, 1);
@@ -286,6 +289,15 @@ bool ServerProcess::AdoptOrphans() {
 
 std::string ServerProcess::log() const {
   return ReadFile(dir_ + "/server.log");
+}
+
+std::string ServerProcess::LogFrom(std::size_t offset) const {
+  std::ifstream in(dir_ + "/server.log");
+  in.seekg(static_cast<std::streamoff>(offset));
+  if (!in) return "";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 int ServerProcess::Stop(int signo, std::chrono::milliseconds timeout) {

@@ -66,6 +66,8 @@ class ServerProcess {
   pid_t ReadyPid() const;
   // Everything the server wrote to stderr so far.
   std::string log() const;
+  // What it wrote from byte `offset` on.
+  std::string LogFrom(std::size_t offset) const;
 
   // Sends `signo` and waits up to `timeout` for the exit. Returns the exit code, 128+signal when
   // killed by a signal, or -1 when it did not exit in time.
