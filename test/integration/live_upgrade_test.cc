@@ -15,6 +15,8 @@
 #include <set>
 #include <sstream>
 
+#include "IM.Login.pb.h"
+#include "common/protocol.h"
 #include "test/integration/upgrade_load.h"
 #include "test/support/fake_peers.h"
 #include "test/support/live_upgrade.h"
@@ -235,7 +237,7 @@ TEST_F(LiveUpgradeTest, HandoverWithTenThousandIdleConnectionsIsShort) {
   constexpr int kIdle = 10000;
   constexpr int kBatch = 500;
   constexpr double kBoundMs = 200;
-  constexpr int kAttempts = 3;
+  constexpr int kAttempts = 5;
   // This process holds every connection's other end, plus its own few files.
   constexpr rlim_t kNeeded = kMsgServers + kIdle + 256;
   const rlim_t own = RaiseOwnOpenFiles();
@@ -319,6 +321,131 @@ TEST_F(LiveUpgradeTest, HandoverWithTenThousandIdleConnectionsIsShort) {
   ask_all("after the upgrade");
   fleet.CheckConnections();
   EXPECT_EQ(fleet.tally().failed(), 0u) << fleet.tally().notes();
+}
+
+// Requests cut in two by an upgrade: the first part read by the old process, the rest sent after
+// the commit. A msg_server's half-received frame goes with its link to the new process; an HTTP or
+// Client-port request half read stays with the old one, which answers it. Nobody sees an error.
+TEST_F(LiveUpgradeTest, RequestsCutInTwoByTheUpgradeAreAnswered) {
+  ServerProcess server(BaseConfig());
+  ASSERT_TRUE(server.started()) << server.log();
+  FakeMsgServer ms(server.ports().msg_server);
+  MsgServerFields fields;
+  fields.host_name = "msg-half";
+  ASSERT_TRUE(ms.Register(fields));
+
+  // One write holding a whole update and the first bytes of the next: once the server counts the
+  // first, it has read the second's first bytes too (loopback delivers the write as one segment).
+  const std::string second = peer::UserCntUpdatePdu(common::kUserActionInc, 2);
+  const std::size_t cut = second.size() / 2;
+  ASSERT_TRUE(
+      ms.conn().Send(peer::UserCntUpdatePdu(common::kUserActionInc, 1) + second.substr(0, cut)));
+  auto count_is = [&](std::int64_t want) {
+    return Eventually(
+        [&] {
+          const auto counts = ServerCounts(server.ports().admin, kToken);
+          return counts && counts->count("msg-half") == 1 && counts->at("msg-half") == want;
+        },
+        milliseconds(10000));
+  };
+  ASSERT_TRUE(count_is(1)) << server.log();
+
+  // The same for HTTP: a whole request and the start of the next; the first answer is the barrier.
+  const std::string request(kGetMsgServerKeepAlive);
+  const std::size_t http_cut = request.size() / 2;
+  TcpClient cut_http(server.ports().http);
+  ASSERT_TRUE(cut_http.Send(request + request.substr(0, http_cut)));
+  std::string why;
+  auto first = ReadOneResponse(cut_http, &why);
+  ASSERT_TRUE(first && AnswersCodeZero(*first)) << why;
+
+  TcpClient idle_http(server.ports().http);
+  ASSERT_TRUE(idle_http.Send(request));
+  first = ReadOneResponse(idle_http, &why);
+  ASSERT_TRUE(first && AnswersCodeZero(*first)) << why;
+
+  const std::string ask = peer::MsgServReqPdu(41);
+  TcpClient cut_client(server.ports().client);
+  ASSERT_TRUE(cut_client.Send(ask.substr(0, ask.size() / 2)));
+
+  // POST /upgrade answers at the commit; the old process may still hold what it kept.
+  const auto reply = PostUpgrade(server, kToken, kUpgradeWait);
+  ASSERT_TRUE(reply && reply->status == 200) << (reply ? reply->body : "no answer") << "\n"
+                                             << server.log();
+
+  ASSERT_TRUE(ms.conn().Send(second.substr(cut)));
+  ASSERT_TRUE(cut_http.Send(request.substr(http_cut)));
+  ASSERT_TRUE(cut_client.Send(ask.substr(ask.size() / 2)));
+
+  const auto answer = ReadOneResponse(cut_http, &why);
+  ASSERT_TRUE(answer) << "the HTTP request cut in two got no answer: " << why;
+  EXPECT_TRUE(AnswersCodeZero(*answer)) << answer->status << " " << answer->body;
+
+  const auto pdu = cut_client.ReadPdu(milliseconds(10000));
+  ASSERT_TRUE(pdu) << "the Client-port request cut in two got no answer: "
+                   << cut_client.last_result().Describe();
+  IM::Login::IMMsgServRsp rsp;
+  ASSERT_TRUE(rsp.ParseFromString(pdu->body));
+  EXPECT_EQ(rsp.result_code(), 0u);
+  EXPECT_EQ(pdu->header.seq_num, 41);
+
+  ASSERT_TRUE(idle_http.Send(request));
+  const auto idle_answer = ReadOneResponse(idle_http, &why);
+  EXPECT_TRUE(idle_answer && AnswersCodeZero(*idle_answer)) << why;
+
+  const UpgradeWait wait = server.AwaitUpgrade(kUpgradeWait);
+  ASSERT_TRUE(wait.ok) << wait.error << "\n" << server.log();
+  EXPECT_EQ(wait.old_exit, 0);
+  EXPECT_TRUE(count_is(2)) << "the update cut in two was lost\n" << server.log();
+  const peer::IoResult link = ms.client().ReadInput(peer::MsgServerClient::OnHeartbeat::kAnswer);
+  EXPECT_TRUE(link.ok()) << "the msg_server lost its link: " << link.Describe();
+}
+
+// An HTTP keep-alive connection whose request the old process kept is answered and then closed
+// with the old process. Its answer must say "Connection: close": a keep-alive client that was not
+// told sends its next request into a connection about to close, and that request fails.
+TEST_F(LiveUpgradeTest, HttpConnectionKeptByTheOldProcessIsClosedAsAnnounced) {
+  ServerProcess server(BaseConfig());
+  ASSERT_TRUE(server.started()) << server.log();
+  FakeMsgServer ms(server.ports().msg_server);
+  ASSERT_TRUE(ms.Register(MsgServerFields{}));
+  ASSERT_TRUE(Eventually([&] {
+    const auto r = HttpGetMsgServer(server.ports().http);
+    return r && AnswersCodeZero(*r);
+  }));
+
+  const std::string request(kGetMsgServerKeepAlive);
+  const std::size_t http_cut = request.size() / 2;
+  TcpClient conn(server.ports().http);
+  ASSERT_TRUE(conn.Send(request + request.substr(0, http_cut)));
+  std::string why;
+  const auto first = ReadOneResponse(conn, &why);
+  ASSERT_TRUE(first && AnswersCodeZero(*first)) << why;
+
+  const auto reply = PostUpgrade(server, kToken, kUpgradeWait);
+  ASSERT_TRUE(reply && reply->status == 200) << (reply ? reply->body : "no answer") << "\n"
+                                             << server.log();
+  ASSERT_TRUE(conn.Send(request.substr(http_cut)));
+  const auto answer = ReadOneResponse(conn, &why);
+  ASSERT_TRUE(answer) << "the HTTP request cut in two got no answer: " << why;
+  EXPECT_TRUE(AnswersCodeZero(*answer)) << answer->status << " " << answer->body;
+  const auto connection = answer->headers.find("connection");
+  const bool announced = connection != answer->headers.end() && connection->second == "close";
+
+  const UpgradeWait wait = server.AwaitUpgrade(kUpgradeWait);
+  ASSERT_TRUE(wait.ok) << wait.error << "\n" << server.log();
+  if (announced) {
+    EXPECT_TRUE(conn.WaitClosed(milliseconds(10000)))
+        << "the answer announced a close that did not come";
+  } else {
+    // Not announced, so the client may go on using the connection: it must still answer.
+    const bool sent = conn.Send(request);
+    const auto again = sent ? ReadOneResponse(conn, &why) : std::nullopt;
+    EXPECT_TRUE(again && AnswersCodeZero(*again))
+        << "the answer to the kept request did not say \"Connection: close\", yet the "
+           "connection does not answer once the old process has exited: "
+        << (sent ? why : conn.last_result().Describe());
+  }
 }
 
 // systemd (Type=notify) learns READY=1 at start and, after a live upgrade, the new main pid with
