@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -446,6 +448,82 @@ TEST_F(LiveUpgradeTest, HttpConnectionKeptByTheOldProcessIsClosedAsAnnounced) {
            "connection does not answer once the old process has exited: "
         << (sent ? why : conn.last_result().Describe());
   }
+}
+
+// What the registry knows goes across as it is: registrations, counts, drains (also a drain kept
+// for a msg_server not connected), slow-start ages and assignment holds. /servers reads the same
+// before and after, but for when each was last heard from.
+TEST_F(LiveUpgradeTest, RegistryStateGoesAcrossUnchanged) {
+  ServerProcess server(BaseConfig() + "SlowStart=600\nAssignmentHold=60000\n");
+  ASSERT_TRUE(server.started()) << server.log();
+  std::vector<std::unique_ptr<FakeMsgServer>> fakes;
+  for (std::uint32_t i = 1; i <= 2; ++i) {
+    auto ms = std::make_unique<FakeMsgServer>(server.ports().msg_server);
+    MsgServerFields f;
+    f.host_name = "msg-" + std::to_string(i);
+    f.port = 8000 + i;
+    f.ip1 = "192.0.2." + std::to_string(i);
+    f.cur_conn_cnt = i == 2 ? 0 : 10;  // msg-2 registers empty: it warms up (SlowStart)
+    ASSERT_TRUE(ms->Register(f));
+    ASSERT_TRUE(ms->Inc(static_cast<int>(i)));
+    fakes.push_back(std::move(ms));
+  }
+  auto servers = [&] {
+    const auto r = AdminRequest(server.ports().admin, "GET", "/servers", kToken);
+    auto list = r ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json();
+    if (!list.is_array()) return nlohmann::json();
+    for (auto& e : list)
+      e.erase("last_heard");
+    std::sort(list.begin(), list.end(),
+              [](const auto& a, const auto& b) { return a["host_name"] < b["host_name"]; });
+    return list;
+  };
+  ASSERT_TRUE(Eventually([&] {
+    const auto list = servers();
+    return list.size() == 2 && list[0]["cur"] == 11 && list[1]["cur"] == 2;
+  })) << server.log();
+  auto drain = [&](const std::string& key) {
+    const auto r = AdminRequest(server.ports().admin, "POST", "/servers/" + key + "/drain", kToken);
+    return r && r->status == 200;
+  };
+  ASSERT_TRUE(drain("msg-1:8001"));
+  MsgServerFields third;
+  third.host_name = "msg-3";
+  third.port = 8003;
+  third.ip1 = "192.0.2.3";
+  {
+    // msg-3 is drained and goes away: its drain is remembered for when it comes back.
+    FakeMsgServer gone(server.ports().msg_server);
+    ASSERT_TRUE(gone.Register(third));
+    ASSERT_TRUE(Eventually([&] { return servers().size() == 3; }));
+    ASSERT_TRUE(drain("msg-3:8003"));
+  }
+  ASSERT_TRUE(Eventually([&] { return servers().size() == 2; }));
+  // Logins handed out on msg-2 (msg-1 drains) are held until msg-2 reports them.
+  for (int i = 0; i < 3; ++i) {
+    const auto r = HttpGetMsgServer(server.ports().http);
+    ASSERT_TRUE(r && AnswersCodeZero(*r));
+  }
+  nlohmann::json before;
+  ASSERT_TRUE(Eventually([&] {
+    before = servers();
+    return before.size() == 2 && before[0]["draining"] == true && before[1]["held"] == 3;
+  })) << before.dump();
+  EXPECT_EQ(before[1]["warming"], true) << before.dump();
+
+  const UpgradeRun run = RunUpgrade(server, UpgradeTrigger::kSignal, kToken, kUpgradeWait);
+  ASSERT_TRUE(run.ok) << run.error << "\n" << server.log();
+  const nlohmann::json after = servers();
+  EXPECT_EQ(after, before) << "before: " << before.dump(1) << "\nafter: " << after.dump(1);
+
+  // The drain remembered for msg-3 holds in the new process when it registers there.
+  FakeMsgServer late(server.ports().msg_server);
+  ASSERT_TRUE(late.Register(third));
+  nlohmann::json list;
+  EXPECT_TRUE(Eventually([&] {
+    list = servers();
+    return list.size() == 3 && list[2]["host_name"] == "msg-3" && list[2]["draining"] == true;
+  })) << list.dump(1);
 }
 
 // systemd (Type=notify) learns READY=1 at start and, after a live upgrade, the new main pid with
