@@ -526,6 +526,45 @@ TEST_F(LiveUpgradeTest, RegistryStateGoesAcrossUnchanged) {
   })) << list.dump(1);
 }
 
+// A msg_server's deadline goes across with its link: one silent since before the upgrade is
+// dropped MsgServerTimeout after it was last heard from, not that long after the upgrade.
+TEST_F(LiveUpgradeTest, SilentMsgServerKeepsItsDeadline) {
+  using namespace std::chrono_literals;
+  constexpr auto kTimeout = 6s;           // MsgServerTimeout
+  constexpr auto kUpgradeAfter = 4500ms;  // of silence
+  // A deadline restarted by the upgrade would fall at kUpgradeAfter + kTimeout (10.5 s); the
+  // carried one falls at kTimeout, plus the server's timer granularity and a loaded machine.
+  constexpr auto kLatestDrop = 8500ms;
+  ServerProcess server(BaseConfig() + "HeartbeatInterval=1\nMsgServerTimeout=6\n");
+  ASSERT_TRUE(server.started()) << server.log();
+  FakeMsgServer silent(server.ports().msg_server);
+  MsgServerFields f;
+  f.host_name = "msg-silent";
+  const auto heard = std::chrono::steady_clock::now();
+  ASSERT_TRUE(silent.Register(f));
+  ASSERT_TRUE(Eventually([&] {
+    const auto counts = ServerCounts(server.ports().admin, kToken);
+    return counts && counts->count("msg-silent") == 1;
+  }));
+  // The silence is the scenario here, not a wait for something to happen.
+  std::this_thread::sleep_until(heard + kUpgradeAfter);
+  const UpgradeRun run = RunUpgrade(server, UpgradeTrigger::kSignal, kToken, kUpgradeWait);
+  ASSERT_TRUE(run.ok) << run.error << "\n" << server.log();
+  const auto upgraded = std::chrono::steady_clock::now();
+  ASSERT_LT(upgraded - heard, kTimeout) << "the upgrade took too long for this test to tell";
+  ASSERT_TRUE(silent.conn().WaitClosed(std::chrono::duration_cast<milliseconds>(kTimeout + 10s)))
+      << "the silent msg_server was never dropped\n"
+      << server.log();
+  const auto dropped = std::chrono::steady_clock::now() - heard;
+  const auto dropped_ms = std::chrono::duration_cast<milliseconds>(dropped).count();
+  std::printf(
+      "silent msg_server dropped %lld ms after it was last heard from (upgrade at %lld ms)\n",
+      static_cast<long long>(dropped_ms),
+      static_cast<long long>(std::chrono::duration_cast<milliseconds>(upgraded - heard).count()));
+  EXPECT_GE(dropped, kTimeout - 200ms) << "dropped before its deadline";
+  EXPECT_LT(dropped, kLatestDrop) << "its deadline was restarted by the upgrade";
+}
+
 // systemd (Type=notify) learns READY=1 at start and, after a live upgrade, the new main pid with
 // READY=1 in one message; nothing tells it the service is stopping.
 TEST_F(LiveUpgradeTest, TellsSystemdTheNewMainPid) {
