@@ -234,15 +234,23 @@ UpgradeWait ServerProcess::AwaitUpgrade(std::chrono::milliseconds timeout,
     return w;
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::optional<std::chrono::steady_clock::time_point> old_gone_at;
   std::optional<ReadyInfo> info;
   while (true) {
     info = ParseReadyFile(ready_path());
-    if (info && info->pid > 0 && info->pid != pid_) break;
-    if (const int code = WaitExit(pid_, std::chrono::milliseconds(0)); code != -1) {
-      w.old_exit = code;
-      w.error = "old pid " + std::to_string(pid_) + " exited (" + std::to_string(code) +
-                ") before a new process took over";
-      pid_ = -1;
+    if (info && info->pid > 0 && info->pid != w.old_pid) break;
+    const auto now = std::chrono::steady_clock::now();
+    if (!old_gone_at) {
+      if (const int code = WaitExit(w.old_pid, std::chrono::milliseconds(0)); code != -1) {
+        w.old_exit = code;
+        w.old_exited_first = true;
+        old_gone_at = now;
+        pid_ = -1;
+      }
+    } else if (now - *old_gone_at > kReadyFileGrace) {
+      w.error = "old pid " + std::to_string(w.old_pid) + " exited (" + std::to_string(w.old_exit) +
+                ") and no new process named itself in the ready file within " +
+                std::to_string(kReadyFileGrace.count()) + " ms";
       return w;
     }
     if (give_up) {
@@ -251,30 +259,33 @@ UpgradeWait ServerProcess::AwaitUpgrade(std::chrono::milliseconds timeout,
         return w;
       }
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (now >= deadline) {
       w.error = "after " + std::to_string(timeout.count()) + " ms the ready file still names pid " +
-                std::to_string(info ? info->pid : -1) + " (old pid " + std::to_string(pid_) + ")";
+                std::to_string(info ? info->pid : -1) + " (old pid " + std::to_string(w.old_pid) +
+                ")";
       return w;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   w.new_pid = info->pid;
-  replaced_.push_back(pid_);
+  if (!old_gone_at) replaced_.push_back(w.old_pid);
   pid_ = info->pid;
   if (!SamePorts(info->ports, ports_)) {
     w.error = "the new process reports other ports (" + PortsText(info->ports) +
               ") than the old (" + PortsText(ports_) + ")";
     return w;
   }
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-  w.old_exit = WaitExit(w.old_pid, std::max(left, std::chrono::milliseconds(0)));
-  if (w.old_exit == -1) {
-    w.error = "old pid " + std::to_string(w.old_pid) + " still runs " +
-              std::to_string(timeout.count()) + " ms after the upgrade began";
-    return w;
+  if (!old_gone_at) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    w.old_exit = WaitExit(w.old_pid, std::max(left, std::chrono::milliseconds(0)));
+    if (w.old_exit == -1) {
+      w.error = "old pid " + std::to_string(w.old_pid) + " still runs " +
+                std::to_string(timeout.count()) + " ms after the upgrade began";
+      return w;
+    }
+    replaced_.erase(std::remove(replaced_.begin(), replaced_.end(), w.old_pid), replaced_.end());
   }
-  replaced_.erase(std::remove(replaced_.begin(), replaced_.end(), w.old_pid), replaced_.end());
   if (w.old_exit != 0 && w.old_exit != kExitNotObservable) {
     w.error = "old pid " + std::to_string(w.old_pid) + " exited with " + std::to_string(w.old_exit);
     return w;

@@ -43,7 +43,14 @@ struct UpgradeWait {
   pid_t old_pid = -1;
   pid_t new_pid = -1;
   int old_exit = -1;  // the old process's exit code, -1 while it has not exited
+  // The old process was seen to exit while the ready file still named it: for a moment no
+  // process named in the ready file was alive.
+  bool old_exited_first = false;
 };
+
+// How long after the old process exits AwaitUpgrade still waits for the new one to name itself
+// in the ready file.
+inline constexpr std::chrono::milliseconds kReadyFileGrace{2000};
 
 class ServerProcess {
  public:
