@@ -20,6 +20,7 @@
 #include "common/sd_notify.h"
 #include "server/login_server.h"
 #include "server/upgrade/child_process.h"
+#include "server/upgrade/handover_channel.h"
 #include "server/upgrade_coordinator.h"
 
 #ifndef TTLOGIN_VERSION
@@ -264,6 +265,7 @@ int main(int argc, char** argv) {
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
                                                     taken.accept_paused)
               .count());
+      ttlogin::server::UpgradeCoordinator::Serving(taken);
     } else {
       Notify("READY=1");
     }

@@ -36,6 +36,9 @@ constexpr HandoverLimits kReplyLimits{.max_bytes = 1 << 20, .max_fds = 0};
 // How long the old process waits, once the channel closed, for the new process's exit status
 // (the reason a bad config or a crash gives in the log).
 constexpr auto kExitStatusWait = std::chrono::milliseconds(500);
+// How long the old process waits, at least, after the commit for the new one to confirm that the
+// service manager knows it (it writes its ready file and notifies first: milliseconds).
+constexpr auto kServingWait = std::chrono::seconds(2);
 // How often the old process, after the commit, looks whether the requests it kept are done.
 constexpr auto kFinishPoll = std::chrono::milliseconds(20);
 
@@ -355,6 +358,17 @@ admin::UpgradeOutcome UpgradeCoordinator::Run(const std::string& trigger) {
   outcome.result = admin::UpgradeOutcome::Result::kUpgraded;
   outcome.new_pid = hello.hello().pid();
   outcome.handover_ms = MsSince(last_accept, committed);
+  // The new process serves from the commit on; this waits only for it to have told the service
+  // manager that it is the main process, so that this one's exit is not taken for the service's.
+  handover::Envelope serving;
+  if (std::string e =
+          Receive(channel, serving, std::max(deadline, committed + kServingWait), kReplyLimits);
+      !e.empty() || !serving.has_serving()) {
+    spdlog::warn(
+        "live upgrade: pid {} did not confirm that it serves ({}); it was committed and serves "
+        "the carried connections",
+        outcome.new_pid, e.empty() ? "an unexpected message" : e);
+  }
   spdlog::info(
       "live upgrade: committed; pid {} serves now ({} listening socket(s), {} msg_server "
       "link(s), {} other connection(s); {:.1f} ms from the last accept here to the commit, "
@@ -367,9 +381,23 @@ admin::UpgradeOutcome UpgradeCoordinator::Run(const std::string& trigger) {
   return outcome;
 }
 
+void UpgradeCoordinator::Serving(TakenOver& taken) {
+  if (!taken.channel) return;
+  handover::Envelope serving;
+  serving.mutable_serving();
+  if (std::string e =
+          Send(*taken.channel, serving, {}, SteadyClock::now() + std::chrono::seconds(1));
+      !e.empty()) {
+    spdlog::warn("live upgrade: cannot tell the old process (pid {}) that this one serves: {}",
+                 taken.old_pid, e);
+  }
+  taken.channel.reset();
+}
+
 std::string UpgradeCoordinator::TakeOver(LoginServer& server, int fd, const UpgradeCommand& command,
                                          TakenOver& out) {
-  HandoverChannel channel{UniqueFd(fd)};
+  out.channel = std::make_shared<HandoverChannel>(UniqueFd(fd));
+  HandoverChannel& channel = *out.channel;
   const auto config = server.live_config_.Snapshot();
   const auto deadline = SteadyClock::now() + config->upgrade_timeout;
   handover::Envelope hello;

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -30,6 +31,9 @@
 namespace ttlogin::server {
 
 class LoginServer;
+namespace upgrade {
+class HandoverChannel;
+}
 
 // The version of the handover messages (proto/ttlogin_handover.proto) this binary speaks. Both
 // sides refuse any other, with the reason in the log of both.
@@ -68,9 +72,14 @@ class UpgradeCoordinator {
     std::size_t listeners = 0;
     std::size_t connections = 0;
     std::chrono::steady_clock::time_point accept_paused{};  // the old process's last accept
+    std::shared_ptr<upgrade::HandoverChannel> channel;      // open until Serving()
   };
   [[nodiscard]] static std::string TakeOver(LoginServer& server, int fd,
                                             const UpgradeCommand& command, TakenOver& out);
+  // In the new process, once the service manager knows it as the main process (sd_notify
+  // MAINPID): tells the old process, which may exit from then on without the service manager
+  // taking its exit for the service's.
+  static void Serving(TakenOver& taken);
 
  private:
   admin::UpgradeOutcome Run(const std::string& trigger);

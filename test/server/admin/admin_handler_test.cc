@@ -36,6 +36,12 @@ class FakeBackend final : public AdminBackend {
     ++async_calls;
     pending = std::move(done);
   }
+  void UpgradeAsync(std::string_view trigger,
+                    std::function<void(const UpgradeOutcome&)> done) override {
+    triggers.emplace_back(trigger);
+    upgrade_pending = std::move(done);
+  }
+  std::function<void(const UpgradeOutcome&)> upgrade_pending;  // the last UpgradeAsync's callback
   std::string BuildVersion() const override { return std::string(kVersion); }
 };
 
@@ -447,6 +453,43 @@ TEST_F(AdminHandlerTest, OtherRoutesAnswerAtOnceEvenWithADeferral) {
   EXPECT_EQ(deferral.deferred, 0);
   EXPECT_EQ(Send(HTTP_GET, "/healthz", "", true, &deferral).status, 200);
   EXPECT_EQ(deferral.deferred, 0);
+}
+
+TEST_F(AdminHandlerTest, UpgradeAnswersWithItsOutcomeOnceKnown) {
+  EXPECT_EQ(Send(HTTP_POST, "/upgrade").status, 401);
+  EXPECT_EQ(Authorized(HTTP_GET, "/upgrade").status, 405);
+  EXPECT_TRUE(backend_.triggers.empty()) << "nothing started without the token or by a GET";
+
+  struct Case {
+    UpgradeOutcome outcome;
+    int status;
+    json body;
+  };
+  UpgradeOutcome upgraded{UpgradeOutcome::Result::kUpgraded, 4321, 12.5, ""};
+  UpgradeOutcome failed{UpgradeOutcome::Result::kFailed, 0, 0,
+                        "the new process exited 2 before saying hello"};
+  UpgradeOutcome busy{UpgradeOutcome::Result::kBusy, 0, 0, "a live upgrade is already running"};
+  const Case cases[] = {
+      {upgraded, 200, json::parse(R"({"status":"upgraded","pid":4321,"handover_ms":12.5})")},
+      {failed, 500,
+       json::parse(
+           R"({"status":"failed","error":"the new process exited 2 before saying hello"})")},
+      {busy, 409, json::parse(R"({"status":"busy","error":"a live upgrade is already running"})")},
+  };
+  for (const Case& c : cases) {
+    FakeDeferral deferral;
+    Send(HTTP_POST, "/upgrade", "Bearer " + std::string(kToken), true, &deferral);
+    EXPECT_TRUE(last_raw_.empty()) << "nothing is answered before the outcome is known";
+    ASSERT_EQ(deferral.deferred, 1);
+    ASSERT_TRUE(backend_.upgrade_pending);
+    std::thread upgrade_thread([&] { backend_.upgrade_pending(c.outcome); });
+    upgrade_thread.join();
+    ASSERT_TRUE(deferral.delivered);
+    const Response r = Parse(*deferral.delivered);
+    EXPECT_EQ(r.status, c.status);
+    EXPECT_EQ(r.Json(), c.body);
+  }
+  EXPECT_EQ(backend_.triggers, std::vector<std::string>(3, "POST /upgrade"));
 }
 
 }  // namespace

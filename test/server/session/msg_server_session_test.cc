@@ -368,5 +368,45 @@ TEST_F(PublicSessionTest, LoopbackOrUnspecifiedAddressIsFlagged) {
   EXPECT_TRUE(registry_.Snapshot()[0].meta.warning.empty());
 }
 
+// A live upgrade: the link's session moves to another process's registry with the half of a PDU
+// it had received; the old session lets go of its entry without removing it.
+TEST_F(SessionTest, ASessionCarriedToAnotherRegistryGoesOnWithItsHalfReceivedPdu) {
+  const std::string update = Update(common::kUserActionInc);
+  registry::MsgServerRegistry new_registry;
+  Metrics new_metrics;
+  ServerContext new_context{live_, new_registry, new_metrics};
+  {
+    MsgServerSession old_session(context_, "127.0.0.1:5000", 7);
+    ASSERT_FALSE(old_session.OnBytes(Bytes(Info("10.0.0.1", 4) + Update(1))).closes());
+    ASSERT_FALSE(old_session.OnBytes(Bytes(update.substr(0, 5))).closes());
+    ASSERT_TRUE(old_session.carriable());
+    EXPECT_EQ(old_session.link(), 7u);
+    EXPECT_EQ(old_session.pending_frame().size(), 5u);
+
+    registry::RegistryState state = registry_.ExportState();
+    ASSERT_EQ(state.entries.size(), 1u);
+    EXPECT_EQ(state.entries[0].handle, old_session.handle());
+    const registry::ServerHandle handle = new_registry.ImportState(state).at(0);
+    MsgServerSession new_session(new_context, "127.0.0.1:5000", old_session.link());
+    const auto pending = old_session.pending_frame();
+    new_session.Restore(handle, old_session.host_name(), old_session.known_count(),
+                        old_session.last_touch(),
+                        std::vector<std::uint8_t>(pending.begin(), pending.end()));
+    old_session.Release();
+    EXPECT_FALSE(old_session.registered());
+
+    EXPECT_FALSE(new_session.OnBytes(Bytes(update.substr(5) + Update(1))).closes());
+    EXPECT_EQ(new_registry.Get(handle)->cur_conn_cnt, 7u);
+    EXPECT_EQ(new_registry.Snapshot().at(0).meta.link, 7u);
+    EXPECT_EQ(new_metrics.Get(Counter::kRegistryUpdates), 2u);
+    EXPECT_EQ(new_session.host_name(), "msg-a");
+    new_session.OnClosed("test");
+    EXPECT_EQ(new_registry.Stats().registered, 0u);
+  }
+  // The old registry still holds the entry the old session let go of, and nothing was removed.
+  EXPECT_EQ(registry_.Stats().registered, 1u);
+  EXPECT_EQ(metrics_.Get(Counter::kMsgServerRemoved), 0u);
+}
+
 }  // namespace
 }  // namespace ttlogin::server
