@@ -565,9 +565,12 @@ TEST_F(LiveUpgradeTest, SilentMsgServerKeepsItsDeadline) {
   EXPECT_LT(dropped, kLatestDrop) << "its deadline was restarted by the upgrade";
 }
 
-// systemd (Type=notify) learns READY=1 at start and, after a live upgrade, the new main pid with
-// READY=1 in one message; nothing tells it the service is stopping.
-TEST_F(LiveUpgradeTest, TellsSystemdTheNewMainPid) {
+// systemd (Type=notify, NotifyAccess=all) learns READY=1 at start and, at each live upgrade, the
+// new main pid with READY=1 in one message from that pid, before the old main process exits
+// (else systemd takes that exit for the service's); nothing tells it the service is stopping.
+// The ready file names the new pid by then too.
+TEST_F(LiveUpgradeTest, TellsSystemdTheNewMainPidBeforeTheOldOneExits) {
+  constexpr int kUpgrades = 3;
   const std::string dir = MakeTempDir();
   {
     NotifySocket notify(dir + "/notify.sock");
@@ -589,27 +592,51 @@ TEST_F(LiveUpgradeTest, TellsSystemdTheNewMainPid) {
         << server.log();
     EXPECT_EQ(at_start.back().sender, server.pid());
 
-    const UpgradeRun run = RunUpgrade(server, UpgradeTrigger::kSignal, kToken, kUpgradeWait);
-    ASSERT_TRUE(run.ok) << run.error << "\n" << server.log();
-    // The old process has exited, so everything both sent is queued by now.
-    std::vector<NotifySocket::Message> after;
-    while (auto m = notify.Receive(milliseconds(0)))
-      after.push_back(*m);
-    bool told = false;
-    std::string all;
-    for (const auto& m : after) {
-      all += "from " + std::to_string(m.sender) + ": " + m.text + "\n";
-      if (NotifyHasLine(m.text, "MAINPID=" + std::to_string(run.wait.new_pid)) &&
-          NotifyHasLine(m.text, "READY=1")) {
-        told = true;
-        EXPECT_EQ(m.sender, run.wait.new_pid);
+    for (int i = 0; i < kUpgrades; ++i) {
+      const pid_t old_pid = server.pid();
+      ASSERT_EQ(kill(old_pid, SIGUSR2), 0);
+      // Everything sent before the old process exits is queued once its exit is seen (the old
+      // process is a child of this one, so it stays a zombie until AwaitUpgrade reaps it).
+      std::vector<NotifySocket::Message> seen;
+      auto drain = [&] {
+        while (auto m = notify.Receive(milliseconds(0)))
+          seen.push_back(*m);
+      };
+      ASSERT_TRUE(Eventually(
+          [&] {
+            drain();
+            const char state = ProcessState(old_pid);
+            return state == 0 || state == 'Z';
+          },
+          kUpgradeWait))
+          << "upgrade " << i + 1 << ": the old process never exited\n"
+          << server.log();
+      drain();
+      const pid_t ready_at_exit = server.ReadyPid();
+      const UpgradeWait wait = server.AwaitUpgrade(kUpgradeWait);
+      ASSERT_TRUE(wait.ok) << wait.error << "\n" << server.log();
+      EXPECT_EQ(wait.old_exit, 0);
+      EXPECT_EQ(ready_at_exit, wait.new_pid)
+          << "upgrade " << i + 1 << ": the old process exited before the new one rewrote the "
+          << "ready file";
+      bool told = false;
+      std::string all;
+      for (const auto& m : seen) {
+        all += "from " + std::to_string(m.sender) + ": " + m.text + "\n";
+        if (m.sender == wait.new_pid &&
+            NotifyHasLine(m.text, "MAINPID=" + std::to_string(wait.new_pid)) &&
+            NotifyHasLine(m.text, "READY=1")) {
+          told = true;
+        }
+        EXPECT_FALSE(NotifyHasLine(m.text, "STOPPING=1"))
+            << "systemd would take the service as stopping: " << m.text;
       }
-      EXPECT_FALSE(NotifyHasLine(m.text, "STOPPING=1"))
-          << "systemd would take the service as stopping: " << m.text;
+      EXPECT_TRUE(told) << "upgrade " << i + 1 << ": no \"MAINPID=" << wait.new_pid
+                        << "\\nREADY=1\" from pid " << wait.new_pid
+                        << " before the old process exited; got:\n"
+                        << all;
+      if (i == 0) std::printf("sd_notify at the first upgrade:\n%s", all.c_str());
     }
-    EXPECT_TRUE(told) << "no \"MAINPID=" << run.wait.new_pid << "\\nREADY=1\" message; got:\n"
-                      << all;
-    std::printf("sd_notify after the upgrade:\n%s", all.c_str());
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

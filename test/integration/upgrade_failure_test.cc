@@ -40,13 +40,6 @@ std::string ReadText(const std::string& path) {
   return ss.str();
 }
 
-// The state letter of /proc/PID/stat, or 0 when there is no such process.
-char ProcessState(pid_t pid) {
-  const std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
-  const std::size_t close = stat.rfind(')');
-  return close == std::string::npos || close + 2 >= stat.size() ? 0 : stat[close + 2];
-}
-
 class UpgradeFailureTest : public testing::Test {
  protected:
   void SetUp() override {

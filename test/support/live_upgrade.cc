@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -113,6 +114,11 @@ UpgradeRun RunUpgrade(ServerProcess& server, UpgradeTrigger trigger, const std::
     run.error = run.wait.error;
     return run;
   }
+  if (run.wait.old_exited_first) {
+    run.error = "old pid " + std::to_string(run.wait.old_pid) +
+                " exited before the new process named itself in the ready file";
+    return run;
+  }
   if (run.reply) {
     const auto body = nlohmann::json::parse(run.reply->body, nullptr, false);
     const pid_t answered =
@@ -177,6 +183,14 @@ int ForEachDescriptor(pid_t pid, Fn&& fn) {
 }
 
 }  // namespace
+
+char ProcessState(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return 0;
+  const std::size_t close = line.rfind(')');  // the command name may hold spaces and parentheses
+  return close == std::string::npos || close + 2 >= line.size() ? 0 : line[close + 2];
+}
 
 int CountDescriptors(pid_t pid) {
   return ForEachDescriptor(pid, [](const std::string&, const std::string&) {});

@@ -59,6 +59,9 @@ UpgradeRun RunUpgrade(ServerProcess& server, UpgradeTrigger trigger, const std::
 std::optional<double> MetricValue(std::uint16_t admin_port, const std::string& token,
                                   const std::string& sample);
 
+// The state letter of /proc/PID/stat ('R', 'S', 'Z'...), or 0 when there is no such process.
+char ProcessState(pid_t pid);
+
 // The open descriptors of a process (/proc/PID/fd), -1 when they cannot be listed.
 int CountDescriptors(pid_t pid);
 // "fd -> target" for each, to name what leaked in a failure message.
