@@ -98,6 +98,14 @@ std::string CountMismatches(const ServerProcess& server, const MsgServerFleet& f
   return out;
 }
 
+// Prints the server's log lines holding `text`: each step of an upgrade logs its counts.
+void PrintLogLines(const ServerProcess& server, const std::string& text) {
+  std::istringstream log(server.log());
+  for (std::string line; std::getline(log, line);) {
+    if (line.find(text) != std::string::npos) std::printf("  %s\n", line.c_str());
+  }
+}
+
 // Raises this process's open-files limit to its hard limit; returns the new soft limit.
 rlim_t RaiseOwnOpenFiles() {
   rlimit lim{};
@@ -229,6 +237,7 @@ TEST_F(LiveUpgradeTest, FiveUpgradesUnderLoadLoseNothing) {
       << DescribeDescriptors(server.pid());
   std::printf("descriptors of the server: %d before the first upgrade, %d after the last\n",
               fds_before, fds_after);
+  PrintLogLines(server, "live upgrade: io loops parked");
 }
 
 // 1,000 registered msg_servers and 10,000 idle HTTP keep-alive connections move to the new
