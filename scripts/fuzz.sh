@@ -12,7 +12,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-60}
 all=(frame_decoder msg_server_session client_session http_session config capture_reader
-  network_table registry_routing prometheus_label)
+  network_table registry_routing prometheus_label handover_channel)
 targets=("${@:-${all[@]}}")
 
 if ! command -v clang++-14 >/dev/null; then

@@ -69,6 +69,10 @@ void HandOverConnection(Connection& c) {
   c.HandOver();
 }
 
+void AnswerLastRequest(Connection& c) {
+  if (auto* h = dynamic_cast<http::HttpConnection*>(&c)) h->AnswerLastRequest();
+}
+
 handover::RegistryEntry ToProto(const registry::RegistryEntryState& e) {
   handover::RegistryEntry p;
   p.set_ip1(e.info.ip1);

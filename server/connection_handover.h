@@ -34,6 +34,11 @@ bool ExportConnection(Connection& c, handover::ConnectionState& out, registry::S
 // owns (a msg_server's entry), then the socket is let go without shutdown.
 void HandOverConnection(Connection& c);
 
+// The old process, after the commit, on c's loop, for a connection it kept: its request's answer
+// is its last (an HTTP answer says "Connection: close"), so no client sends another request into
+// a connection about to close with the process.
+void AnswerLastRequest(Connection& c);
+
 handover::RegistryEntry ToProto(const registry::RegistryEntryState& e);
 registry::RegistryEntryState FromProto(const handover::RegistryEntry& e);
 

@@ -104,7 +104,7 @@ ReplyDeferral::Deliver HttpConnection::Defer() {
 
 void HttpConnection::OnDeferredReply(const std::string& response) {
   if (closed()) return;
-  if (session_.done()) {
+  if (session_.done() || last_answer_) {
     SendAndClose(response);
     return;
   }

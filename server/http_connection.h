@@ -17,6 +17,12 @@ class HttpConnection final : public Connection, private ReplyDeferral {
   // --- Live upgrade: carried only between requests (none begun, none answered later) ---
   bool Carriable() const { return Quiescent() && !session_.in_request() && !session_.done(); }
   ListenerKind kind() const { return kind_; }
+  // In the old process after the handover: the request it kept is answered with
+  // "Connection: close", and the connection closes after that answer (a deferred one too).
+  void AnswerLastRequest() {
+    session_.AnswerLastRequest();
+    last_answer_ = true;
+  }
 
  private:
   void OnStart() override;
@@ -33,6 +39,7 @@ class HttpConnection final : public Connection, private ReplyDeferral {
   // When the request now half-received began: it must be complete by HttpRequestTimeout after,
   // however slowly its bytes trickle in (slowloris).
   Clock::time_point request_started_{};
+  bool last_answer_ = false;
 };
 
 }  // namespace ttlogin::server::http

@@ -1,6 +1,5 @@
 // login_server: the command line. Exit codes: 0 clean stop, 1 runtime failure (e.g. a port in
 // use), 2 bad command line or bad config.
-#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -102,29 +101,6 @@ bool WriteReadyFile(const std::string& path, const ttlogin::server::LoginServer&
   return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
-// A live upgrade started this process: the handover socket the old process passed (see
-// server/upgrade_coordinator.h), or -1. Every other inherited descriptor beyond stdio is closed
-// first: a socket the old process accepted while it spawned us must not stay open here, or its
-// peer would not see it close. The variable is removed so that our own upgrades set their own.
-int TakeHandoverFd() {
-  const char* value = std::getenv(ttlogin::server::upgrade::kHandoverFdEnv);
-  if (value == nullptr) return -1;
-  char* end = nullptr;
-  const long fd = std::strtol(value, &end, 10);
-  unsetenv(ttlogin::server::upgrade::kHandoverFdEnv);
-  if (end == value || *end != '\0' || fd < 3 || fd > 65535 ||
-      fcntl(static_cast<int>(fd), F_GETFD) < 0) {
-    std::cerr << "login_server: " << ttlogin::server::upgrade::kHandoverFdEnv << "=" << value
-              << " is not an open descriptor; starting without a handover\n";
-    return -1;
-  }
-  const auto mine = static_cast<unsigned>(fd);
-  if (mine > 3) close_range(3, mine - 1, 0);
-  close_range(mine + 1, ~0U, 0);
-  fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
-  return static_cast<int>(fd);
-}
-
 // The test hook TTLOGIN_HANDOVER_VERSION_OVERRIDE=<n>: this process claims handover protocol
 // version n. Removed from the environment, so the binary it starts claims its real version.
 std::uint32_t HandoverVersion() {
@@ -153,7 +129,14 @@ void Notify(std::string_view state) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int handover_fd = TakeHandoverFd();
+  // A live upgrade started this process: the old one's end of the handover socket.
+  ttlogin::server::upgrade::HandoverChannel handover;
+  if (const std::string e = ttlogin::server::upgrade::AdoptInheritedHandoverChannel(handover);
+      !e.empty()) {
+    std::cerr << "login_server: " << e << "; not started\n";
+    return kExitRuntime;
+  }
+  const bool taking_over = handover.fd() >= 0;
   const std::uint32_t handover_version = HandoverVersion();
   const std::string own_binary = OwnBinary(argv[0]);
   std::string config_path = "./loginserver.conf";
@@ -235,9 +218,9 @@ int main(int argc, char** argv) {
     command.protocol_version = handover_version;
     command.binary_version = TTLOGIN_VERSION;
     ttlogin::server::UpgradeCoordinator::TakenOver taken;
-    if (handover_fd >= 0) {
-      if (const std::string error =
-              ttlogin::server::UpgradeCoordinator::TakeOver(server, handover_fd, command, taken);
+    if (taking_over) {
+      if (const std::string error = ttlogin::server::UpgradeCoordinator::TakeOver(
+              server, std::move(handover), command, taken);
           !error.empty()) {
         spdlog::critical("live upgrade: cannot take over: {}; exiting, the old process serves on",
                          error);
@@ -255,7 +238,7 @@ int main(int argc, char** argv) {
       spdlog::critical("cannot write ready file {}", ready_file);
       return kExitRuntime;
     }
-    if (handover_fd >= 0) {
+    if (taking_over) {
       // systemd follows the new main process (the unit has NotifyAccess=all).
       Notify("MAINPID=" + std::to_string(getpid()) + "\nREADY=1");
       spdlog::info(

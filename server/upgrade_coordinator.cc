@@ -76,10 +76,11 @@ void SendAbort(HandoverChannel& channel, const std::string& reason,
   (void)Send(channel, envelope, {}, std::min(deadline, SteadyClock::now() + kExitStatusWait));
 }
 
-// Why the new process stopped answering: its exit status when it exited, else the channel's
-// reason.
+// Why the new process stopped answering: its exit status when it exited, the timeout, else the
+// channel's reason.
 std::string ChildFailure(HandoverChannel& channel, upgrade::ChildProcess& child,
-                         const std::string& channel_error, const char* step) {
+                         const std::string& channel_error, const char* step,
+                         SteadyClock::time_point deadline, std::chrono::seconds timeout) {
   if (channel.peer_closed()) {
     const auto until = SteadyClock::now() + kExitStatusWait;
     while (SteadyClock::now() < until) {
@@ -91,7 +92,11 @@ std::string ChildFailure(HandoverChannel& channel, upgrade::ChildProcess& child,
     }
     return "the new process closed the handover channel " + std::string(step);
   }
-  return channel_error + " " + step;
+  if (SteadyClock::now() >= deadline) {
+    return "no answer from the new process within UpgradeTimeout (" +
+           std::to_string(timeout.count()) + " s), " + step;
+  }
+  return "the handover channel broke " + std::string(step) + ": " + channel_error;
 }
 
 // Every io loop parked on a task that blocks until the outcome is known. Each loop first lists
@@ -143,6 +148,8 @@ void ParkLoop(const std::shared_ptr<Parking>& park, std::size_t index, asio::io_
   if (commit) {
     for (const auto& c : loop.carried)
       HandOverConnection(*c);
+    asio::use_service<ConnectionTimers>(io).ForEachConnection(
+        [](Connection& c) { AnswerLastRequest(c); });
   }
   loop.carried.clear();  // on this loop: a connection may end here
   lock.lock();
@@ -228,7 +235,8 @@ admin::UpgradeOutcome UpgradeCoordinator::Run(const std::string& trigger) {
   // 2. Hello: the new process is up and speaks our version.
   handover::Envelope hello;
   if (std::string e = Receive(channel, hello, deadline, kReplyLimits); !e.empty()) {
-    return fail(ChildFailure(channel, child, e, "before saying hello"));
+    return fail(
+        ChildFailure(channel, child, e, "before its hello", deadline, config->upgrade_timeout));
   }
   if (hello.has_abort()) return fail("the new process gave up: " + hello.abort().reason());
   if (!hello.has_hello()) return fail("the new process did not start with a hello");
@@ -333,13 +341,15 @@ admin::UpgradeOutcome UpgradeCoordinator::Run(const std::string& trigger) {
       MsSince(last_accept, parked_at), state.listeners_size(), msg_servers, others,
       hello.hello().pid(), kept);
   if (std::string e = Send(channel, state_message, fds, deadline); !e.empty()) {
-    return fail(ChildFailure(channel, child, e, "while the state was sent"));
+    return fail(ChildFailure(channel, child, e, "while the state was sent", deadline,
+                             config->upgrade_timeout));
   }
 
   // 6. Adopted, then Commit.
   handover::Envelope adopted;
   if (std::string e = Receive(channel, adopted, deadline, kReplyLimits); !e.empty()) {
-    return fail(ChildFailure(channel, child, e, "before adopting the state"));
+    return fail(ChildFailure(channel, child, e, "before it adopted the state", deadline,
+                             config->upgrade_timeout));
   }
   if (adopted.has_abort())
     return fail("the new process refused the state: " + adopted.abort().reason());
@@ -347,7 +357,8 @@ admin::UpgradeOutcome UpgradeCoordinator::Run(const std::string& trigger) {
   handover::Envelope commit;
   commit.mutable_commit();
   if (std::string e = Send(channel, commit, {}, deadline); !e.empty()) {
-    return fail(ChildFailure(channel, child, e, "before the commit"));
+    return fail(
+        ChildFailure(channel, child, e, "before the commit", deadline, config->upgrade_timeout));
   }
   const auto committed = SteadyClock::now();
   park->Decide(Parking::Decision::kCommit);
@@ -394,9 +405,9 @@ void UpgradeCoordinator::Serving(TakenOver& taken) {
   taken.channel.reset();
 }
 
-std::string UpgradeCoordinator::TakeOver(LoginServer& server, int fd, const UpgradeCommand& command,
-                                         TakenOver& out) {
-  out.channel = std::make_shared<HandoverChannel>(UniqueFd(fd));
+std::string UpgradeCoordinator::TakeOver(LoginServer& server, HandoverChannel&& channel_in,
+                                         const UpgradeCommand& command, TakenOver& out) {
+  out.channel = std::make_shared<HandoverChannel>(std::move(channel_in));
   HandoverChannel& channel = *out.channel;
   const auto config = server.live_config_.Snapshot();
   const auto deadline = SteadyClock::now() + config->upgrade_timeout;

@@ -63,10 +63,11 @@ class UpgradeCoordinator {
 
   const UpgradeCommand& command() const { return command_; }
 
-  // In the new process, instead of LoginServer::Bind(): the handover over `fd` (the inherited
-  // TTLOGIN_HANDOVER_FD) up to Commit. On success `server` holds the carried listeners and
-  // connections, to be started by Run(). Returns "" or why; the caller then exits at once with
-  // status 1, leaving the carried sockets untouched for the old process.
+  // In the new process, instead of LoginServer::Bind(): the handover over `channel` (the inherited
+  // TTLOGIN_HANDOVER_FD, upgrade::AdoptInheritedHandoverChannel) up to Commit. On success `server`
+  // holds the carried listeners and connections, to be started by Run(). Returns "" or why; the
+  // caller then exits at once with status 1, leaving the carried sockets untouched for the old
+  // process.
   struct TakenOver {
     pid_t old_pid = 0;
     std::size_t listeners = 0;
@@ -74,7 +75,7 @@ class UpgradeCoordinator {
     std::chrono::steady_clock::time_point accept_paused{};  // the old process's last accept
     std::shared_ptr<upgrade::HandoverChannel> channel;      // open until Serving()
   };
-  [[nodiscard]] static std::string TakeOver(LoginServer& server, int fd,
+  [[nodiscard]] static std::string TakeOver(LoginServer& server, upgrade::HandoverChannel&& channel,
                                             const UpgradeCommand& command, TakenOver& out);
   // In the new process, once the service manager knows it as the main process (sd_notify
   // MAINPID): tells the old process, which may exit from then on without the service manager

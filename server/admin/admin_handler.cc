@@ -235,12 +235,13 @@ void AdminHandler::Upgrade(const http::HttpRequest& request, bool keep_alive, st
   }
   // The answer waits for the outcome (at most UpgradeTimeout); this connection stays with this
   // process, which answers it after the handover and then closes it.
-  backend_.UpgradeAsync("POST /upgrade",
-                        [deliver = request.deferral->Defer(), keep_alive](const UpgradeOutcome& r) {
-                          std::string answer;
-                          AppendUpgradeAnswer(r, keep_alive, answer);
-                          deliver(std::move(answer));
-                        });
+  backend_.UpgradeAsync(
+      "POST /upgrade", [deliver = request.deferral->Defer(), keep_alive](const UpgradeOutcome& r) {
+        std::string answer;
+        // Upgraded: this process exits once it has answered, so it says so.
+        AppendUpgradeAnswer(r, keep_alive && r.result != UpgradeOutcome::Result::kUpgraded, answer);
+        deliver(std::move(answer));
+      });
 }
 
 void AdminHandler::Reload(const http::HttpRequest& request, bool keep_alive, std::string& out) {

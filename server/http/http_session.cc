@@ -68,10 +68,11 @@ HttpSession::Progress HttpSession::OnBytesUpTo(std::span<const std::uint8_t> byt
       std::span<const char>(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
       [&](const HttpRequest& request) {
         ++answered_;
-        handler_.Handle(request, request.keep_alive, out);
-        if (!request.keep_alive) close_reason_ = common::CloseReason::kAnswered;
+        const bool keep_alive = request.keep_alive && !last_answer_;
+        handler_.Handle(request, keep_alive, out);
+        if (!keep_alive) close_reason_ = common::CloseReason::kAnswered;
         // A deferred answer comes later: parse nothing after it until it is out.
-        return request.keep_alive && !deferred_ && out.size() - out_before < max_output;
+        return keep_alive && !deferred_ && out.size() - out_before < max_output;
       },
       &consumed);
   common::SessionVerdict verdict;

@@ -58,6 +58,9 @@ class HttpSession : private ReplyDeferral {
   // No further request will be parsed (an error, or a request without keep-alive).
   bool done() const { return close_reason_ != common::CloseReason::kNone; }
   std::uint64_t answered() const { return answered_; }
+  // The next answer is the last: it says "Connection: close" and no request after it is parsed
+  // (a process that handed its other connections to a new one, finishing what it kept).
+  void AnswerLastRequest() { last_answer_ = true; }
 
  private:
   void ReleaseParser();
@@ -71,6 +74,7 @@ class HttpSession : private ReplyDeferral {
   common::CloseReason close_reason_ = common::CloseReason::kNone;
   ReplyDeferral* deferral_ = nullptr;
   bool deferred_ = false;  // the request being handled was deferred
+  bool last_answer_ = false;
   std::uint64_t answered_ = 0;
 };
 

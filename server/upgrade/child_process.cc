@@ -1,12 +1,16 @@
 #include "server/upgrade/child_process.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -15,7 +19,7 @@ extern char** environ;
 namespace ttlogin::server::upgrade {
 namespace {
 
-constexpr std::chrono::milliseconds kKillReapBound{1000};
+constexpr std::chrono::milliseconds kKillReapBound{2000};
 constexpr std::chrono::milliseconds kKillReapPoll{2};
 
 std::string SignalName(int sig) {
@@ -67,7 +71,7 @@ std::string SpawnChild(const std::string& binary, const std::vector<std::string>
     envp.push_back(*e);
   }
   if (inherit_fd >= 0) {
-    handover_var = std::string(kHandoverFdEnv) + "=" + std::to_string(inherit_fd);
+    handover_var = std::string(kHandoverFdEnv) + "=" + std::to_string(kChildHandoverFd);
     envp.push_back(handover_var.data());
   }
   envp.push_back(nullptr);
@@ -88,10 +92,15 @@ std::string SpawnChild(const std::string& binary, const std::vector<std::string>
   if (rc == 0) rc = posix_spawnattr_setsigdefault(&s.attr, &all);
   if (rc == 0)
     rc = posix_spawnattr_setflags(&s.attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  // dup2 onto the same number clears close-on-exec (POSIX.1-2024, glibc 2.29 and later): the
-  // descriptor stays close-on-exec in this process, so no other spawn or fork can leak it.
+  // The child's copy made by dup2 has no close-on-exec flag (glibc 2.29 and later clear it even
+  // when inherit_fd is 3 already, as POSIX.1-2024 asks); ours keeps it, so no other spawn or fork
+  // can leak the socket. Then everything above goes, close-on-exec or not (glibc 2.34's closefrom
+  // action).
   if (rc == 0 && inherit_fd >= 0)
-    rc = posix_spawn_file_actions_adddup2(&s.actions, inherit_fd, inherit_fd);
+    rc = posix_spawn_file_actions_adddup2(&s.actions, inherit_fd, kChildHandoverFd);
+  if (rc == 0)
+    rc = posix_spawn_file_actions_addclosefrom_np(
+        &s.actions, inherit_fd >= 0 ? kChildHandoverFd + 1 : kChildHandoverFd);
   if (rc != 0) return "cannot start " + binary + ": " + std::strerror(rc);
 
   pid_t pid = -1;
@@ -127,6 +136,29 @@ void KillChild(ChildProcess& child) {
     if (std::chrono::steady_clock::now() >= deadline) return;
     ::poll(nullptr, 0, static_cast<int>(kKillReapPoll.count()));
   }
+}
+
+std::string AdoptInheritedHandoverChannel(HandoverChannel& out) {
+  out = HandoverChannel();
+  const char* value = std::getenv(kHandoverFdEnv);
+  if (value == nullptr) return "";
+  const std::string text = std::string(kHandoverFdEnv) + "=" + value;
+  const std::string_view digits(value);
+  int fd = -1;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), fd);
+  if (ec != std::errc() || end != digits.data() + digits.size() || fd < 0)
+    return text + " is not a descriptor number";
+  const int flags = ::fcntl(fd, F_GETFD);
+  if (flags < 0) return text + " names no open descriptor";
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET)
+    return text + " is not a SEQPACKET socket";
+  if (::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0)
+    return text + ": cannot make it close-on-exec: " + std::strerror(errno);
+  ::unsetenv(kHandoverFdEnv);
+  out = HandoverChannel(UniqueFd(fd));
+  return "";
 }
 
 }  // namespace ttlogin::server::upgrade

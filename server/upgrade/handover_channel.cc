@@ -1,5 +1,6 @@
 #include "server/upgrade/handover_channel.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -31,25 +32,26 @@ std::string ErrnoText(std::string_view what, int err) {
   return text;
 }
 
-// The milliseconds poll() may wait, rounded up so a wait never ends a fraction early; -1 when
+// The milliseconds poll() may wait, rounded up so a wait never ends a fraction early; 0 once
 // the deadline has passed.
 int PollTimeout(Clock::time_point deadline) {
   const auto now = Clock::now();
-  if (now >= deadline) return -1;
+  if (now >= deadline) return 0;
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
   return static_cast<int>(std::min<std::int64_t>(left, INT_MAX));
 }
 
 // Waits until `fd` has one of `events` (or an error or hang-up, which the following call then
-// reports). "" when ready, kTimedOut, or the reason poll() failed.
+// reports). "" when ready, kTimedOut, or the reason poll() failed. Once the deadline has passed
+// it still looks once without waiting: what the peer has already sent is taken, not refused.
 std::string WaitFor(int fd, short events, Clock::time_point deadline) {
   for (;;) {
     const int timeout = PollTimeout(deadline);
-    if (timeout < 0) return std::string(kTimedOut);
     pollfd p{fd, events, 0};
     const int n = ::poll(&p, 1, timeout);
     if (n > 0) return "";
     if (n < 0 && errno != EINTR) return ErrnoText("poll on the handover channel", errno);
+    if (timeout == 0 || Clock::now() >= deadline) return std::string(kTimedOut);
   }
 }
 
@@ -79,6 +81,8 @@ struct RecordHeader {
   std::uint32_t index = 0;
   std::uint32_t payload_bytes = 0;
   std::uint32_t fd_count = 0;
+  std::uint32_t message_bytes = 0;  // of the whole message, the same in each of its records
+  std::uint32_t message_fds = 0;
 };
 
 void EncodeHeader(const RecordHeader& h, std::uint8_t* p) {
@@ -89,6 +93,8 @@ void EncodeHeader(const RecordHeader& h, std::uint8_t* p) {
   PutU32(p + 12, h.index);
   PutU32(p + 16, h.payload_bytes);
   PutU32(p + 20, h.fd_count);
+  PutU32(p + 24, h.message_bytes);
+  PutU32(p + 28, h.message_fds);
 }
 
 RecordHeader DecodeHeader(const std::uint8_t* p) {
@@ -100,6 +106,8 @@ RecordHeader DecodeHeader(const std::uint8_t* p) {
   h.index = GetU32(p + 12);
   h.payload_bytes = GetU32(p + 16);
   h.fd_count = GetU32(p + 20);
+  h.message_bytes = GetU32(p + 24);
+  h.message_fds = GetU32(p + 28);
   return h;
 }
 
@@ -108,6 +116,20 @@ RecordHeader DecodeHeader(const std::uint8_t* p) {
 bool PeerHungUp(int fd) {
   pollfd p{fd, POLLIN | POLLRDHUP, 0};
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP)) != 0;
+}
+
+// Makes room for `count` more descriptors in this process's table in one step (see Receive in
+// the header for why). Asking for the lowest free slot at or above a high number grows the table
+// to fit it, and F_DUPFD never replaces a descriptor another thread opened meanwhile. A failure
+// (over RLIMIT_NOFILE) costs nothing: the kernel then grows the table as descriptors arrive, or
+// reports that they do not fit.
+void MakeRoomForDescriptors(int any_fd, std::size_t count) {
+  const int lowest = ::fcntl(any_fd, F_DUPFD_CLOEXEC, 0);
+  if (lowest < 0) return;
+  ::close(lowest);
+  if (count > static_cast<std::size_t>(INT_MAX - lowest)) return;
+  const int probe = ::fcntl(any_fd, F_DUPFD_CLOEXEC, lowest + static_cast<int>(count));
+  if (probe >= 0) ::close(probe);
 }
 
 std::string AfterRecord(std::uint32_t index) {
@@ -139,7 +161,8 @@ std::string HandoverChannel::Send(std::string_view bytes, std::span<const int> f
   const std::size_t records =
       std::max<std::size_t>({1, (bytes.size() + kMaxRecordBytes - 1) / kMaxRecordBytes,
                              (fds.size() + kMaxFdsPerRecord - 1) / kMaxFdsPerRecord});
-  if (records > UINT32_MAX) return "a handover message too large to number its records";
+  if (bytes.size() > UINT32_MAX || fds.size() > UINT32_MAX)
+    return "a handover message of more than 4 GiB or 2^32 descriptors";
 
   alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFdsPerRecord)> control;
   for (std::size_t i = 0; i < records; ++i) {
@@ -155,6 +178,8 @@ std::string HandoverChannel::Send(std::string_view bytes, std::span<const int> f
     h.index = static_cast<std::uint32_t>(i);
     h.payload_bytes = static_cast<std::uint32_t>(payload.size());
     h.fd_count = static_cast<std::uint32_t>(record_fds.size());
+    h.message_bytes = static_cast<std::uint32_t>(bytes.size());
+    h.message_fds = static_cast<std::uint32_t>(fds.size());
     std::array<std::uint8_t, kRecordHeaderBytes> header;
     EncodeHeader(h, header.data());
 
@@ -220,6 +245,8 @@ std::string HandoverChannel::Receive(HandoverMessage& out, Clock::time_point dea
   };
   alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFdsPerRecord)> control;
   std::uint32_t index = 0;
+  std::uint32_t message_bytes = 0;  // the totals record 0 declared
+  std::uint32_t message_fds = 0;
   for (;;) {
     std::string waited = WaitFor(fd_.get(), POLLIN, deadline);
     if (!waited.empty()) {
@@ -263,8 +290,9 @@ std::string HandoverChannel::Receive(HandoverMessage& out, Clock::time_point dea
     const std::string where = "record " + std::to_string(index);
 
     if ((msg.msg_flags & MSG_CTRUNC) != 0)
-      return fail(where + " carries more than " + std::to_string(kMaxFdsPerRecord) +
-                  " descriptors (the kernel truncated them)");
+      return fail(where + " lost descriptors: it carries more than " +
+                  std::to_string(kMaxFdsPerRecord) +
+                  " or this process has no room for them (RLIMIT_NOFILE)");
     if (n == 0 && record_fds == 0 && PeerHungUp(fd_.get())) {
       peer_closed_ = true;
       return fail(index == 0 ? std::string(kPeerClosed)
@@ -301,15 +329,43 @@ std::string HandoverChannel::Receive(HandoverMessage& out, Clock::time_point dea
     if (h.fd_count != record_fds)
       return fail(where + " declares " + std::to_string(h.fd_count) + " descriptors but carries " +
                   std::to_string(record_fds));
-    if (payload > limits.max_bytes - std::min(limits.max_bytes, out.bytes.size()))
-      return fail("the message exceeds the limit of " + std::to_string(limits.max_bytes) +
-                  " bytes (at " + where + ")");
-    if (out.fds.size() > limits.max_fds)
-      return fail("the message exceeds the limit of " + std::to_string(limits.max_fds) +
-                  " descriptors (at " + where + ")");
+    if (index == 0) {
+      // The whole message is judged against the limits before any more of it is read.
+      if (h.message_bytes > limits.max_bytes)
+        return fail("the message declares " + std::to_string(h.message_bytes) +
+                    " bytes, over the limit of " + std::to_string(limits.max_bytes));
+      if (h.message_fds > limits.max_fds)
+        return fail("the message declares " + std::to_string(h.message_fds) +
+                    " descriptors, over the limit of " + std::to_string(limits.max_fds));
+      message_bytes = h.message_bytes;
+      message_fds = h.message_fds;
+      out.bytes.reserve(message_bytes);
+      out.fds.reserve(message_fds);
+      if (message_fds > record_fds) MakeRoomForDescriptors(fd_.get(), message_fds - record_fds);
+    } else if (h.message_bytes != message_bytes || h.message_fds != message_fds) {
+      return fail(where + " declares a message of " + std::to_string(h.message_bytes) +
+                  " bytes and " + std::to_string(h.message_fds) + " descriptors, record 0 one of " +
+                  std::to_string(message_bytes) + " and " + std::to_string(message_fds));
+    }
+    if (payload > message_bytes - out.bytes.size() || out.fds.size() > message_fds)
+      return fail(where + " takes the message past its declared " + std::to_string(message_bytes) +
+                  " bytes and " + std::to_string(message_fds) + " descriptors");
+
+    // Send fills every record but the last with a full payload or a full set of descriptors.
+    // Holding a peer to that bounds the records of one message by the limits (not by the
+    // deadline alone), however fast the peer writes.
+    const bool last = (h.flags & kRecordFlagLast) != 0;
+    if (!last && payload != kMaxRecordBytes && record_fds != kMaxFdsPerRecord)
+      return fail(where + " is not the last of its message, yet carries neither " +
+                  std::to_string(kMaxRecordBytes) + " bytes nor " +
+                  std::to_string(kMaxFdsPerRecord) + " descriptors");
 
     out.bytes.append(record_buffer_.data(), payload);
-    if ((h.flags & kRecordFlagLast) != 0) {
+    if (last && (out.bytes.size() != message_bytes || out.fds.size() != message_fds))
+      return fail("the message ends at " + std::to_string(out.bytes.size()) + " bytes and " +
+                  std::to_string(out.fds.size()) + " descriptors, short of its declared " +
+                  std::to_string(message_bytes) + " and " + std::to_string(message_fds));
+    if (last) {
       ++receive_sequence_;
       return "";
     }

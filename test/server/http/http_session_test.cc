@@ -213,5 +213,26 @@ TEST(HttpSessionTest, EachParseErrorIsAnsweredAndClosesWithItsReason) {
   }
 }
 
+// A process that handed its connections over answers the request it kept as its last: with
+// "Connection: close", and nothing pipelined after it is parsed.
+TEST(HttpSessionTest, TheLastAnswerSaysCloseAndEndsTheSession) {
+  SizedHandler handler(10);
+  HttpSession session(handler, 8192, 16384);
+  const std::string two = Pipelined(2);
+  const std::string first = two.substr(0, two.size() / 2);
+  std::string out;
+  // Half of the first request arrived before the handover.
+  auto p = session.OnBytesUpTo(Bytes(first.substr(0, 10)), out, {}, 1 << 20);
+  EXPECT_FALSE(p.verdict.closes());
+  EXPECT_TRUE(session.in_request());
+  session.AnswerLastRequest();
+  p = session.OnBytesUpTo(Bytes(two.substr(10)), out, {}, 1 << 20);
+  EXPECT_TRUE(p.verdict.closes());
+  EXPECT_EQ(p.verdict.reason, common::CloseReason::kAnswered);
+  EXPECT_TRUE(session.done());
+  EXPECT_EQ(handler.handled(), 1) << "the request after the last answer is not parsed";
+  EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace ttlogin::server::http

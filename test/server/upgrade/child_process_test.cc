@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "test/server/upgrade/upgrade_test_util.h"
 
@@ -124,7 +125,7 @@ TEST(ChildProcessTest, TheChildWritesOnTheInheritedHandoverSocket) {
                        {"-c", "printf 'fd %s' \"$TTLOGIN_HANDOVER_FD\" >&$TTLOGIN_HANDOVER_FD"}, fd,
                        child),
             "");
-  EXPECT_EQ(ReadRaw(ours.fd()), "fd " + std::to_string(fd));
+  EXPECT_EQ(ReadRaw(ours.fd()), "fd " + std::to_string(kChildHandoverFd));
   EXPECT_EQ(WaitExited(child), "exited 0");
   // Ours stays close-on-exec: only that spawn inherited it.
   EXPECT_NE(::fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
@@ -133,14 +134,27 @@ TEST(ChildProcessTest, TheChildWritesOnTheInheritedHandoverSocket) {
 TEST(ChildProcessTest, NoOtherDescriptorIsInherited) {
   HandoverChannel ours, theirs;
   ASSERT_EQ(HandoverChannel::Pair(ours, theirs), "");
-  Pipe other = MakePipe();  // close-on-exec, as every descriptor of the server
-  ASSERT_TRUE(other.read);
-  const std::string script = "if [ -e /proc/self/fd/" + std::to_string(other.read.get()) +
-                             " ]; then printf leaked; else printf clean; fi >&$TTLOGIN_HANDOVER_FD";
+  Pipe cloexec = MakePipe();  // as the server opens its files and listeners
+  Pipe plain = MakePipe();    // as asio accepts connections: no close-on-exec flag
+  ASSERT_TRUE(cloexec.read && plain.read);
+  ASSERT_EQ(::fcntl(plain.read.get(), F_SETFD, 0), 0);
+  ASSERT_EQ(::fcntl(plain.write.get(), F_SETFD, 0), 0);
+  // The child lists its descriptors in one datagram: stdin, stdout, stderr, the handover socket,
+  // and at most the one the shell's listing opens itself (4 or higher, never one of ours).
+  const std::string script =
+      "cd /proc/self/fd && l=; for f in *; do l=\"$l$f \"; done; "
+      "printf '%s' \"$l\" >&$TTLOGIN_HANDOVER_FD";
   ChildProcess child;
   ASSERT_EQ(SpawnChild("/bin/sh", {"-c", script}, theirs.fd(), child), "");
-  EXPECT_EQ(ReadRaw(ours.fd()), "clean");
+  const std::string listed = ReadRaw(ours.fd());
   EXPECT_EQ(WaitExited(child), "exited 0");
+  EXPECT_EQ(listed.rfind("0 1 2 3 ", 0), 0u) << listed;
+  for (int fd : {cloexec.read.get(), cloexec.write.get(), plain.read.get(), plain.write.get()}) {
+    if (fd > kChildHandoverFd) {
+      EXPECT_EQ(listed.find(" " + std::to_string(fd) + " "), std::string::npos)
+          << "descriptor " << fd << " leaked into the child: " << listed;
+    }
+  }
 }
 
 TEST(ChildProcessTest, WithoutAHandoverDescriptorTheVariableIsUnset) {
@@ -192,7 +206,7 @@ TEST(ChildProcessTest, KillChildEndsAHangingChildQuickly) {
   EXPECT_EQ(ChildExited(child), std::nullopt);  // still running
   const auto start = Clock::now();
   KillChild(child);
-  EXPECT_LT(Clock::now() - start, milliseconds(1500));
+  EXPECT_LT(Clock::now() - start, milliseconds(5000));
   EXPECT_EQ(child.pid, -1);
   EXPECT_EQ(child.exit_status, "killed by SIGKILL");
   EXPECT_EQ(::kill(pid, 0), -1) << "the child is reaped, not a zombie";
@@ -211,6 +225,104 @@ TEST(ChildProcessTest, ArgumentsReachTheChildAsGiven) {
             "");
   EXPECT_EQ(ReadRaw(ours.fd()), "zero|with space|-c x");
   EXPECT_EQ(WaitExited(child), "exited 0");
+}
+
+// The whole path across two processes: the child adopts the socket, receives a message with
+// 300 pipe ends (two records), writes into each, and hands them all back.
+TEST(ChildProcessTest, AChildAdoptsTheChannelAndTradesDescriptorsBothWays) {
+  const int open_before = CountOpenFds();
+  {
+    HandoverChannel ours, theirs;
+    ASSERT_EQ(HandoverChannel::Pair(ours, theirs), "");
+    std::vector<Pipe> pipes(300);
+    std::vector<int> write_ends;
+    for (auto& p : pipes) {
+      p = MakePipe();
+      ASSERT_TRUE(p.write);
+      write_ends.push_back(p.write.get());
+    }
+    ChildProcess child;
+    ASSERT_EQ(SpawnChild(HANDOVER_PEER_BIN, {}, theirs.fd(), child), "");
+    theirs = HandoverChannel();  // the child holds its own copy now
+    const std::string state(100000, 's');
+    ASSERT_EQ(ours.Send(state, write_ends, In(kPatience)), "");
+
+    HandoverMessage reply;
+    ASSERT_EQ(ours.Receive(reply, In(kPatience)), "");
+    EXPECT_EQ(reply.bytes, "got 100000 bytes, 300 fds, wrote 300, cloexec yes, variable removed");
+    ASSERT_EQ(reply.fds.size(), pipes.size());
+    const std::string from = "from " + std::to_string(child.pid);
+    for (std::size_t i = 0; i < pipes.size(); ++i) {
+      std::string got(from.size(), '\0');
+      ASSERT_EQ(::read(pipes[i].read.get(), got.data(), got.size()),
+                static_cast<ssize_t>(got.size()));
+      EXPECT_EQ(got, from) << "pipe " << i;
+      // The descriptor handed back is the same pipe's write end once more.
+      ASSERT_TRUE(
+          PipeCarries(reply.fds[i].get(), pipes[i].read.get(), "back " + std::to_string(i)));
+    }
+    ours = HandoverChannel();  // the child waits for this close, then exits 0
+    EXPECT_EQ(WaitExited(child), "exited 0");
+  }
+  EXPECT_EQ(CountOpenFds(), open_before);
+}
+
+TEST(ChildProcessTest, AChildWhoseParentClosesFirstSeesTheClose) {
+  HandoverChannel ours, theirs;
+  ASSERT_EQ(HandoverChannel::Pair(ours, theirs), "");
+  ChildProcess child;
+  ASSERT_EQ(SpawnChild(HANDOVER_PEER_BIN, {}, theirs.fd(), child), "");
+  theirs = HandoverChannel();
+  ours = HandoverChannel();  // nothing sent: the child's Receive reports the close, status 2
+  EXPECT_EQ(WaitExited(child), "exited 2");
+}
+
+TEST(ChildProcessTest, AdoptingWithoutTheVariableIsAnOrdinaryStart) {
+  ::unsetenv(kHandoverFdEnv);
+  HandoverChannel ch;
+  EXPECT_EQ(AdoptInheritedHandoverChannel(ch), "");
+  EXPECT_EQ(ch.fd(), -1);
+}
+
+TEST(ChildProcessTest, AdoptingTakesTheSocketBackIntoCloseOnExec) {
+  HandoverChannel parent, inherited;
+  ASSERT_EQ(HandoverChannel::Pair(parent, inherited), "");
+  // As the child finds it after the exec: open, not close-on-exec, named by the variable.
+  const int fd = inherited.Release().release();
+  ASSERT_EQ(::fcntl(fd, F_SETFD, 0), 0);
+  ::setenv(kHandoverFdEnv, std::to_string(fd).c_str(), 1);
+  HandoverChannel ch;
+  ASSERT_EQ(AdoptInheritedHandoverChannel(ch), "");
+  EXPECT_EQ(ch.fd(), fd);
+  EXPECT_NE(::fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+  EXPECT_EQ(::getenv(kHandoverFdEnv), nullptr);
+  ASSERT_EQ(parent.Send("hello", {}, In(kPatience)), "");
+  HandoverMessage m;
+  ASSERT_EQ(ch.Receive(m, In(kPatience)), "");
+  EXPECT_EQ(m.bytes, "hello");
+}
+
+TEST(ChildProcessTest, AdoptingRefusesAVariableThatNamesNoHandoverSocket) {
+  Pipe pipe = MakePipe();
+  int closed = -1;
+  {
+    Pipe gone = MakePipe();
+    closed = gone.read.get();
+  }
+  const std::string not_a_socket = std::to_string(pipe.read.get());
+  const std::string no_descriptor = std::to_string(closed);
+  const std::pair<std::string, std::string> cases[] = {
+      {"", "is not a descriptor number"},          {"3x", "is not a descriptor number"},
+      {"-4", "is not a descriptor number"},        {"99999999999", "is not a descriptor number"},
+      {no_descriptor, "names no open descriptor"}, {not_a_socket, "is not a SEQPACKET socket"},
+  };
+  for (const auto& [value, reason] : cases) {
+    ScopedEnv env(kHandoverFdEnv, value.c_str());
+    HandoverChannel ch;
+    EXPECT_EQ(AdoptInheritedHandoverChannel(ch),
+              std::string(kHandoverFdEnv) + "=" + value + " " + reason);
+    EXPECT_EQ(ch.fd(), -1);
+  }
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -67,7 +68,8 @@ inline bool PipeCarries(int to, int from, std::string_view text) {
 // A record header as HandoverChannel writes it (little-endian), for hand-made records.
 inline std::string RawHeader(std::uint32_t magic, std::uint16_t version, std::uint16_t flags,
                              std::uint32_t message, std::uint32_t index,
-                             std::uint32_t payload_bytes, std::uint32_t fd_count) {
+                             std::uint32_t payload_bytes, std::uint32_t fd_count,
+                             std::uint32_t message_bytes, std::uint32_t message_fds) {
   std::string h;
   auto put = [&h](std::uint64_t v, int bytes) {
     for (int i = 0; i < bytes; ++i)
@@ -80,13 +82,19 @@ inline std::string RawHeader(std::uint32_t magic, std::uint16_t version, std::ui
   put(index, 4);
   put(payload_bytes, 4);
   put(fd_count, 4);
+  put(message_bytes, 4);
+  put(message_fds, 4);
   return h;
 }
 
+// A well-formed header; the message's totals default to this record's (a one-record message).
 inline std::string GoodHeader(std::uint32_t message, std::uint32_t index, bool last,
-                              std::uint32_t payload_bytes, std::uint32_t fd_count) {
+                              std::uint32_t payload_bytes, std::uint32_t fd_count,
+                              std::optional<std::uint32_t> message_bytes = std::nullopt,
+                              std::optional<std::uint32_t> message_fds = std::nullopt) {
   return RawHeader(kRecordMagic, kRecordFormatVersion, last ? kRecordFlagLast : 0, message, index,
-                   payload_bytes, fd_count);
+                   payload_bytes, fd_count, message_bytes.value_or(payload_bytes),
+                   message_fds.value_or(fd_count));
 }
 
 // Sends one raw record (any bytes, any descriptors) on a SEQPACKET socket; the sendmsg result.
