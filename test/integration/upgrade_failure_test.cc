@@ -1,6 +1,7 @@
-// A live upgrade that fails (no binary, a bad config, a binary that exits, hangs, writes garbage on
-// the handover socket or speaks another handover version) leaves the old process serving with
-// every connection and count, answers POST /upgrade with the reason, and a later upgrade works.
+// A live upgrade that fails (no binary, a bad config, a binary that exits, crashes, hangs, writes
+// garbage on the handover socket or speaks another handover version) leaves the old process
+// serving with every connection and count, answers POST /upgrade with the reason, and a later
+// upgrade works.
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -210,6 +211,13 @@ TEST_F(UpgradeFailureTest, ConfigMadeBadBeforeTheUpgrade) {
 TEST_F(UpgradeFailureTest, BinaryExitsAtOnce) {
   InstallLink("/bin/false");
   ExpectFailedUpgrade("exits at once");
+  ExpectUpgradeWorks();
+}
+
+// A new process killed by a signal (a crash) before its hello.
+TEST_F(UpgradeFailureTest, BinaryCrashes) {
+  InstallScript("kill -SEGV $$");
+  ExpectFailedUpgrade("crashes");
   ExpectUpgradeWorks();
 }
 
