@@ -2,8 +2,11 @@
 // load nothing is refused or dropped and no descriptor leaks; with 10,000 idle connections the
 // handover stays short; requests cut in two by it are answered; the registry and the deadlines go
 // across unchanged; systemd is told the new main pid before the old process exits.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -532,6 +535,120 @@ TEST_F(LiveUpgradeTest, RegistryStateGoesAcrossUnchanged) {
     list = servers();
     return list.size() == 3 && list[2]["host_name"] == "msg-3" && list[2]["draining"] == true;
   })) << list.dump(1);
+}
+
+// Answers written but not yet read by a slow client go across with its connection: a client that
+// pipelines requests without reading fills its receive buffer, the server's socket buffer and
+// MaxQueuedOutput, so the server stops reading it; after the upgrade it reads every answer, in
+// order, and the new process answers the requests still unread.
+TEST_F(LiveUpgradeTest, AnswersTheClientHasNotReadGoAcross) {
+  constexpr int kRequests = 40000;
+  ServerProcess server(BaseConfig() + "MaxQueuedOutput=4096\n");
+  ASSERT_TRUE(server.started()) << server.log();
+  FakeMsgServer ms(server.ports().msg_server);
+  ASSERT_TRUE(ms.Register(MsgServerFields{}));
+  ASSERT_TRUE(Eventually([&] {
+    const auto r = HttpGetMsgServer(server.ports().http);
+    return r && AnswersCodeZero(*r);
+  }));
+  const std::string answered_sample = "ttlogin_requests_total{listener=\"http\",code=\"0\"}";
+  const double answered_before =
+      MetricValue(server.ports().admin, kToken, answered_sample).value_or(-1);
+  ASSERT_GE(answered_before, 1);
+
+  // A small receive buffer, set before connecting so that the window is small from the start.
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  const int small = 4096;
+  ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(server.ports().http);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string requests;
+  for (int i = 0; i < kRequests; ++i)
+    requests += kGetMsgServerKeepAlive;
+  // The server stops reading once its queue is full, so not all of it may go in at once.
+  std::size_t sent = 0;
+  auto send_more = [&] {
+    std::size_t n = 0;
+    if (peer::SendSome(fd, std::string_view(requests).substr(sent), n).ok()) sent += n;
+  };
+  send_more();
+  // Settled: the server answers no more (its queue is full) while the client reads nothing.
+  double answered = -1;
+  double last = -2;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        send_more();
+        last = answered;
+        answered = MetricValue(server.ports().admin, kToken, answered_sample).value_or(-1);
+        if (answered == last) return true;
+        std::this_thread::sleep_for(milliseconds(100));
+        return false;
+      },
+      milliseconds(15000)));
+  const int answered_early = static_cast<int>(answered - answered_before);
+  std::printf("%d of %d pipelined requests answered before the upgrade (%zu bytes sent)\n",
+              answered_early, kRequests, sent);
+  ASSERT_LT(answered_early, kRequests) << "the server never had to stop: no queued answers";
+
+  const UpgradeRun run = RunUpgrade(server, UpgradeTrigger::kSignal, kToken, kUpgradeWait);
+  ASSERT_TRUE(run.ok) << run.error << "\n" << server.log();
+
+  // Every answer is read, in order. The connection may end early only as HTTP allows: after an
+  // answer saying "Connection: close" (the client then sends the unanswered requests again), and
+  // not before every answer written before the upgrade has arrived.
+  std::string raw;
+  int got = 0;
+  bool close_announced = false;
+  std::string failure;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  char buf[16384];
+  while (got < kRequests && failure.empty() && std::chrono::steady_clock::now() < deadline) {
+    if (!close_announced) send_more();
+    std::size_t n = 0;
+    const peer::IoResult r =
+        peer::ReadSome(fd, buf, sizeof buf, peer::DeadlineIn(milliseconds(100)), n);
+    if (r.status == peer::IoStatus::kTimeout) continue;
+    if (!r.ok()) {
+      if (!close_announced) {
+        failure = "the connection ended after " + std::to_string(got) +
+                  " answers, none of them saying \"Connection: close\": " + r.Describe();
+      }
+      break;
+    }
+    raw.append(buf, n);
+    std::size_t used = 0;
+    std::size_t consumed = 0;
+    while (auto resp = ParseHttpResponse(std::string_view(raw).substr(used), &consumed)) {
+      used += consumed;
+      if (close_announced) {
+        failure = "an answer after the one that said \"Connection: close\"";
+        break;
+      }
+      if (!AnswersCodeZero(*resp)) {
+        failure = "answer " + std::to_string(got) + ": " + std::to_string(resp->status) + " " +
+                  resp->body;
+        break;
+      }
+      ++got;
+      const auto c = resp->headers.find("connection");
+      close_announced = c != resp->headers.end() && c->second == "close";
+    }
+    raw.erase(0, used);
+  }
+  close(fd);
+  std::printf("%d answers read after the upgrade%s\n", got,
+              close_announced ? ", the last saying \"Connection: close\"" : "");
+  EXPECT_TRUE(failure.empty()) << failure << "\n" << server.log();
+  EXPECT_TRUE(raw.empty()) << raw.size() << " bytes of a partial answer left";
+  if (close_announced) {
+    EXPECT_GE(got, answered_early) << "answers written before the upgrade were lost";
+  } else {
+    EXPECT_EQ(got, kRequests) << "answers read within 20 s; " << sent << " request bytes sent";
+  }
 }
 
 // A msg_server's deadline goes across with its link: one silent since before the upgrade is
