@@ -7,6 +7,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
@@ -307,9 +308,8 @@ admin::UpgradeOutcome UpgradeCoordinator::Run(const std::string& trigger) {
   for (const std::string& key : registry_state.drain_keys)
     state.add_drain_keys(key);
   std::unordered_map<std::uint64_t, const registry::RegistryEntryState*> entries;
-  auto key_of = [](registry::ServerHandle h) {
-    return (std::uint64_t{h.shard} << 40) ^ (std::uint64_t{h.slot} << 20) ^ h.generation;
-  };
+  // A live entry is the only one in its slot; the generation is compared below.
+  auto key_of = [](registry::ServerHandle h) { return (std::uint64_t{h.shard} << 32) | h.slot; };
   for (const auto& e : registry_state.entries)
     entries.emplace(key_of(e.handle), &e);
   std::size_t msg_servers = 0;
