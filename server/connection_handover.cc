@@ -22,6 +22,8 @@ void ExportSocketPart(Connection& c, handover::ConnectionState& out) {
   out.set_peer(c.peer());
   const std::string_view output = c.unsent_output();
   if (!output.empty()) out.set_queued_output(output.data(), output.size());
+  const auto input = c.held_input();
+  if (!input.empty()) out.set_held_input(input.data(), input.size());
   out.set_last_received_ns(ToNs(c.last_received()));
   out.set_last_sent_ns(ToNs(c.last_sent()));
 }

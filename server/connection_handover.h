@@ -2,7 +2,8 @@
 //
 // A connection is carried only between requests: a msg_server link always (with the bytes of a
 // half-received frame and its registry entry), a Client-port connection before its request's
-// first byte, an HTTP or admin connection with no request begun and no answer pending. Any other
+// first byte, an HTTP or admin connection with no request begun and no answer pending (with the
+// pipelined requests it read but did not parse while its peer was not reading). Any other
 // connection stays with the old process, which finishes its request and closes it; so does every
 // HTTPS connection (its keys live in OpenSSL), closed between requests once the new process serves.
 #pragma once

@@ -554,8 +554,11 @@ std::string UpgradeCoordinator::TakeOver(LoginServer& server, HandoverChannel&& 
       default:
         return refuse("a carried connection of unknown kind " + std::to_string(c.kind()));
     }
-    connection->RestoreCarried(c.queued_output(), FromNs(c.last_received_ns()),
-                               FromNs(c.last_sent_ns()));
+    const std::string& held = c.held_input();
+    connection->RestoreCarried(
+        c.queued_output(),
+        std::span(reinterpret_cast<const std::uint8_t*>(held.data()), held.size()),
+        FromNs(c.last_received_ns()), FromNs(c.last_sent_ns()));
     connection->CountIn(server.connection_stats_[static_cast<std::size_t>(kind)]);
     server.adopted_.push_back(std::move(connection));
     ++out.connections;

@@ -37,7 +37,7 @@ class HandoverChannel;
 
 // The version of the handover messages (proto/ttlogin_handover.proto) this binary speaks. Both
 // sides refuse any other, with the reason in the log of both.
-inline constexpr std::uint32_t kHandoverProtocolVersion = 1;
+inline constexpr std::uint32_t kHandoverProtocolVersion = 2;
 
 // How the old process starts the new one.
 struct UpgradeCommand {

@@ -77,14 +77,24 @@ void Connection::Start() {
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   timers_.Track(*this);
   OnStart();
+  if (!held_input_.empty()) {
+    // Carried while paused: the held input goes first, once the carried output is out (FlushOutput
+    // schedules that when it drains); ResumeHeldInput then reads on.
+    state_ = State::kPaused;
+    if (!output_.empty()) FlushOutput();
+    if (state_ == State::kPaused && queued_output() == 0) ScheduleResume();
+    return;
+  }
   if (!output_.empty()) FlushOutput();  // carried by a live upgrade
   WaitReadable();
 }
 
-void Connection::RestoreCarried(std::string_view queued_output, Clock::time_point last_received,
-                                Clock::time_point last_sent) {
+void Connection::RestoreCarried(std::string_view queued_output,
+                                std::span<const std::uint8_t> held_input,
+                                Clock::time_point last_received, Clock::time_point last_sent) {
   output_.assign(queued_output);
   output_sent_ = 0;
+  held_input_.assign(held_input.begin(), held_input.end());
   last_received_ = last_received;
   last_sent_ = last_sent;
 }

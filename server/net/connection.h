@@ -49,25 +49,32 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::any_io_executor executor() { return socket_.get_executor(); }
 
   // --- Live upgrade: the old process hands the socket and this state to the new one ---
-  // Whether the socket side is between requests: started, open, no input held or kept, not
-  // closing. Only such a connection may be carried; the protocol adds its own condition.
+  // Whether the socket side may be carried: started, open, no answer awaited (HoldInput), no
+  // input kept inside the protocol, not closing. Input left unconsumed while output is over
+  // budget (held_input) goes along: a client that pipelines requests and reads its answers slowly
+  // is paused like that for as long as it does not read, possibly past UpgradeTimeout. The
+  // protocol adds its own condition.
   bool Quiescent() const {
     return tracked_ && (state_ == State::kOpen || state_ == State::kPaused) && !input_held_ &&
-           held_input_.empty();
+           !protocol_input_;
   }
   int native_handle() { return socket_.native_handle(); }
   Clock::time_point last_received() const { return last_received_; }
   Clock::time_point last_sent() const { return last_sent_; }
   // Output the kernel has not taken yet.
   std::string_view unsent_output() const { return std::string_view(output_).substr(output_sent_); }
+  // Input read from the socket but not consumed by the protocol yet (empty unless paused).
+  std::span<const std::uint8_t> held_input() const { return held_input_; }
   // The new process took the socket over: forget it quietly. The descriptor is closed without
   // shutdown() (which would end the connection for the new process too), the protocol's
   // OnClose does not run (no log line, no registry removal) and no close is counted. Call on the
   // connection's loop, with the protocol already told (e.g. MsgServerSession::Release).
   void HandOver();
-  // In the new process, before Start(): the carried output (sent first) and activity times.
-  void RestoreCarried(std::string_view queued_output, Clock::time_point last_received,
-                      Clock::time_point last_sent);
+  // In the new process, before Start(): the carried output (sent first), the carried input
+  // (handed to the protocol once that output is out, before anything new is read) and activity
+  // times.
+  void RestoreCarried(std::string_view queued_output, std::span<const std::uint8_t> held_input,
+                      Clock::time_point last_received, Clock::time_point last_sent);
 
  protected:
   virtual void OnStart() {}

@@ -544,7 +544,7 @@ TEST_F(LiveUpgradeTest, RegistryStateGoesAcrossUnchanged) {
 // Disabled until the old process writes out what it queued for a connection it keeps: it stops
 // writing to it at the commit and closes it at UpgradeTimeout, so the answers it had queued are
 // lost (run it with --gtest_also_run_disabled_tests).
-TEST_F(LiveUpgradeTest, DISABLED_AnswersTheClientHasNotReadGoAcross) {
+TEST_F(LiveUpgradeTest, AnswersTheClientHasNotReadGoAcross) {
   constexpr int kRequests = 40000;
   ServerProcess server(BaseConfig() + "MaxQueuedOutput=4096\n");
   ASSERT_TRUE(server.started()) << server.log();

@@ -93,7 +93,9 @@ TEST_F(TakeOverTest, AStateOfAnotherVersionIsRefusedAndTheOldProcessToldWhy) {
   Say(GoodHelloThenState(state));
   const handover::Envelope answer = Next();
   ASSERT_TRUE(answer.has_abort());
-  EXPECT_NE(answer.abort().reason().find("protocol version 2"), std::string::npos)
+  EXPECT_NE(answer.abort().reason().find("protocol version " +
+                                         std::to_string(kHandoverProtocolVersion + 1)),
+            std::string::npos)
       << answer.abort().reason();
   const std::string error = result.get();
   EXPECT_EQ(error, answer.abort().reason());

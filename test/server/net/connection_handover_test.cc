@@ -101,7 +101,7 @@ TEST_F(ConnectionHandoverTest, ACarriedConnectionSendsItsUnsentOutputFirstAndKee
   auto carried = std::make_shared<TestConnection>(std::move(socket));
   const Clock::time_point received = Clock::now() - std::chrono::seconds(7);
   const Clock::time_point sent = received - std::chrono::seconds(3);
-  carried->RestoreCarried("queued before the handover", received, sent);
+  carried->RestoreCarried("queued before the handover", {}, received, sent);
   EXPECT_EQ(carried->unsent_output(), "queued before the handover");
   EXPECT_EQ(carried->last_received(), received);
   EXPECT_EQ(carried->last_sent(), sent);
@@ -115,6 +115,65 @@ TEST_F(ConnectionHandoverTest, ACarriedConnectionSendsItsUnsentOutputFirstAndKee
     return p.client->Poll() && p.client->received == "queued before the handover|ok";
   })) << p.client->received;
   EXPECT_TRUE(carried->unsent_output().empty());
+}
+
+// A peer that pipelines requests and does not read its answers pauses the connection with the
+// unparsed rest of a read held. Such a connection is carried with that input: the new process
+// sends the unsent output first, then hands the held input to the protocol, then reads on. (Kept
+// in the old process instead, it could answer nothing before the peer reads, and the peer may not
+// read before the old process exits.)
+TEST_F(ConnectionHandoverTest, APausedConnectionGoesAcrossWithItsUnparsedInputFirst) {
+  constexpr std::size_t kReply = 256 * 1024;
+  asio::ip::tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
+  Client client(io_);
+  client.socket.open(asio::ip::tcp::v4());
+  client.socket.set_option(asio::socket_base::receive_buffer_size(4096));
+  client.socket.connect(acceptor.local_endpoint());
+  asio::ip::tcp::socket server(io_);
+  acceptor.accept(server);
+  server.set_option(asio::socket_base::send_buffer_size(4096));
+  auto old = std::make_shared<TestConnection>(std::move(server));
+  old->set_output_budget(1024);
+  // One large answer per input byte, and nothing more while it is queued.
+  old->on_data = [&](TestConnection& c, std::span<const std::uint8_t> data) -> std::size_t {
+    if (c.output_room() == 0) return 0;
+    c.Send(std::string(kReply, static_cast<char>(data[0])));
+    return 1;
+  };
+  old->Start();
+  client.Write("abc");
+  ASSERT_TRUE(Run([&] { return !old->deliveries.empty(); }));
+  io_.restart();
+  io_.poll();
+  ASSERT_GT(old->queued_output(), 0u) << "the peer took the whole answer: nothing paused";
+  const std::string held(reinterpret_cast<const char*>(old->held_input().data()),
+                         old->held_input().size());
+  EXPECT_EQ(held, "bc");
+  EXPECT_TRUE(old->Quiescent());
+
+  const std::string output(old->unsent_output());
+  const int copy = ::dup(old->native_handle());
+  ASSERT_GE(copy, 0);
+  old->HandOver();
+  asio::ip::tcp::socket socket(io_);
+  socket.assign(asio::ip::tcp::v4(), copy);
+  auto carried = std::make_shared<TestConnection>(std::move(socket));
+  carried->RestoreCarried(
+      output, std::span(reinterpret_cast<const std::uint8_t*>(held.data()), held.size()),
+      Clock::now(), Clock::now());
+  carried->on_data = [](TestConnection& c, std::span<const std::uint8_t> data) {
+    c.Send("|" + std::string(reinterpret_cast<const char*>(data.data()), data.size()));
+    return data.size();
+  };
+  carried->Start();
+  client.Write("d");
+  ASSERT_TRUE(Run([&] { return !client.Poll() || client.received.size() >= kReply + 5; }))
+      << client.received.size();
+  ASSERT_EQ(client.received.size(), kReply + 5);
+  EXPECT_EQ(client.received.find_first_not_of('a'), kReply) << "the first answer is incomplete";
+  EXPECT_EQ(client.received.substr(kReply), "|bc|d");
+  EXPECT_EQ(carried->deliveries, (std::vector<std::string>{"bc", "d"}));
+  EXPECT_EQ(old->deliveries.size(), 1u);
 }
 
 // Records how many connections each listener started.
