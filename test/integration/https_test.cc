@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "test/support/fake_peers.h"
+#include "test/support/sanitizer_build.h"
 #include "test/support/server_process.h"
 #include "test/support/test_pki.h"
 
@@ -18,21 +19,6 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-// The server under test is built like this test. A sanitizer's allocator keeps freed memory in a
-// quarantine and maps shadow memory, so its RSS says nothing about what a connection holds: the
-// memory bound is checked in the plain builds only (as in memory_bound_test.cc).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizerAllocator = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitizerAllocator = true;
-#else
-constexpr bool kSanitizerAllocator = false;
-#endif
-#else
-constexpr bool kSanitizerAllocator = false;
-#endif
 
 const std::string kClientScript =
     std::string(TTLOGIN_SOURCE_DIR) + "/test/integration/https_client.py";
@@ -188,7 +174,7 @@ TEST_F(HttpsTest, AnIdleConnectionHoldsNoOpenSslBuffers) {
   const double per_connection = r["bytes_per_connection"].get<double>();
   std::printf("[ memory ] %.0f bytes per idle TLS connection\n", per_connection);
   EXPECT_GT(per_connection, 0.0);
-  if (kSanitizerAllocator) GTEST_SKIP() << "RSS under a sanitizer's allocator says nothing";
+  if (kSanitizerBuild) GTEST_SKIP() << "RSS under a sanitizer's allocator says nothing";
   EXPECT_LT(per_connection, 24 * 1024.0);
 }
 

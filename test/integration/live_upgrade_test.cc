@@ -26,24 +26,13 @@
 #include "test/integration/upgrade_load.h"
 #include "test/support/fake_peers.h"
 #include "test/support/live_upgrade.h"
+#include "test/support/sanitizer_build.h"
 #include "test/support/server_process.h"
 
 namespace ttlogin::test {
 namespace {
 
-// The handover bound holds for an optimised build; a sanitizer's runtime slows every syscall and
-// allocation several times, so those builds run the test but only print the figure.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+// The handover bound holds for an optimised, unsanitized build; the others print the figure.
 #ifdef NDEBUG
 constexpr bool kOptimised = true;
 #else
@@ -311,7 +300,7 @@ TEST_F(LiveUpgradeTest, HandoverWithTenThousandIdleConnectionsIsShort) {
   // Wall time on a shared two-core machine also counts the time the servers waited for a core,
   // so the bound is checked on the best of a few upgrades, as a benchmark takes its best run;
   // every attempt is printed. A handover that is slow by itself is slow in each of them.
-  const bool check_bound = kOptimised && !kSanitized;
+  const bool check_bound = kOptimised && !kSanitizerBuild;
   std::vector<double> took;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
     const UpgradeRun run = RunUpgrade(server, UpgradeTrigger::kPost, kToken, kUpgradeWait);

@@ -19,26 +19,11 @@
 
 #include "common/pdu_header.h"
 #include "test/support/fake_peers.h"
+#include "test/support/sanitizer_build.h"
 #include "test/support/server_process.h"
 
 namespace ttlogin::test {
 namespace {
-
-// The server under test is built like this test. A sanitizer's allocator keeps freed memory in a
-// quarantine and maps shadow memory, so RSS says nothing about what the server holds there; the
-// bound is checked in the plain builds (the README suite); the sanitizer builds run the same
-// traffic for memory errors and races, and report the test as skipped.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizerAllocator = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitizerAllocator = true;
-#else
-constexpr bool kSanitizerAllocator = false;
-#endif
-#else
-constexpr bool kSanitizerAllocator = false;
-#endif
 
 using Clock = std::chrono::steady_clock;
 
@@ -230,7 +215,7 @@ TEST(MemoryBoundTest, HostilePeersStayUnderTheDocumentedWorstCase) {
   const std::size_t bound = baseline + WorstCase() + kAllocatorSlack;
   std::printf("[ memory ] baseline VmRSS %zu KiB, peak VmHWM %zu KiB, bound %zu KiB\n",
               baseline / 1024, peak / 1024, bound / 1024);
-  if (!kSanitizerAllocator) {
+  if (!kSanitizerBuild) {
     EXPECT_LE(peak, bound) << "peak RSS above the documented worst case for this config";
   }
 
@@ -254,7 +239,7 @@ TEST(MemoryBoundTest, HostilePeersStayUnderTheDocumentedWorstCase) {
       std::chrono::seconds(10)));
   const std::size_t after = ProcStatusBytes(server.pid(), "VmRSS");
   std::printf("[ memory ] after close VmRSS %zu KiB\n", after / 1024);
-  if (kSanitizerAllocator) {
+  if (kSanitizerBuild) {
     GTEST_SKIP() << "the hostile traffic ran, but RSS under a sanitizer's allocator is not the "
                     "server's: the bound is checked in the plain build";
   }
