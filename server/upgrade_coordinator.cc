@@ -182,11 +182,16 @@ void UpgradeCoordinator::Start(std::string trigger,
   if (thread_.joinable()) thread_.join();  // the previous one, finished
   thread_ = std::thread([this, trigger = std::move(trigger), done = std::move(done)] {
     const admin::UpgradeOutcome outcome = Run(trigger);
-    done(outcome);
-    if (outcome.result == admin::UpgradeOutcome::Result::kUpgraded) {
-      server_.FinishAfterHandover(static_cast<pid_t>(outcome.new_pid));
+    if (outcome.result != admin::UpgradeOutcome::Result::kUpgraded) {
+      // Over before it is answered: whoever reads the failure and asks again at once is not
+      // refused as busy.
+      running_ = false;
+      done(outcome);
+      return;
     }
-    running_ = false;
+    // This process is on its way out: a second upgrade asked of it now stays refused.
+    done(outcome);
+    server_.FinishAfterHandover(static_cast<pid_t>(outcome.new_pid));
   });
 }
 
