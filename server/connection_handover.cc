@@ -4,6 +4,7 @@
 #include "server/http_connection.h"
 #include "server/https_connection.h"
 #include "server/msg_server_connection.h"
+#include "server/registry/info_proto.h"
 
 namespace ttlogin::server {
 
@@ -80,12 +81,7 @@ void AnswerLastRequest(Connection& c) {
 
 handover::RegistryEntry ToProto(const registry::RegistryEntryState& e) {
   handover::RegistryEntry p;
-  p.set_ip1(e.info.ip1);
-  p.set_ip2(e.info.ip2);
-  p.set_port(e.info.port);
-  p.set_max_conn_cnt(e.info.max_conn_cnt);
-  p.set_cur_conn_cnt(e.info.cur_conn_cnt);
-  p.set_host_name(e.info.host_name);
+  registry::SetInfo(p, e.info);
   p.set_peer(e.meta.peer);
   p.set_registered_unix_ms(e.meta.registered_ms);
   p.set_last_heard_unix_ms(e.meta.last_heard_ms);
@@ -102,8 +98,7 @@ handover::RegistryEntry ToProto(const registry::RegistryEntryState& e) {
 
 registry::RegistryEntryState FromProto(const handover::RegistryEntry& p) {
   registry::RegistryEntryState e;
-  e.info = registry::MsgServerInfo{p.ip1(),          p.ip2(),          p.port(),
-                                   p.max_conn_cnt(), p.cur_conn_cnt(), p.host_name()};
+  e.info = registry::InfoOf(p);
   e.meta = registry::EntryMeta{p.peer(), p.registered_unix_ms(), p.last_heard_unix_ms(),
                                p.warning(), p.link()};
   e.held = p.held();

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/logging.h"
+#include "server/registry/info_proto.h"
 #include "server/registry/registration_check.h"
 
 namespace ttlogin::server {
@@ -24,12 +25,7 @@ state::StateSnapshot SnapshotOf(const registry::MsgServerRegistry& registry,
   out.set_writer_version(std::string(writer_version));
   for (const registry::ServerSnapshot& s : registry.Snapshot()) {
     state::MsgServerEntry& e = *out.add_entries();
-    e.set_ip1(s.info.ip1);
-    e.set_ip2(s.info.ip2);
-    e.set_port(s.info.port);
-    e.set_max_conn_cnt(s.info.max_conn_cnt);
-    e.set_cur_conn_cnt(s.info.cur_conn_cnt);
-    e.set_host_name(s.info.host_name);
+    registry::SetInfo(e, s.info);
     e.set_draining(s.draining);
     e.set_registered_unix_ms(s.meta.registered_ms);
     e.set_provisional(s.provisional);
@@ -89,8 +85,7 @@ WarmStartResult WarmStart(registry::MsgServerRegistry& registry, const std::stri
       ++stale;
       continue;
     }
-    registry::MsgServerInfo info{e.ip1(),          e.ip2(),          e.port(),
-                                 e.max_conn_cnt(), e.cur_conn_cnt(), e.host_name()};
+    registry::MsgServerInfo info = registry::InfoOf(e);
     // What a registration would be refused for is not restored either: the file is input too.
     if (registry::CheckRegistration(info)) {
       ++invalid;
