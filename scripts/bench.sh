@@ -371,9 +371,9 @@ fi
 
 # --- HTTPS: the same certificate for both, interleaved runs, then idle memory ---------------------
 # One throwaway ECDSA P-256 CA and server certificate (DNS localhost, IP 127.0.0.1); both servers
-# serve server-chain.crt with server.key, and loadgen verifies against ca.crt.
+# serve server.chain.crt with server.key, and loadgen verifies against ca.crt.
 make_test_ca "$WORK/pki" || die "openssl could not make the test certificate"
-TLS_CONF=(HttpsListenIP=127.0.0.1 HttpsPort=0 "TlsCertificate=$WORK/pki/server-chain.crt"
+TLS_CONF=(HttpsListenIP=127.0.0.1 HttpsPort=0 "TlsCertificate=$WORK/pki/server.chain.crt"
           "TlsPrivateKey=$WORK/pki/server.key")
 TLS_LG=(--tls --cafile "$WORK/pki/ca.crt")
 
@@ -386,7 +386,7 @@ start_nginx_tls() {
   chmod 644 "$dir/www/msg_server"
   NGINX_TLS_PORT=$(free_port)
   sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$NGINX_TLS_PORT|g" -e "s|@NOFILE@|$NOFILE|g" \
-    -e "s|@WORKER_CONNECTIONS@|$((NOFILE - 100))|g" -e "s|@CERT@|$WORK/pki/server-chain.crt|g" \
+    -e "s|@WORKER_CONNECTIONS@|$((NOFILE - 100))|g" -e "s|@CERT@|$WORK/pki/server.chain.crt|g" \
     -e "s|@KEY@|$WORK/pki/server.key|g" "$ROOT/bench/perf/nginx_tls.conf.in" >"$dir/nginx.conf"
   "${SRUN[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/nginx-error.log" \
     >>"$dir/stdout.log" 2>&1 &

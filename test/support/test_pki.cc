@@ -3,24 +3,23 @@
 #include <sys/wait.h>
 
 #include <cstdio>
-#include <fstream>
 #include <stdexcept>
 
 namespace ttlogin::test {
 namespace {
 
-std::string KeyCommand(KeyType type, const std::string& key_file) {
-  if (type == KeyType::kRsa2048) {
-    return "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out '" + key_file + "'";
-  }
-  return "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '" + key_file + "'";
-}
-
-void Run(const std::string& command) {
+// The certificates come from the same shell functions as the benchmark's (scripts/lib/test_ca.sh).
+void Run(const std::string& call) {
+  const std::string command =
+      "bash -c \"source '" TTLOGIN_SOURCE_DIR "/scripts/lib/test_ca.sh' && " + call + "\"";
   std::string output;
   if (RunCommand(command, &output) != 0) {
-    throw std::runtime_error("test PKI: '" + command + "' failed: " + output);
+    throw std::runtime_error("test PKI: '" + call + "' failed: " + output);
   }
+}
+
+std::string Quoted(const std::string& s) {
+  return "'" + s + "'";
 }
 
 }  // namespace
@@ -38,33 +37,23 @@ int RunCommand(const std::string& command, std::string* output) {
 }
 
 TestCa MakeCa(const std::string& dir, const std::string& name) {
-  TestCa ca{dir + "/" + name + ".crt", dir + "/" + name + ".key"};
-  Run(KeyCommand(KeyType::kEcdsaP256, ca.key_file));
-  Run("openssl req -x509 -new -key '" + ca.key_file + "' -days 30 -subj '/CN=ttlogin test " + name +
-      "' -addext basicConstraints=critical,CA:TRUE -addext "
-      "keyUsage=critical,keyCertSign,cRLSign -out '" +
-      ca.cert_file + "'");
-  return ca;
+  Run("make_ca " + Quoted(dir) + " " + Quoted(name));
+  return TestCa{dir + "/" + name + ".crt", dir + "/" + name + ".key"};
 }
 
 TestCert MakeCert(const std::string& dir, const TestCa& ca, const std::string& name, int days,
                   KeyType type) {
-  const std::string base = dir + "/" + name;
-  TestCert cert{base + ".crt", base + ".key", base + ".chain.crt"};
-  Run(KeyCommand(type, cert.key_file));
-  {
-    std::ofstream ext(base + ".ext");
-    ext << "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-           "basicConstraints=CA:FALSE\n"
-           "extendedKeyUsage=serverAuth\n";
+  // make_cert names the CA by its base name in the same folder.
+  const std::string ca_base = dir + "/";
+  if (ca.cert_file.rfind(ca_base, 0) != 0 || ca.cert_file.size() < ca_base.size() + 5) {
+    throw std::runtime_error("test PKI: the CA " + ca.cert_file + " is not in " + dir);
   }
-  Run("openssl req -new -key '" + cert.key_file + "' -subj '/CN=" + name + "' -out '" + base +
-      ".csr'");
-  Run("openssl x509 -req -in '" + base + ".csr' -CA '" + ca.cert_file + "' -CAkey '" + ca.key_file +
-      "' -CAcreateserial -days " + std::to_string(days) + " -extfile '" + base + ".ext' -out '" +
-      cert.cert_file + "'");
-  Run("cat '" + cert.cert_file + "' '" + ca.cert_file + "' > '" + cert.chain_file + "'");
-  return cert;
+  const std::string ca_name =
+      ca.cert_file.substr(ca_base.size(), ca.cert_file.size() - ca_base.size() - 4);
+  Run("make_cert " + Quoted(dir) + " " + Quoted(ca_name) + " " + Quoted(name) + " " +
+      std::to_string(days) + " " + (type == KeyType::kRsa2048 ? "rsa" : "ec"));
+  const std::string base = dir + "/" + name;
+  return TestCert{base + ".crt", base + ".key", base + ".chain.crt"};
 }
 
 }  // namespace ttlogin::test

@@ -71,7 +71,7 @@ std::string FindProgram(const std::string& name) {
   return "";
 }
 
-// The benchmark's CA fixture: ca.crt, server-chain.crt, server.key in `dir`.
+// The benchmark's CA fixture: ca.crt, server.chain.crt, server.key in `dir`.
 bool MakeTestCa(const std::string& dir, std::string* output) {
   return RunProgram(
              "/bin/bash",
@@ -154,7 +154,7 @@ class NginxTls {
         {"@PORT@", std::to_string(port_)},
         {"@NOFILE@", "1024"},
         {"@WORKER_CONNECTIONS@", "512"},
-        {"@CERT@", dir_ + "/pki/server-chain.crt"},
+        {"@CERT@", dir_ + "/pki/server.chain.crt"},
         {"@KEY@", dir_ + "/pki/server.key"}};
     for (const auto& [name, value] : values) {
       for (std::size_t at = conf.find(name); at != std::string::npos; at = conf.find(name)) {
@@ -341,7 +341,7 @@ TEST(LoadgenTlsOursTest, FullAndResumedCountsAgreeWithTheServers) {
   std::string made;
   ASSERT_TRUE(MakeTestCa(dir + "/pki", &made)) << made;
   ServerProcess server("AdminPort=0\nHttpsListenIP=127.0.0.1\nHttpsPort=0\nTlsCertificate=" + dir +
-                       "/pki/server-chain.crt\nTlsPrivateKey=" + dir + "/pki/server.key\n");
+                       "/pki/server.chain.crt\nTlsPrivateKey=" + dir + "/pki/server.key\n");
   ASSERT_TRUE(server.started()) << server.log();
   ASSERT_NE(server.ports().https, 0) << server.log();
   std::string out;
