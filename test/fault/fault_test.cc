@@ -32,8 +32,8 @@
 #include <nlohmann/json.hpp>
 
 #include "test/fault/admin_probe.h"
-#include "test/fault/reconnecting_msg_server.h"
 #include "test/support/fake_peers.h"
+#include "test/support/reconnecting_msg_server.h"
 #include "test/support/server_process.h"
 
 namespace ttlogin::test {
@@ -236,11 +236,18 @@ class RestartTest : public FaultTest, public testing::WithParamInterface<int> {
 
   void StartFakes() {
     for (int i = 0; i < kFakes; ++i) {
+      // Steps of 1 to 32 users every 2 ms, and a reconnect 50 ms after a drop (doubling up to
+      // 500 ms while the server is away), so a restart is crossed by a stream of updates.
+      ReconnectingMsgServer::Options options;
+      options.backoff = 50ms;
+      options.backoff_cap_factor = 10;
+      options.update_every = 2ms;
+      options.step = RandomUsers(1234 + static_cast<std::uint32_t>(i), 2000 / 2);
       fakes_.push_back(std::make_unique<ReconnectingMsgServer>(
-          server_->ports().msg_server,
+          std::vector<std::uint16_t>{server_->ports().msg_server},
           Fields("ms" + std::to_string(i), 9000 + static_cast<std::uint32_t>(i),
                  static_cast<std::uint32_t>(10 * i), 2000),
-          1234 + static_cast<std::uint32_t>(i)));
+          std::move(options)));
       fakes_.back()->Start();
     }
   }
@@ -249,7 +256,7 @@ class RestartTest : public FaultTest, public testing::WithParamInterface<int> {
   // say the registry must hold.
   std::map<std::string, std::uint64_t> Quiesce() {
     for (auto& f : fakes_)
-      f->SetStreaming(false);
+      f->SetUpdating(false);
     const bool quiet = Eventually(
         [&] {
           for (auto& f : fakes_)
@@ -266,7 +273,7 @@ class RestartTest : public FaultTest, public testing::WithParamInterface<int> {
 
   void Stream() {
     for (auto& f : fakes_)
-      f->SetStreaming(true);
+      f->SetUpdating(true);
   }
 
   std::uint64_t UpdatesSent() const {

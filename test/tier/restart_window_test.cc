@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "test/support/fake_peers.h"
+#include "test/support/reconnecting_msg_server.h"
 #include "test/tier/client_load.h"
 #include "test/tier/restartable_server.h"
-#include "test/tier/tier_msg_server.h"
 
 namespace ttlogin::test {
 namespace {
@@ -54,8 +54,9 @@ class RestartWindowTest : public testing::Test {
       f.ip1 = "192.0.2." + std::to_string(i + 1);
       f.max_conn_cnt = 10000;
       f.cur_conn_cnt = static_cast<std::uint32_t>(10 * i);
-      fakes_.push_back(std::make_unique<TierMsgServer>(
-          std::vector<std::uint16_t>{server_->ports().msg_server}, f, kClassicReconnectBackoff));
+      fakes_.push_back(std::make_unique<ReconnectingMsgServer>(
+          std::vector<std::uint16_t>{server_->ports().msg_server}, f,
+          ReconnectingMsgServer::Options{}));
       fakes_.back()->Start();
     }
     ASSERT_TRUE(server_->WaitReady(kReadyWait));
@@ -94,7 +95,7 @@ class RestartWindowTest : public testing::Test {
   }
 
   std::optional<RestartableServer> server_;
-  std::vector<std::unique_ptr<TierMsgServer>> fakes_;
+  std::vector<std::unique_ptr<ReconnectingMsgServer>> fakes_;
   std::optional<ClientLoad> load_;
 };
 

@@ -21,10 +21,10 @@
 #include <nlohmann/json.hpp>
 
 #include "test/support/fake_peers.h"
+#include "test/support/reconnecting_msg_server.h"
 #include "test/tier/client_load.h"
 #include "test/tier/haproxy_process.h"
 #include "test/tier/restartable_server.h"
-#include "test/tier/tier_msg_server.h"
 
 namespace ttlogin::test {
 namespace {
@@ -128,7 +128,8 @@ class TierTest : public testing::Test {
       f.ip2 = "198.51.100." + std::to_string(i + 1);
       f.max_conn_cnt = 100000;
       f.cur_conn_cnt = static_cast<std::uint32_t>(100 + i);
-      fakes_.push_back(std::make_unique<TierMsgServer>(msg_server_ports, f, kTierBackoff));
+      fakes_.push_back(std::make_unique<ReconnectingMsgServer>(
+          msg_server_ports, f, ReconnectingMsgServer::Options{.backoff = kTierBackoff}));
       fakes_.back()->Start();
     }
     ASSERT_TRUE(Eventually(
@@ -222,7 +223,7 @@ class TierTest : public testing::Test {
   }
 
   std::vector<std::unique_ptr<RestartableServer>> servers_;
-  std::vector<std::unique_ptr<TierMsgServer>> fakes_;
+  std::vector<std::unique_ptr<ReconnectingMsgServer>> fakes_;
   std::optional<HaproxyProcess> haproxy_;
   std::optional<ClientLoad> load_;
 };
