@@ -371,20 +371,28 @@ TEST(UnwatchedPorts, AMillionStreamsOnOtherPortsUseBoundedMemory) {
 // once its line is out, pdu_dump has read every packet before it.
 TEST(UnwatchedPorts, LiveCaptureGivesTheHintAtSigint) {
   if (geteuid() != 0) GTEST_SKIP() << "live capture needs root or CAP_NET_RAW";
-  auto listen_on_any_port = [](int& fd) -> std::uint16_t {
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, 8) != 0) return 0;
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    return ntohs(a.sin_port);
+  // Connections are never accepted: the kernel completes them, which is all the capture needs.
+  struct Listener {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    std::uint16_t port = 0;
+    Listener() {
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      socklen_t len = sizeof a;
+      if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+          listen(fd, 8) == 0 && getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+        port = ntohs(a.sin_port);
+      }
+    }
+    ~Listener() {
+      if (fd >= 0) close(fd);
+    }
   };
-  int unwatched_fd = -1;
-  int watched_fd = -1;
-  const std::uint16_t unwatched = listen_on_any_port(unwatched_fd);
-  const std::uint16_t watched = listen_on_any_port(watched_fd);
+  const Listener other_listener;
+  const Listener watched_listener;
+  const std::uint16_t unwatched = other_listener.port;
+  const std::uint16_t watched = watched_listener.port;
   ASSERT_NE(unwatched, 0);
   ASSERT_NE(watched, 0);
   const std::string u = std::to_string(unwatched);
@@ -407,8 +415,6 @@ TEST(UnwatchedPorts, LiveCaptureGivesTheHintAtSigint) {
   }
   dump.Signal(SIGINT);
   EXPECT_EQ(dump.Wait(seconds(10)), 0) << dump.err();
-  close(unwatched_fd);
-  close(watched_fd);
   EXPECT_NE(dump.err().find("1 stream on unwatched ports looks like PDUs: " + u + "; add --port +" +
                             u + "\n"),
             std::string::npos)
