@@ -30,6 +30,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // A small reassembly window makes the out-of-order limit reachable.
   if ((mode & 2) != 0) config.max_out_of_order_bytes = 512;
   if ((mode & 4) != 0) config.max_pdu_size = common::kMinMaxPduSize;
+  // Streams on other ports go through the unwatched-stream detector, and with auto into the
+  // reassembler mid-connection; watching no usual port sends every stream that way.
+  if ((mode & 8) != 0) config.auto_ports = true;
+  if ((mode & 16) != 0) config.ports = {1};
   std::string output;
   {
     PduDumper dumper(dump, nullptr);
@@ -40,6 +44,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const InputResult result = ReadCaptureStream(f, "fuzz", decoder, dumper);
     FUZZ_CHECK((result.status == InputStatus::kOk) == result.message.empty());
     output = dumper.output();
+    // The hint is built from whatever the capture held; it must stay one line.
+    const std::string hint = UnwatchedPortsHint(dumper.stats());
+    FUZZ_CHECK(hint.find('\n') == std::string::npos);
   }
   if (dump.format == OutputFormat::kJson) {
     std::istringstream lines(output);

@@ -237,9 +237,12 @@ void CaptureReader(const fs::path& dir) {
     add(ms, login, 1001 + static_cast<std::uint32_t>(reg.size() + Update(1, 1).size()), kTcpRst,
         "");
     const std::string name = format == CaptureFormat::kPcap ? "pcap" : "pcapng";
-    // [mode][capture]: mode bit 0 selects JSON output.
+    // [mode][capture]: mode bit 0 selects JSON output, bit 3 --port auto, bit 4 watches none of
+    // these ports (so every stream is an unwatched one).
     Write(dir, name + "-text", Byte(0) + w.bytes());
     Write(dir, name + "-json", Byte(1) + w.bytes());
+    Write(dir, name + "-unwatched", Byte(16) + w.bytes());
+    Write(dir, name + "-auto-json", Byte(8 | 16 | 1) + w.bytes());
   }
 }
 

@@ -8,6 +8,7 @@ CaptureDecoder::CaptureDecoder(CaptureConfig config, PduDumper& dumper)
     : config_(std::move(config)),
       dumper_(dumper),
       reassembler_(*this, config_.max_out_of_order_bytes),
+      unwatched_(config_.max_pdu_size),
       watched_(65536, false) {
   for (const std::uint16_t p : config_.ports)
     watched_[p] = true;
@@ -38,9 +39,50 @@ void CaptureDecoder::OnFrame(int link_type, TimestampUs ts, std::span<const std:
     return;
   }
   const TcpSegment& s = parsed.segment;
-  if (!Watched(s.src.port) && !Watched(s.dst.port)) return;
+  if (!Watched(s.src.port) && !Watched(s.dst.port)) {
+    OnUnwatchedSegment(s, ts);
+    return;
+  }
   ++stats.segments_on_ports;
   reassembler_.OnSegment(s, ts);
+}
+
+void CaptureDecoder::OnUnwatchedSegment(const TcpSegment& s, TimestampUs ts) {
+  DumpStats& stats = dumper_.stats();
+  if (config_.auto_ports && reassembler_.Tracks(s.src, s.dst)) {
+    ++stats.segments_on_ports;
+    reassembler_.OnSegment(s, ts);
+    return;
+  }
+  const UnwatchedVerdict verdict = unwatched_.OnSegment(s);
+  if (!verdict.looks_like_pdu) return;
+  stats.CountUnwatchedPduStream(verdict.port);
+  if (!config_.auto_ports) return;
+  // The client's SYN goes first, as on the wire, so stream ids follow the connection's order.
+  const bool this_is_client =
+      verdict.this_side.syn_seen && (verdict.this_side.syn_flags & kTcpAck) == 0;
+  if (this_is_client) ReplayStart(verdict.this_side, s.src, s.dst, ts);
+  ReplayStart(verdict.other_side, s.dst, s.src, ts);
+  if (!this_is_client) ReplayStart(verdict.this_side, s.src, s.dst, ts);
+  ++stats.segments_on_ports;
+  reassembler_.OnSegment(s, ts);
+}
+
+void CaptureDecoder::ReplayStart(const StreamStart& start, const Endpoint& src, const Endpoint& dst,
+                                 TimestampUs ts) {
+  if (!start.syn_seen) return;
+  TcpSegment syn;
+  syn.src = src;
+  syn.dst = dst;
+  syn.seq = start.syn_seq;
+  syn.flags = start.syn_flags;
+  reassembler_.OnSegment(syn, ts);
+  if (start.prefix_size == 0) return;
+  TcpSegment data = syn;
+  data.seq = start.syn_seq + 1;
+  data.flags = kTcpAck;
+  data.payload = std::span<const std::uint8_t>(start.prefix.data(), start.prefix_size);
+  reassembler_.OnSegment(data, ts);
 }
 
 void CaptureDecoder::Finish() {

@@ -11,6 +11,7 @@
 
 #include "tools/pdu_dump/pdu_dumper.h"
 #include "tools/pdu_dump/tcp_reassembler.h"
+#include "tools/pdu_dump/unwatched_streams.h"
 
 namespace ttlogin::tools::pdu_dump {
 
@@ -22,6 +23,8 @@ struct CaptureConfig {
   std::vector<std::uint16_t> ports = {kDefaultClientPort, kDefaultMsgServerPort};
   std::uint32_t max_pdu_size = common::kDefaultMaxPduSize;
   std::size_t max_out_of_order_bytes = kDefaultMaxOutOfOrderBytes;
+  // `--port auto`: also decode connections on any other port whose start looks like a PDU stream.
+  bool auto_ports = false;
 };
 
 class CaptureDecoder final : private StreamFactory {
@@ -43,10 +46,16 @@ class CaptureDecoder final : private StreamFactory {
   std::unique_ptr<StreamConsumer> OpenStream(const StreamInfo& info) override;
   void OnConnectionClosed(const Endpoint& from, const Endpoint& to, TimestampUs ts) override;
   bool Watched(std::uint16_t port) const;
+  void OnUnwatchedSegment(const TcpSegment& s, TimestampUs ts);
+  // Feeds the reassembler the start of a direction that UnwatchedStreams saw before the
+  // connection was adopted, so it is decoded from offset 0 as if it had been watched all along.
+  void ReplayStart(const StreamStart& start, const Endpoint& src, const Endpoint& dst,
+                   TimestampUs ts);
 
   CaptureConfig config_;
   PduDumper& dumper_;
   TcpReassembler reassembler_;
+  UnwatchedStreams unwatched_;
   // One bit per port: the check runs for every frame, so it must be a single load.
   std::vector<bool> watched_;
   TimestampUs last_ts_ = 0;

@@ -148,7 +148,9 @@ InputResult RunLiveCapture(const LiveOptions& options, const std::vector<std::ui
     return {InputStatus::kCannotOpen, iface + ": unsupported link type " + LinkTypeText(link_type)};
   }
   std::string bpf = options.bpf;
-  if (bpf.empty()) {
+  if (bpf.empty() && ports.empty()) {
+    bpf = "tcp";
+  } else if (bpf.empty()) {
     bpf = "tcp and (";
     for (std::size_t i = 0; i < ports.size(); ++i) {
       bpf += (i == 0 ? "port " : " or port ") + std::to_string(ports[i]);

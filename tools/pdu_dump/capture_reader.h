@@ -39,7 +39,7 @@ inline constexpr std::uint32_t kDefaultLiveBufferKib = 64 * 1024;
 
 struct LiveOptions {
   std::string interface;
-  std::string bpf;  // empty: derived from the watched ports
+  std::string bpf;  // empty: derived from the watched ports (all of TCP when there are none)
   std::uint32_t buffer_kib = kDefaultLiveBufferKib;
   // Set from a signal handler (or a test) to stop; checked between reads.
   std::atomic<bool>* stop = nullptr;

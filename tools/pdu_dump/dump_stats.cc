@@ -1,5 +1,9 @@
 #include "tools/pdu_dump/dump_stats.h"
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "common/protocol.h"
@@ -31,6 +35,7 @@ void DumpStats::Print(std::FILE* out) const {
   line("stream errors", stream_errors);
   line("body errors", body_errors);
   line("input errors", input_errors);
+  if (frames != 0) line("unwatched PDU-like streams", unwatched_pdu_streams);
   if (!per_command.empty()) {
     s += fmt::format("{:<8}{:<8}{:<30}{:>12}{:>14}\n", "service", "command", "name", "PDUs",
                      "bytes");
@@ -43,6 +48,39 @@ void DumpStats::Print(std::FILE* out) const {
     }
   }
   std::fwrite(s.data(), 1, s.size(), out);
+}
+
+void DumpStats::CountUnwatchedPduStream(std::uint16_t port) {
+  ++unwatched_pdu_streams;
+  const auto it = unwatched_pdu_ports.find(port);
+  if (it != unwatched_pdu_ports.end()) {
+    ++it->second;
+  } else if (unwatched_pdu_ports.size() < kMaxUnwatchedHintPorts) {
+    unwatched_pdu_ports.emplace(port, 1);
+  }
+}
+
+std::string UnwatchedPortsHint(const DumpStats& stats) {
+  if (stats.unwatched_pdu_streams == 0) return {};
+  // The ports with the most such streams first: those are the likeliest login servers.
+  std::vector<std::pair<std::uint16_t, std::uint64_t>> ports(stats.unwatched_pdu_ports.begin(),
+                                                             stats.unwatched_pdu_ports.end());
+  std::stable_sort(ports.begin(), ports.end(),
+                   [](const auto& x, const auto& y) { return x.second > y.second; });
+  const std::size_t named = std::min(ports.size(), kUnwatchedHintPortsNamed);
+  std::string list;
+  for (std::size_t i = 0; i < named; ++i) {
+    list += (i == 0 ? "" : ",") + std::to_string(ports[i].first);
+  }
+  const bool one = stats.unwatched_pdu_streams == 1;
+  std::string hint = fmt::format("{} stream{} on unwatched ports look{} like PDUs: {}",
+                                 stats.unwatched_pdu_streams, one ? "" : "s", one ? "s" : "", list);
+  if (ports.size() > named || stats.unwatched_pdu_ports.size() >= kMaxUnwatchedHintPorts) {
+    hint += " and more ports; add --port +" + list + " or --port auto";
+  } else {
+    hint += "; add --port +" + list;
+  }
+  return hint;
 }
 
 }  // namespace ttlogin::tools::pdu_dump

@@ -13,6 +13,10 @@ struct CommandCount {
   std::uint64_t bytes = 0;
 };
 
+// Distinct ports remembered for the unwatched-ports hint, and how many of them it names.
+inline constexpr std::size_t kMaxUnwatchedHintPorts = 256;
+inline constexpr std::size_t kUnwatchedHintPortsNamed = 8;
+
 struct DumpStats {
   // Input side (captures only).
   std::uint64_t frames = 0;
@@ -34,6 +38,11 @@ struct DumpStats {
   std::uint64_t skipped_bytes = 0;                    // passed over while looking for a header
   std::map<std::uint32_t, CommandCount> per_command;  // (service << 16 | command), shown PDUs
 
+  // Streams on ports not watched whose start looks like a PDU stream, and their listening ports
+  // (at most kMaxUnwatchedHintPorts of them; the total counts them all).
+  std::uint64_t unwatched_pdu_streams = 0;
+  std::map<std::uint16_t, std::uint64_t> unwatched_pdu_ports;
+
   // Errors, each of which makes the exit code 1.
   std::uint64_t stream_errors = 0;  // bad length, missing bytes, PDU cut off at the end
   std::uint64_t body_errors = 0;    // body does not parse or lacks required fields
@@ -43,6 +52,11 @@ struct DumpStats {
     return stream_errors + body_errors + input_errors + frames_malformed;
   }
   void Print(std::FILE* out) const;
+  void CountUnwatchedPduStream(std::uint16_t port);
 };
+
+// "4 streams on unwatched ports look like PDUs: 28101,28102; add --port +28101,28102", or empty
+// when no such stream was seen.
+std::string UnwatchedPortsHint(const DumpStats& stats);
 
 }  // namespace ttlogin::tools::pdu_dump

@@ -124,7 +124,10 @@ int Main(int argc, char** argv) {
       CaptureDecoder decoder(options.capture, dumper);
       LiveOptions live = options.live;
       live.stop = &g_stop;
-      note(RunLiveCapture(live, options.capture.ports, decoder, dumper));
+      // With --port auto any port may carry PDUs, so the kernel must hand over all of TCP.
+      note(RunLiveCapture(
+          live, options.capture.auto_ports ? std::vector<std::uint16_t>{} : options.capture.ports,
+          decoder, dumper));
       break;
     }
     case InputMode::kProxy:
@@ -135,6 +138,12 @@ int Main(int argc, char** argv) {
   if (trace_file) std::fflush(trace_file.get());
   const DumpStats& stats = dumper.stats();
   if (options.stats) stats.Print(stderr);
+  // Said even with -q: an empty output must not pass for "no PDUs" when there were some elsewhere.
+  if (!options.capture.auto_ports) {
+    if (const std::string hint = UnwatchedPortsHint(stats); !hint.empty()) {
+      std::fprintf(stderr, "pdu_dump: %s\n", hint.c_str());
+    }
+  }
   if (stats.errors() != 0) {
     std::fprintf(stderr,
                  "pdu_dump: %llu error(s): %llu in streams, %llu in bodies, %llu in the input "

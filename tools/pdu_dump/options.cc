@@ -21,7 +21,10 @@ segments, IPv4/IPv6; Ethernet, Linux cooked v1/v2, loopback/null, raw IP link ty
 Options:
   --json             one JSON object per PDU per line (schema in docs/PDU_DUMP.md)
   --port [+]N[,N..]  TCP ports to decode in captures (default 8008,8100); a plain list
-                     replaces the defaults, a leading + adds to them; repeatable
+                     replaces the defaults, a leading + adds to them; repeatable.
+                     "auto" also decodes every connection on any port whose start
+                     looks like a PDU stream. Without it, such streams on other ports
+                     are named on stderr at the end
   --filter EXPR      show only matching PDUs; EXPR is service=LIST, command=LIST or
                      port=LIST (numbers, 0x hex or names such as SID_OTHER, OTHER,
                      CID_OTHER_HEARTBEAT); terms of one key are alternatives, different
@@ -52,22 +55,33 @@ Exit codes:
 
 namespace {
 
+// "auto" in the list turns on decoding of PDU-looking streams on any port; a list of only
+// "auto" keeps the watched ports as they are, since it asks for more, not for others.
 std::string AddPorts(std::string_view value, Options& o, bool& replaced) {
   const bool add = !value.empty() && value.front() == '+';
   if (add) value.remove_prefix(1);
-  if (!add && !replaced) {
-    o.capture.ports.clear();
-    replaced = true;
-  }
   if (value.empty()) return "--port needs a port list";
+  std::vector<std::uint16_t> ports;
+  bool automatic = false;
   while (!value.empty()) {
     const std::size_t comma = value.find(',');
     const std::string_view item = value.substr(0, comma);
     value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+    if (item == "auto") {
+      automatic = true;
+      continue;
+    }
     const auto port = ParseNumber(item, 65535);
     if (!port || *port == 0) return "--port: '" + std::string(item) + "' is not a port";
-    o.capture.ports.push_back(static_cast<std::uint16_t>(*port));
+    ports.push_back(static_cast<std::uint16_t>(*port));
   }
+  if (automatic) o.capture.auto_ports = true;
+  if (ports.empty()) return {};
+  if (!add && !replaced) {
+    o.capture.ports.clear();
+    replaced = true;
+  }
+  o.capture.ports.insert(o.capture.ports.end(), ports.begin(), ports.end());
   return {};
 }
 
@@ -155,7 +169,8 @@ std::string ParseCommandLine(int argc, char** argv, Options& o) {
   if ((o.mode == InputMode::kRaw || o.mode == InputMode::kHex) && o.dump.filter.has_port_terms()) {
     return "--filter port=... cannot apply to --raw/--hex input, which has no ports";
   }
-  if (o.mode != InputMode::kCapture && o.mode != InputMode::kLive && ports_replaced) {
+  if (o.mode != InputMode::kCapture && o.mode != InputMode::kLive &&
+      (ports_replaced || o.capture.auto_ports)) {
     return "--port applies to captures only";
   }
   return {};

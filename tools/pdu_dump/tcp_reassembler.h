@@ -62,6 +62,10 @@ class TcpReassembler {
   void Finish(TimestampUs ts);
 
   std::size_t open_connections() const { return connections_.size(); }
+  // Whether the connection between `x` and `y` (either way round) is being reassembled.
+  bool Tracks(const Endpoint& x, const Endpoint& y) const {
+    return connections_.find(MakeKey(x, y)) != connections_.end();
+  }
   std::size_t buffered_bytes() const { return buffered_bytes_; }
   const ReassemblyStats& stats() const { return stats_; }
 
