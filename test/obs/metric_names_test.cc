@@ -44,10 +44,12 @@ class MetricNamesTest : public testing::Test {
       if (!msg_servers_.back()->Register(f)) return;
     }
     // Registration is applied on the server's io thread: wait until /metrics shows all three.
-    (void)Eventually([] {
-      scrape_ = Scrape();
-      return scrape_.find("ttlogin_msg_servers{state=\"registered\"} 3\n") != std::string::npos;
-    });
+    (void)Eventually(
+        [] {
+          scrape_ = Scrape();
+          return scrape_.find("ttlogin_msg_servers{state=\"registered\"} 3\n") != std::string::npos;
+        },
+        std::chrono::seconds(10));
   }
   static void TearDownTestSuite() {
     msg_servers_.clear();
