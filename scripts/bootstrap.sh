@@ -18,6 +18,8 @@ PACKAGES=(
   nginx
   # promtool checks that /metrics is a scrape Prometheus accepts
   prometheus
+  # test/obs reads the alert rules (YAML) to check and unit-test them
+  python3-yaml
   # the login tier test runs HAProxy in front of three login servers
   haproxy
   # fuzzing and sanitizers (clang's libFuzzer and runtimes)

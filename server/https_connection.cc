@@ -130,6 +130,9 @@ bool HttpsConnection::Serve(std::string_view plain, std::string& wire) {
   const std::size_t room = output_room() > wire.size() ? output_room() - wire.size() : 0;
   const http::HttpSession::Progress progress = session_.OnBytesUpTo(
       {reinterpret_cast<const std::uint8_t*>(plain.data()), plain.size()}, out, peer(), room);
+  if (session_.answered() != before) {
+    context_.metrics.Observe(Histogram::kHttpsAnswer, Clock::now() - last_received());
+  }
   const common::SessionVerdict& verdict = progress.verdict;
   if (!out.empty() && !tls_.Send(out, wire)) {
     Close("TLS write failed: " + tls_.error());

@@ -65,7 +65,8 @@ LoginServer::LoginServer(common::LoginServerConfig config, std::string config_pa
       live_config_(std::move(config)),
       registry_(registry::MsgServerRegistry::kDefaultShardCount, startup_.max_msg_servers),
       context_{live_config_, registry_, metrics_, &msg_server_addresses_},
-      msg_server_handler_(context_),
+      msg_server_handler_(context_, ListenerKind::kHttp),
+      https_handler_(context_, ListenerKind::kHttps),
       admin_handler_(context_, *this),
       signals_(accept_io_, SIGINT, SIGTERM),
       pool_(ThreadCount(startup_.io_threads)) {
@@ -103,7 +104,7 @@ LoginServer::LoginServer(common::LoginServerConfig config, std::string config_pa
     add_listener(ListenerKind::kHttps,
                  [this](asio::ip::tcp::socket socket) -> std::shared_ptr<Connection> {
                    return std::make_shared<HttpsConnection>(std::move(socket), context_, https_,
-                                                            msg_server_handler_);
+                                                            https_handler_);
                  });
     https_listener_ = listeners_.back().get();
   }

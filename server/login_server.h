@@ -120,6 +120,7 @@ class LoginServer final : public admin::AdminBackend {
   std::array<ListenerStats, static_cast<std::size_t>(ListenerKind::kCount)> connection_stats_;
   ServerContext context_;
   http::MsgServerHandler msg_server_handler_;
+  http::MsgServerHandler https_handler_;  // the same answers, counted under listener="https"
   admin::AdminHandler admin_handler_;
   // HTTPS: the certificate new handshakes use, the handshakes in progress, and the ticket keys
   // every context shares (so a certificate reload keeps resumption working).

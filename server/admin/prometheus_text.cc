@@ -273,6 +273,16 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
                  {"listener=\"client\",code=\"0\"", Counter::kPduAnswerOk},
                  {"listener=\"client\",code=\"1\"", Counter::kPduAnswerNoMsgServer},
                  {"listener=\"client\",code=\"2\"", Counter::kPduAnswerAllFull}});
+  // The HTTPS port's answers: written only when it runs, like the other HTTPS-only series.
+  const bool https = m.Tls().enabled;
+  if (https) {
+    for (const Labelled& s :
+         {Labelled{"listener=\"https\",code=\"0\"", Counter::kHttpsAnswerOk},
+          Labelled{"listener=\"https\",code=\"1\"", Counter::kHttpsAnswerNoMsgServer},
+          Labelled{"listener=\"https\",code=\"2\"", Counter::kHttpsAnswerAllFull}}) {
+      w.Sample("ttlogin_requests_total", s.labels, m.Get(s.counter));
+    }
+  }
   CounterFamily(w, m, "ttlogin_http_errors_total",
                 "HTTP error responses on the public port, by status.",
                 {{"status=\"400\"", Counter::kHttp400},
@@ -369,6 +379,7 @@ std::string RenderPrometheus(const Metrics& m, const registry::MsgServerRegistry
            "Time from reading a request to queueing its answer, by listener.");
   LatencyHistogram(w, m, Histogram::kHttpAnswer, "http");
   LatencyHistogram(w, m, Histogram::kPduAnswer, "client");
+  if (https) LatencyHistogram(w, m, Histogram::kHttpsAnswer, "https");
   return w.Take();
 }
 

@@ -34,6 +34,9 @@ enum class Counter : std::uint16_t {
   kPduAnswerOk,
   kPduAnswerNoMsgServer,
   kPduAnswerAllFull,
+  kHttpsAnswerOk,
+  kHttpsAnswerNoMsgServer,
+  kHttpsAnswerAllFull,
   // HTTP error responses
   kHttp400,
   kHttp404,
@@ -94,7 +97,7 @@ enum class Counter : std::uint16_t {
   kCount
 };
 
-enum class Histogram : std::uint8_t { kHttpAnswer, kPduAnswer, kCount };
+enum class Histogram : std::uint8_t { kHttpAnswer, kPduAnswer, kHttpsAnswer, kCount };
 
 // Upper bounds of the latency buckets, in microseconds (the last bucket is +Inf).
 inline constexpr std::array<std::uint32_t, 12> kLatencyBucketsUs = {

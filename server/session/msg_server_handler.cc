@@ -6,19 +6,33 @@
 namespace ttlogin::server::http {
 namespace {
 
-Counter AnswerCounter(registry::ChooseCode code) {
+// A listener's three answer counters follow each other in Counter, in ChooseCode's order.
+static_assert(static_cast<int>(Counter::kHttpAnswerAllFull) ==
+              static_cast<int>(Counter::kHttpAnswerOk) + 2);
+static_assert(static_cast<int>(Counter::kHttpsAnswerAllFull) ==
+              static_cast<int>(Counter::kHttpsAnswerOk) + 2);
+
+Counter AnswerCounter(Counter ok, registry::ChooseCode code) {
+  std::size_t offset = 2;  // all full
   switch (code) {
     case registry::ChooseCode::kOk:
-      return Counter::kHttpAnswerOk;
+      offset = 0;
+      break;
     case registry::ChooseCode::kNoMsgServer:
-      return Counter::kHttpAnswerNoMsgServer;
+      offset = 1;
+      break;
     case registry::ChooseCode::kAllFull:
       break;
   }
-  return Counter::kHttpAnswerAllFull;
+  return static_cast<Counter>(static_cast<std::size_t>(ok) + offset);
 }
 
 }  // namespace
+
+MsgServerHandler::MsgServerHandler(ServerContext& context, ListenerKind listener)
+    : context_(context),
+      answer_ok_(listener == ListenerKind::kHttps ? Counter::kHttpsAnswerOk
+                                                  : Counter::kHttpAnswerOk) {}
 
 bool IsMsgServerPath(std::string_view url) {
   constexpr std::string_view kPath = "/msg_server";
@@ -68,7 +82,7 @@ void MsgServerHandler::Handle(const HttpRequest& request, bool keep_alive, std::
   }
   const auto& config = context_.config();
   const registry::Choice choice = context_.registry.Choose({.extra = config.candidates});
-  context_.metrics.Add(AnswerCounter(choice.code));
+  context_.metrics.Add(AnswerCounter(answer_ok_, choice.code));
   const bool prefer_ip2 = choice.code == registry::ChooseCode::kOk &&
                           PrefersIp2(config, request.peer, request.x_forwarded_for);
   AppendHttpResponse(out, 200,

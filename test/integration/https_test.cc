@@ -149,6 +149,28 @@ TEST_F(HttpsTest, AnswersTheSameJsonAsHttpOverTls12And13) {
             static_cast<double>(std::time(nullptr) + 29 * 86400));
 }
 
+TEST_F(HttpsTest, AnswersAreCountedAndTimedUnderTheHttpsListener) {
+  Start();
+  const std::string https_ok = "ttlogin_requests_total{listener=\"https\",code=\"1\"}";
+  const std::string http_ok = "ttlogin_requests_total{listener=\"http\",code=\"1\"}";
+  const std::string timed = "ttlogin_answer_latency_seconds_count{listener=\"https\"}";
+  ASSERT_EQ(Metric(https_ok), 0);
+  ASSERT_EQ(Metric(timed), 0);
+  for (int i = 0; i < 3; ++i) {
+    std::string out;
+    ASSERT_EQ(Curl({"-sS", "--cacert", Ca(), "https://localhost:" + Port() + "/msg_server"}, &out),
+              0)
+        << out;
+    // No msg_server is registered: code 1.
+    EXPECT_EQ(json::parse(out)["code"], 1) << out;
+  }
+  // curl has read each answer, so each was counted before this scrape.
+  EXPECT_EQ(Metric(https_ok), 3);
+  EXPECT_EQ(Metric(timed), 3);
+  EXPECT_EQ(Metric(http_ok), 0);
+  EXPECT_EQ(Metric("ttlogin_answer_latency_seconds_count{listener=\"http\"}"), 0);
+}
+
 TEST_F(HttpsTest, KeepsAliveAndAnswersPipelinedRequestsInOrder) {
   // A small output budget: the pipelined burst's replies overflow it many times, so the
   // connection keeps decrypted requests while the client reads (Connection::PauseForOutput).

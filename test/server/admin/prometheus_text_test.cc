@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <random>
@@ -300,6 +301,36 @@ TEST(RenderPrometheusTest, TlsFamiliesReadTheCountersAndTheWiringsGauges) {
        }) {
     EXPECT_NE(text.find(line), std::string::npos) << line;
   }
+}
+
+TEST(RenderPrometheusTest, HttpsAnswersHaveTheirOwnListenerOnlyWhenHttpsRuns) {
+  Metrics metrics;
+  registry::MsgServerRegistry registry;
+  metrics.Add(Counter::kHttpsAnswerOk, 5);
+  metrics.Add(Counter::kHttpsAnswerAllFull, 2);
+  metrics.Observe(Histogram::kHttpsAnswer, std::chrono::microseconds(30));
+  std::string text = RenderPrometheus(metrics, registry, "test", 0);
+  EXPECT_EQ(text.find("listener=\"https\",code="), std::string::npos) << text;
+  EXPECT_EQ(text.find("ttlogin_answer_latency_seconds_count{listener=\"https\"}"),
+            std::string::npos);
+  metrics.set_tls_gauges([] { return TlsGauges{true, 0, 1798904422}; });
+  text = RenderPrometheus(metrics, registry, "test", 0);
+  for (const char* line : {
+           "ttlogin_requests_total{listener=\"http\",code=\"0\"} 0\n",
+           "ttlogin_requests_total{listener=\"https\",code=\"0\"} 5\n",
+           "ttlogin_requests_total{listener=\"https\",code=\"1\"} 0\n",
+           "ttlogin_requests_total{listener=\"https\",code=\"2\"} 2\n",
+           "ttlogin_answer_latency_seconds_bucket{listener=\"https\",le=\"2.5e-05\"} 0\n",
+           "ttlogin_answer_latency_seconds_bucket{listener=\"https\",le=\"5e-05\"} 1\n",
+           "ttlogin_answer_latency_seconds_count{listener=\"https\"} 1\n",
+           "ttlogin_answer_latency_seconds_count{listener=\"http\"} 0\n",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line;
+  }
+  // One family: the HTTPS samples follow the others under the same TYPE line.
+  const std::size_t type = text.find("# TYPE ttlogin_requests_total counter\n");
+  const std::size_t next_family = text.find("# HELP", type + 1);
+  EXPECT_LT(text.find("listener=\"https\",code=\"2\""), next_family);
 }
 
 TEST(RenderPrometheusTest, ConnectionCountsAreZeroWithoutAConnectionLayer) {
