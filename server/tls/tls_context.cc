@@ -59,17 +59,19 @@ int TicketKeyCallback(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
                       EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc) {
   auto* keys = static_cast<TicketKeys*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
   if (keys == nullptr) return -1;
+  // Fetched once (TicketKeys): the legacy EVP_aes_256_cbc() would cost a provider lookup here.
+  const EVP_CIPHER* aes = keys->cipher();
   TicketKeys::Key key;
   int result = 1;
   if (enc == 1) {
     key = keys->ForSealing();
     std::memcpy(key_name, key.name.data(), key.name.size());
-    if (RAND_bytes(iv, EVP_CIPHER_iv_length(EVP_aes_256_cbc())) != 1) return -1;
-    if (EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv) != 1) return -1;
+    if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(aes)) != 1) return -1;
+    if (EVP_EncryptInit_ex2(cipher, aes, key.aes.data(), iv, nullptr) != 1) return -1;
   } else {
     bool renew = false;
     if (!keys->ForOpening(key_name, key, renew)) return 0;  // unknown or expired: full handshake
-    if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv) != 1) return -1;
+    if (EVP_DecryptInit_ex2(cipher, aes, key.aes.data(), iv, nullptr) != 1) return -1;
     // 2 asks OpenSSL for a new ticket. TLS 1.3 clients use a ticket once, and OpenSSL sends
     // none after a resumption unless asked: without one, every other connection would be a full
     // handshake. A TLS 1.2 ticket is reusable, so it is replaced only when its key is retiring.
