@@ -278,6 +278,28 @@ TEST(TlsSessionTest, ATicketResumesUntilItsKeyIsTwoRotationsOld) {
   }
 }
 
+// TLS 1.3 picks AES-128-GCM by default though the client (OpenSSL's default order) prefers
+// AES-256-GCM: the server's order decides. TlsCipherSuites replaces it.
+TEST(TlsSessionTest, Tls13PrefersAes128GcmUnlessTlsCipherSuitesSaysOtherwise) {
+  const Pki& pki = Pki::Get();
+  auto negotiated = [&](const TlsSettings& settings) {
+    const auto context = LoadOrFail(settings);
+    TlsSession server;
+    if (!context || !server.Start(context)) return std::string("no session");
+    TestClient client(TLS1_3_VERSION, TLS1_3_VERSION, pki.ca.cert_file);
+    if (Handshake(client, server) != TlsSession::Status::kOk || !server.handshake_done()) {
+      return "handshake failed: " + server.error();
+    }
+    return std::string(SSL_CIPHER_get_name(SSL_get_current_cipher(client.ssl())));
+  };
+  EXPECT_EQ(negotiated(SettingsFor(pki.ecdsa)), "TLS_AES_128_GCM_SHA256");
+  TlsSettings s = SettingsFor(pki.ecdsa);
+  s.cipher_suites = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
+  EXPECT_EQ(negotiated(s), "TLS_AES_256_GCM_SHA384");
+  s.cipher_suites = "TLS_CHACHA20_POLY1305_SHA256";
+  EXPECT_EQ(negotiated(s), "TLS_CHACHA20_POLY1305_SHA256");
+}
+
 // The ticket cipher is fetched once by TicketKeys, not by the context: tickets sealed under a
 // context that a reload has since freed still open under its successor, before and after a
 // rotation, and a context made after the rotation seals new ones.
