@@ -94,7 +94,7 @@ struct LoginServerConfig {
   std::string tls_private_key_file;     // TlsPrivateKey: PEM, unencrypted
   std::string tls_min_version = "1.2";  // TlsMinVersion: 1.2 or 1.3
   std::string tls_ciphers;              // TlsCiphers: TLS 1.2 list, OpenSSL syntax; "" = ours
-  std::string tls_cipher_suites;        // TlsCipherSuites: TLS 1.3 list; "" = OpenSSL's
+  std::string tls_cipher_suites;        // TlsCipherSuites: TLS 1.3 list; "" = ours
   std::chrono::seconds tls_handshake_timeout{10};  // TlsHandshakeTimeout
   std::size_t max_tls_handshakes = 1000;           // MaxTlsHandshakes: in progress at once
 

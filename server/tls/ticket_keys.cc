@@ -1,5 +1,6 @@
 #include "server/tls/ticket_keys.h"
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -8,9 +9,18 @@
 namespace ttlogin::server::tls {
 
 TicketKeys::TicketKeys(std::chrono::seconds period, Now now)
-    : period_(period), now_(std::move(now)) {
+    : period_(period),
+      now_(std::move(now)),
+      cipher_(EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr)) {
+  if (cipher_ == nullptr) {
+    throw std::runtime_error("OpenSSL has no AES-256-CBC: no session ticket can be sealed");
+  }
   std::lock_guard lock(mu_);
   RotateLocked(Time());
+}
+
+TicketKeys::~TicketKeys() {
+  EVP_CIPHER_free(cipher_);
 }
 
 void TicketKeys::RotateLocked(Clock::time_point now) {

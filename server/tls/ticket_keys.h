@@ -12,6 +12,11 @@
 //
 // The ticket callback runs once per handshake (never per request), so a mutex is cheap here;
 // rotation happens lazily inside it when the period has passed, so no timer is needed.
+//
+// The cipher the tickets are sealed with is fetched from OpenSSL's provider once, here, and shared
+// by every context: OpenSSL 3 resolves a legacy handle such as EVP_aes_256_cbc() with a provider
+// lookup (a locked table search by name) at each EVP_EncryptInit_ex, that is at every ticket
+// sealed or opened, while a fetched one is used as it is.
 #pragma once
 
 #include <array>
@@ -19,6 +24,8 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+
+typedef struct evp_cipher_st EVP_CIPHER;
 
 namespace ttlogin::server::tls {
 
@@ -28,7 +35,12 @@ class TicketKeys {
   using Now = std::function<Clock::time_point()>;
   static constexpr std::chrono::seconds kDefaultPeriod{3600};
 
+  // Throws std::runtime_error when OpenSSL has no randomness or no AES-256-CBC: no safe ticket
+  // can be made then.
   explicit TicketKeys(std::chrono::seconds period = kDefaultPeriod, Now now = nullptr);
+  ~TicketKeys();
+  TicketKeys(const TicketKeys&) = delete;
+  TicketKeys& operator=(const TicketKeys&) = delete;
 
   struct Key {
     std::array<std::uint8_t, 16> name{};
@@ -46,6 +58,8 @@ class TicketKeys {
   void Rotate();
 
   std::chrono::seconds period() const { return period_; }
+  // AES-256-CBC, fetched once: what the ticket callback seals and opens tickets with.
+  const EVP_CIPHER* cipher() const { return cipher_; }
 
  private:
   void RotateLocked(Clock::time_point now);
@@ -53,6 +67,7 @@ class TicketKeys {
 
   const std::chrono::seconds period_;
   const Now now_;
+  EVP_CIPHER* const cipher_;
   std::mutex mu_;
   Key current_;
   Key previous_;

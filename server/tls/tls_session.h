@@ -2,9 +2,10 @@
 // it the peer's bytes and gets plaintext plus the bytes to send back (handshake messages, alerts);
 // it hands it replies and gets records. So it is unit-tested and fuzzed without sockets, and it
 // fits the connection layer's per-thread read buffer: OpenSSL reads through a BIO that points at
-// the caller's span for the duration of one call and writes through one that appends to the
-// caller's string, and keeps no buffer of its own while idle (SSL_MODE_RELEASE_BUFFERS). An idle
-// session is its SSL object and a reference to its context.
+// the caller's span for the duration of one call and writes through it to the caller's string,
+// and keeps no buffer of its own while idle (SSL_MODE_RELEASE_BUFFERS). That BIO is the calling
+// thread's, shared by its sessions, as it holds nothing between calls. An idle session is its SSL
+// object and a reference to its context.
 #pragma once
 
 #include <cstdint>

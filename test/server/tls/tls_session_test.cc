@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "server/tls/tls_context.h"
 #include "test/server/tls/tls_test_client.h"
@@ -274,6 +276,152 @@ TEST(TlsSessionTest, ATicketResumesUntilItsKeyIsTwoRotationsOld) {
     EXPECT_FALSE(fourth.resumed()) << version;
     SSL_SESSION_free(sealed_by_first_key);
   }
+}
+
+// TLS 1.3 picks AES-128-GCM by default though the client (OpenSSL's default order) prefers
+// AES-256-GCM: the server's order decides. TlsCipherSuites replaces it.
+TEST(TlsSessionTest, Tls13PrefersAes128GcmUnlessTlsCipherSuitesSaysOtherwise) {
+  const Pki& pki = Pki::Get();
+  auto negotiated = [&](const TlsSettings& settings) {
+    const auto context = LoadOrFail(settings);
+    TlsSession server;
+    if (!context || !server.Start(context)) return std::string("no session");
+    TestClient client(TLS1_3_VERSION, TLS1_3_VERSION, pki.ca.cert_file);
+    if (Handshake(client, server) != TlsSession::Status::kOk || !server.handshake_done()) {
+      return "handshake failed: " + server.error();
+    }
+    return std::string(SSL_CIPHER_get_name(SSL_get_current_cipher(client.ssl())));
+  };
+  EXPECT_EQ(negotiated(SettingsFor(pki.ecdsa)), "TLS_AES_128_GCM_SHA256");
+  TlsSettings s = SettingsFor(pki.ecdsa);
+  s.cipher_suites = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
+  EXPECT_EQ(negotiated(s), "TLS_AES_256_GCM_SHA384");
+  s.cipher_suites = "TLS_CHACHA20_POLY1305_SHA256";
+  EXPECT_EQ(negotiated(s), "TLS_CHACHA20_POLY1305_SHA256");
+}
+
+// The ticket cipher is fetched once by TicketKeys, not by the context: tickets sealed under a
+// context that a reload has since freed still open under its successor, before and after a
+// rotation, and a context made after the rotation seals new ones.
+TEST(TlsSessionTest, TicketsOutliveTheContextThatSealedThem) {
+  const Pki& pki = Pki::Get();
+  auto keys = std::make_shared<TicketKeys>();
+  ASSERT_NE(keys->cipher(), nullptr);
+  for (const int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    TestClient client(version, version, pki.ca.cert_file);
+    SSL_SESSION* ticket = nullptr;
+    {
+      auto sealing = LoadOrFail(SettingsFor(pki.ecdsa), keys);
+      TlsSession first;
+      ASSERT_TRUE(first.Start(sealing));
+      ASSERT_EQ(Handshake(client, first), TlsSession::Status::kOk);
+      ticket = client.session();
+      ASSERT_EQ(SSL_SESSION_is_resumable(ticket), 1) << version;
+    }  // the sealing context and its session are gone, as after a reload
+    keys->Rotate();
+    const auto reloaded = LoadOrFail(SettingsFor(pki.ecdsa), keys);
+    client.NewConnection(ticket);
+    SSL_SESSION_free(ticket);
+    TlsSession second;
+    ASSERT_TRUE(second.Start(reloaded));
+    ASSERT_EQ(Handshake(client, second), TlsSession::Status::kOk) << second.error();
+    EXPECT_TRUE(second.resumed()) << version;
+    // The renewed ticket is sealed with the current key, and opens again.
+    SSL_SESSION* renewed = client.session();
+    ASSERT_EQ(SSL_SESSION_is_resumable(renewed), 1) << version;
+    client.NewConnection(renewed);
+    SSL_SESSION_free(renewed);
+    TlsSession third;
+    ASSERT_TRUE(third.Start(reloaded));
+    ASSERT_EQ(Handshake(client, third), TlsSession::Status::kOk) << third.error();
+    EXPECT_TRUE(third.resumed()) << version;
+  }
+}
+
+// The sessions of one thread share its BIO: handshakes and records of several sessions, taken in
+// turn a flight at a time, each reach their own client and nobody else's.
+TEST(TlsSessionTest, SessionsOfOneThreadTakeTurnsWithoutMixingTheirBytes) {
+  const Pki& pki = Pki::Get();
+  const auto context = LoadOrFail(SettingsFor(pki.ecdsa));
+  constexpr int kSessions = 4;
+  std::vector<std::unique_ptr<TestClient>> clients;
+  std::vector<std::unique_ptr<TlsSession>> servers;
+  for (int i = 0; i < kSessions; ++i) {
+    clients.push_back(
+        std::make_unique<TestClient>(TLS1_2_VERSION, TLS1_3_VERSION, pki.ca.cert_file));
+    servers.push_back(std::make_unique<TlsSession>());
+    ASSERT_TRUE(servers.back()->Start(context));
+  }
+  for (int round = 0; round < 10; ++round) {
+    for (int i = 0; i < kSessions; ++i) {
+      const std::string flight = clients[i]->Pending();
+      std::string plain;
+      std::string wire;
+      ASSERT_EQ(servers[i]->Receive(Bytes(flight), plain, wire), TlsSession::Status::kOk)
+          << i << ": " << servers[i]->error();
+      clients[i]->Give(wire);
+    }
+  }
+  for (int i = 0; i < kSessions; ++i) {
+    ASSERT_TRUE(servers[i]->handshake_done()) << i;
+    ASSERT_TRUE(clients[i]->done()) << i;
+    clients[i]->Decrypt();  // the ticket
+  }
+  std::vector<std::string> requests(kSessions);
+  for (int i = 0; i < kSessions; ++i) {
+    requests[i] = "GET /msg_server?n=" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  }
+  for (int i = 0; i < kSessions; ++i) {
+    std::string plain;
+    std::string wire;
+    ASSERT_EQ(servers[i]->Receive(Bytes(clients[i]->Encrypt(requests[i])), plain, wire),
+              TlsSession::Status::kOk);
+    EXPECT_EQ(plain, requests[i]);
+    ASSERT_TRUE(servers[i]->Send("reply " + std::to_string(i), wire));
+    clients[i]->Give(wire);
+  }
+  for (int i = 0; i < kSessions; ++i)
+    EXPECT_EQ(clients[i]->Decrypt(), "reply " + std::to_string(i));
+}
+
+// A session is driven by the thread that calls it: one started on a thread that has since ended
+// finishes its handshake and carries data on another, and a third thread can close it.
+TEST(TlsSessionTest, ASessionGoesOnOnAnotherThread) {
+  const Pki& pki = Pki::Get();
+  const auto context = LoadOrFail(SettingsFor(pki.ecdsa));
+  TestClient client(TLS1_3_VERSION, TLS1_3_VERSION, pki.ca.cert_file);
+  TlsSession server;
+  bool started = false;
+  TlsSession::Status first = TlsSession::Status::kFailed;
+  std::thread([&] {
+    started = server.Start(context);
+    if (!started) return;
+    const std::string hello = client.Pending();
+    std::string plain;
+    std::string wire;
+    first = server.Receive(Bytes(hello), plain, wire);
+    client.Give(wire);
+  }).join();
+  ASSERT_TRUE(started);
+  ASSERT_EQ(first, TlsSession::Status::kOk) << server.error();
+  ASSERT_FALSE(server.handshake_done());
+  ASSERT_EQ(Handshake(client, server), TlsSession::Status::kOk) << server.error();
+  ASSERT_TRUE(server.handshake_done());
+  std::string plain;
+  std::string wire;
+  const std::string request = "GET /msg_server HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(server.Receive(Bytes(client.Encrypt(request)), plain, wire), TlsSession::Status::kOk);
+  EXPECT_EQ(plain, request);
+  ASSERT_TRUE(server.Send("pong", wire));
+  client.Give(wire);
+  EXPECT_EQ(client.Decrypt(), "pong");
+  wire.clear();
+  std::thread([&] { server.Shutdown(wire); }).join();
+  ASSERT_FALSE(wire.empty());
+  client.Give(wire);
+  bool closed = false;
+  client.Decrypt(&closed);
+  EXPECT_TRUE(closed);
 }
 
 TEST(TicketKeysTest, RotatesByItselfWhenThePeriodPasses) {
