@@ -22,6 +22,8 @@ PACKAGES=(
   python3-yaml
   # the login tier test runs HAProxy in front of three login servers
   haproxy
+  # the status page test drives the admin page in headless Chromium (StatusPageTest)
+  chromium chromium-driver python3-selenium
   # fuzzing and sanitizers (clang's libFuzzer and runtimes)
   clang-14 libclang-rt-14-dev
 )

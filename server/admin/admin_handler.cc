@@ -5,6 +5,7 @@
 
 #include "common/log_rate_limiter.h"
 #include "common/logging.h"
+#include "server/admin/status_page.h"
 
 namespace ttlogin::server::admin {
 namespace {
@@ -107,6 +108,13 @@ void AdminHandler::Handle(const http::HttpRequest& request, bool keep_alive, std
   const bool get = method == HTTP_GET || method == HTTP_HEAD;
   const bool post = method == HTTP_POST;
 
+  if (path == "/") {
+    // The page is the same for everyone and holds no data: it reads the routes below with the
+    // token the operator types in, so it needs none itself (a browser cannot send a bearer token
+    // when it opens a URL).
+    if (!get) return http::AppendJsonError(out, 405, "use GET", keep_alive, "Allow: GET\r\n");
+    return StatusPage(keep_alive, method == HTTP_HEAD, out);
+  }
   if (path == "/healthz") {
     if (!get) return http::AppendJsonError(out, 405, "use GET", keep_alive, "Allow: GET\r\n");
     return http::AppendHttpResponse(out, 200, "{\"status\":\"ok\"}", keep_alive,
@@ -175,6 +183,19 @@ void AdminHandler::Metrics(bool keep_alive, bool head_only, std::string& out) {
       RenderPrometheus(context_.metrics, context_.registry, backend_.BuildVersion(), rate);
   http::AppendHttpResponse(out, 200, text, keep_alive, head_only, {},
                            "text/plain; version=0.0.4; charset=utf-8");
+}
+
+void AdminHandler::StatusPage(bool keep_alive, bool head_only, std::string& out) {
+  // Built once: the page and its policy are fixed at build time.
+  static const std::string kHeaders = std::string("Content-Security-Policy: ") +
+                                      std::string(kStatusPageCsp) +
+                                      "\r\n"
+                                      "Cache-Control: no-store\r\n"
+                                      "X-Content-Type-Options: nosniff\r\n"
+                                      "Referrer-Policy: no-referrer\r\n"
+                                      "X-Frame-Options: DENY\r\n";
+  http::AppendHttpResponse(out, 200, kStatusPageHtml, keep_alive, head_only, kHeaders,
+                           "text/html; charset=utf-8");
 }
 
 void AdminHandler::Servers(bool keep_alive, bool head_only, std::string& out) {

@@ -1,6 +1,7 @@
 // AdminHandler: the admin listener's routes. Kept off the public port, which serves only what
 // clients need.
 //
+//   GET  /                            the status page (HTML; no token needed, it holds no data)
 //   GET  /healthz                     200 while the process serves (no token needed)
 //   GET  /readyz                      200 when a msg_server can be handed out, else 503 (no token);
 //                                     503 "stopping" during StopGrace
@@ -10,7 +11,8 @@
 //   POST /servers/{host:port}/undrain
 //   POST /reload                      re-read the config file (like SIGHUP)
 //
-// With AdminToken set, every route but the probes needs "Authorization: Bearer <token>".
+// With AdminToken set, every route but the page and the probes needs
+// "Authorization: Bearer <token>".
 #pragma once
 
 #include <mutex>
@@ -33,6 +35,7 @@ class AdminHandler final : public http::HttpHandler {
   bool Authorized(const http::HttpRequest& request) const;
   // A HEAD gets the GET's headers without the body: on a kept-alive connection a body would be
   // read as the next response.
+  void StatusPage(bool keep_alive, bool head_only, std::string& out);
   void Metrics(bool keep_alive, bool head_only, std::string& out);
   void Servers(bool keep_alive, bool head_only, std::string& out);
   void Drain(std::string_view key, bool draining, bool keep_alive, std::string& out);
