@@ -10,6 +10,8 @@ PACKAGES=(
   # libraries
   protobuf-compiler libprotobuf-dev libasio-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libpcap-dev node-llhttp libssl-dev
+  # the command lines of login_server and the tools
+  libcli11-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl tshark
   # the HTTPS tests make their certificates with the openssl command

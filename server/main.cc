@@ -9,11 +9,13 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include <spdlog/spdlog.h>
 
+#include "common/command_line.h"
 #include "common/logging.h"
 #include "common/login_server_config.h"
 #include "common/sd_notify.h"
@@ -30,27 +32,37 @@ namespace {
 
 constexpr int kExitOk = 0;
 constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
+constexpr int kExitUsage = ttlogin::common::kExitUsageError;
 
-constexpr std::string_view kUsage = R"(Usage: login_server [options]
-
-TeamTalk-compatible login server: msg_servers register and report their load on the
-MsgServer port; clients ask which msg_server to use over HTTP (GET /msg_server) or by
-PDU on the Client port.
-
-Options:
-  -c, --config FILE     config file (default: ./loginserver.conf)
-      --check-config    validate the config, print the result and exit
-      --ready-file FILE once listening, write the bound ports there as JSON
-                        (for tests and supervisors; written atomically)
-  -v, --version         print the version and exit
-  -h, --help            print this help and exit
-
-Exit codes:
-  0  stopped cleanly (SIGINT/SIGTERM), or --check-config found no error
-  1  could not start serving (a port in use, no permission, log file unwritable)
-  2  bad command line or bad config (each error names the key and line)
-)";
+// --help and the man page login_server(8); the options are defined in main.
+ttlogin::common::ToolDoc Doc() {
+  ttlogin::common::ToolDoc doc;
+  doc.name = "login_server";
+  doc.man_section = 8;
+  doc.summary = "TeamTalk-compatible login server";
+  doc.synopsis = {"[OPTIONS]"};
+  doc.description =
+      "TeamTalk-compatible login server: msg_servers register and report their load on the "
+      "MsgServer port; clients ask which msg_server to use over HTTP (GET /msg_server) or by "
+      "PDU on the Client port.\n\n"
+      "Every setting is in the config file (loginserver.conf(5)). SIGHUP reloads it without "
+      "dropping a connection, SIGUSR2 starts a live upgrade to the binary now on disk, and "
+      "SIGINT or SIGTERM stop gracefully (a second one stops at once).";
+  doc.exit_status = {"Exit codes",
+                     "",
+                     {{"0", "stopped cleanly (SIGINT/SIGTERM), or --check-config found no error"},
+                      {"1",
+                       "could not start serving (a port in use, no permission, log file "
+                       "unwritable)"},
+                      {"2", "bad command line or bad config (each error names the key and line)"}}};
+  doc.man_only = {{"Files",
+                   "",
+                   {{"./loginserver.conf", "the config file read when no --config is given"},
+                    {"/etc/ttlogin/loginserver.conf", "the config file of the packaged service"}}}};
+  doc.see_also = {"loginserver.conf(5)", "pdu_dump(1)", "load_replay(1)"};
+  doc.version = std::string("login_server (ttlogin) ") + TTLOGIN_VERSION;
+  return doc;
+}
 
 // Every connection is a file descriptor, and the default soft limit (often 1024) is far below what
 // a login tier holds. Raise it to the hard limit and say what we got.
@@ -142,34 +154,21 @@ int main(int argc, char** argv) {
   std::string config_path = "./loginserver.conf";
   std::string ready_file;
   bool check_only = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= argc) {
-        std::cerr << "login_server: " << arg << " needs a value\n" << kUsage;
-        std::exit(kExitUsage);
-      }
-      out = argv[++i];
-    };
-    if (arg == "-c" || arg == "--config") {
-      value(config_path);
-    } else if (arg.starts_with("--config=")) {
-      config_path = std::string(arg.substr(9));
-    } else if (arg == "--check-config") {
-      check_only = true;
-    } else if (arg == "--ready-file") {
-      value(ready_file);
-    } else if (arg == "-v" || arg == "--version") {
-      std::cout << "login_server (ttlogin) " << TTLOGIN_VERSION << "\n";
-      return kExitOk;
-    } else if (arg == "-h" || arg == "--help") {
-      std::cout << kUsage;
-      return kExitOk;
-    } else {
-      std::cerr << "login_server: unknown option '" << arg << "'\n" << kUsage;
-      return kExitUsage;
-    }
-  }
+  ttlogin::common::CommandLine cli(Doc());
+  CLI::App& app = cli.app();
+  // An empty name would only fail later as "cannot open config file ''".
+  const CLI::Validator file_name(
+      [](const std::string& v) { return v.empty() ? std::string("an empty file name") : ""; }, "");
+  cli.Files(app.add_option("-c,--config", config_path, "config file (default: ./loginserver.conf)")
+                ->type_name("FILE")
+                ->check(file_name));
+  app.add_flag("--check-config", check_only, "validate the config, print the result and exit");
+  cli.Files(app.add_option("--ready-file", ready_file,
+                           "once listening, write the bound ports there as JSON (for tests "
+                           "and supervisors; written atomically)")
+                ->type_name("FILE")
+                ->check(file_name));
+  if (const std::optional<int> exit_code = cli.Parse(argc, argv)) return *exit_code;
 
   const ttlogin::common::ConfigLoadResult loaded =
       ttlogin::common::LoadLoginServerConfig(config_path);

@@ -3,12 +3,14 @@
 // See docs/REPLAY.md.
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
 
+#include "common/command_line.h"
 #include "tools/load_replay/cluster_scenario.h"
 #include "tools/load_replay/cluster_sim.h"
 #include "tools/load_replay/in_process_driver.h"
@@ -22,71 +24,50 @@ namespace {
 
 using namespace ttlogin::tools::replay;
 namespace registry = ttlogin::registry;
+using ttlogin::common::DocSection;
 
 // Exit codes (docs/REPLAY.md).
 constexpr int kExitOk = 0;
 constexpr int kExitMismatch = 1;
-constexpr int kExitError = 2;
+constexpr int kExitError = ttlogin::common::kExitUsageError;
 
-void PrintUsage(std::ostream& out) {
-  out << R"(usage:
-  load_replay [--fast | --speed X] --http HOST:PORT --client HOST:PORT --msg-server HOST:PORT
-              [--admin HOST:PORT] [ROUTING] [--retry-ms N] [--max-mismatches N] [--list N]
-              [--annotate OUT] TRACE
-  load_replay --in-process [--fast | --speed X] [ROUTING] [--seed N] [--annotate OUT] TRACE
-  load_replay --annotate OUT [--policy P] TRACE
-  load_replay --generate KIND [--seed N] [--events N] [--servers N] [--with-expect] -o OUT
-  load_replay --simulate flash-crowd|CLUSTER_TRACE [ROUTING] [--seed N] [SCENARIO]
-              [--write-scenario OUT] [--record OUT] [--markdown-row LABEL]
-
-Replays TRACE (JSON Lines, docs/REPLAY.md) and checks every query against the model of the
-choice rule. Only the listeners the trace uses are needed.
-
-  --fast              send as fast as possible (order per msg_server kept); default: recorded timing
-  --speed X           recorded timing scaled by X (2 = twice as fast)
-  --http HOST:PORT    the login server's HTTP port (queries "via":"http")
-  --client HOST:PORT  the login server's Client port (queries "via":"pdu")
-  --msg-server HOST:PORT  the login server's MsgServer port
-  --in-process        replay into an in-process registry instead (no sockets)
-  --retry-ms N        how long a disagreeing answer is asked again before it is a mismatch
-                      (default 2000; updates and queries travel on different connections)
-  --max-mismatches N  stop after N mismatches (default: never)
-  --list N            mismatches listed in the summary (default 20)
-  --annotate OUT      write the trace to OUT with the model's "expect" in every query
-
-ROUTING (as the server under test is configured; docs/ROUTING.md):
-  --policy P          least_count (default), least_ratio or p2c (config Policy)
-  --slow-start S      slow start window, seconds (config SlowStart; 0 = off)
-  --slow-start-min-share PCT  share at the start of the window (config SlowStartMinShare, 10)
-  --hold MS           assignment hold, ms (config AssignmentHold; 0 = off); against a server it
-                      needs --admin and must outlast the trace
-  --candidates N      further candidates asked for and checked (config Candidates; HTTP only)
-  --admin HOST:PORT   the server's admin port: each query first waits until GET /servers shows
-                      the model's counts, so answers are exact (needed by --hold, --candidates)
-  --seed N            seed of the in-process registry's random choices (default 1)
-
-Cluster simulation (docs/ROUTING.md): several login servers, each with its own registry, the
-msg_servers' updates reaching them after a latency; prints the load spread.
-  --simulate flash-crowd|FILE  generate the scenario (options below) or read a cluster trace
-  --login-servers N (4)  --msg-servers N (50)  --late-joiners N (3)  --logins N (100000)
-  --crowd-ms N (10000)  --update-latency-ms N (200)  --connect-delay-ms N (50)
-  --write-scenario OUT  write the generated scenario (the simulation's input) to OUT
-  --record OUT        write what happened (answers, the connects as increments) to OUT
-  --markdown-row LABEL  end with one row of the docs/ROUTING.md table
-  --generate KIND     write a synthetic trace to -o OUT ("-" for stdout); KIND is one of:
-)";
+// --help and the man page load_replay(1); the options are defined in ParseArgs.
+ttlogin::common::ToolDoc Doc() {
+  ttlogin::common::ToolDoc doc;
+  doc.name = "load_replay";
+  doc.summary = "replay msg_server load traces against a login server and check every answer";
+  doc.synopsis = {
+      "[--fast | --speed X] --http HOST:PORT --client HOST:PORT --msg-server HOST:PORT "
+      "[--admin HOST:PORT] [ROUTING] [--retry-ms N] [--max-mismatches N] [--list N] "
+      "[--annotate OUT] TRACE",
+      "--in-process [--fast | --speed X] [ROUTING] [--seed N] [--annotate OUT] TRACE",
+      "--annotate OUT [--policy P] TRACE",
+      "--generate KIND [--seed N] [--events N] [--servers N] [--with-expect] -o OUT",
+      "--simulate flash-crowd|CLUSTER_TRACE [ROUTING] [--seed N] [SCENARIO] "
+      "[--write-scenario OUT] [--record OUT] [--markdown-row LABEL]"};
+  doc.description =
+      "Replays TRACE (JSON Lines, docs/REPLAY.md) and checks every query against the model of "
+      "the choice rule. Only the listeners the trace uses are needed.\n\n"
+      "ROUTING options describe the server under test as it is configured (docs/ROUTING.md). "
+      "The cluster simulation runs several login servers, each with its own registry, the "
+      "msg_servers' updates reaching them after a latency, and prints the load spread; "
+      "SCENARIO options shape the generated flash crowd.";
+  DocSection kinds{"Trace generators (--generate KIND)", "", {}};
   for (const GeneratorKind& k : GeneratorKinds()) {
-    out << "                        " << k.name << ": " << k.description << " (default --servers "
-        << k.default_servers << ")\n";
+    kinds.items.emplace_back(std::string(k.name), std::string(k.description) +
+                                                      " (default --servers " +
+                                                      std::to_string(k.default_servers) + ")");
   }
-  out << R"(  --seed N            generator seed (default 1)
-  --events N          trace lines to generate (default 10000)
-  --servers N         msg_servers in the generated trace
-  --with-expect       write the model's "expect" into generated queries
-
-exit status: 0 every answer matched; 1 mismatches or contradicting expects; 2 bad usage, a bad
-trace, or an unreachable server.
-)";
+  doc.sections = {std::move(kinds)};
+  doc.exit_status = {"Exit status",
+                     "",
+                     {{"0", "every answer matched"},
+                      {"1",
+                       "mismatches or contradicting expects (--simulate: invariant "
+                       "violations)"},
+                      {"2", "bad usage, a bad trace, or an unreachable server"}}};
+  doc.see_also = {"login_server(8)", "pdu_dump(1)"};
+  return doc;
 }
 
 struct Args {
@@ -115,144 +96,214 @@ bool ParseNumber(const std::string& text, std::uint64_t& out) {
   return errno == 0;
 }
 
-// Returns an error message, or empty.
-std::string ParseArgs(int argc, char** argv, Args& a, bool& help) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= argc) return false;
-      out = argv[++i];
-      return true;
-    };
-    std::string v;
-    std::uint64_t n = 0;
-    if (arg == "--help" || arg == "-h") {
-      help = true;
-    } else if (arg == "--fast") {
-      a.fast = true;
-    } else if (arg == "--speed") {
-      if (!value(v)) return "--speed needs a value";
-      char* end = nullptr;
-      a.speed = std::strtod(v.c_str(), &end);
-      if (end == v.c_str() || *end != '\0' || !(a.speed > 0) || a.speed > 1e9) {
-        return "--speed needs a positive number";
-      }
-      a.speed_given = true;
-    } else if (arg == "--in-process") {
-      a.in_process = true;
-    } else if (arg == "--http" || arg == "--client" || arg == "--msg-server" ||
-               arg == "--annotate" || arg == "--generate" || arg == "-o") {
-      if (!value(v)) return arg + " needs a value";
-      auto& slot = arg == "--http"       ? a.http
-                   : arg == "--client"   ? a.client
-                   : arg == "--annotate" ? a.annotate
-                   : arg == "--generate" ? a.generate
-                   : arg == "-o"         ? a.output
-                                         : a.msg_server;
-      slot = v;
-    } else if (arg == "--policy") {
-      if (!value(v)) return "--policy needs a value";
-      const auto p = ParseModelPolicy(v);
-      if (!p) return "--policy must be least_count, least_ratio or p2c, not " + v;
-      a.routing.policy = *p;
-      a.routing_given = true;
-    } else if (arg == "--admin" || arg == "--simulate" || arg == "--write-scenario" ||
-               arg == "--record" || arg == "--markdown-row") {
-      if (!value(v)) return arg + " needs a value";
-      auto& slot = arg == "--admin"            ? a.admin
-                   : arg == "--simulate"       ? a.simulate
-                   : arg == "--write-scenario" ? a.write_scenario
-                   : arg == "--record"         ? a.record
-                                               : a.markdown_row;
-      slot = v;
-    } else if (arg == "--slow-start" || arg == "--slow-start-min-share" || arg == "--hold" ||
-               arg == "--candidates" || arg == "--login-servers" || arg == "--msg-servers" ||
-               arg == "--late-joiners" || arg == "--logins" || arg == "--crowd-ms" ||
-               arg == "--update-latency-ms" || arg == "--connect-delay-ms") {
-      if (!value(v) || !ParseNumber(v, n)) return arg + " needs a whole number";
-      auto bounded = [&](std::uint64_t lo, std::uint64_t hi) { return n >= lo && n <= hi; };
-      const std::string range = arg + " is out of range";
-      if (arg == "--slow-start") {
-        if (!bounded(0, 3600)) return range;
+// Reports a value's error as a usage error naming the option.
+void Check(bool ok, const std::string& error) {
+  if (!ok) throw CLI::ValidationError(error);
+}
+
+// Defines the options into `cli`, parses, and checks how they combine. Returns the status to exit
+// with when the program should stop here (help printed, or a usage error printed).
+std::optional<int> ParseArgs(int argc, char** argv, Args& a) {
+  ttlogin::common::CommandLine cli(Doc());
+  CLI::App& app = cli.app();
+  // A whole number in [lo, hi], stored by `set`.
+  auto whole = [&](const std::string& name, std::uint64_t lo, std::uint64_t hi,
+                   std::function<void(std::uint64_t)> set, const std::string& what,
+                   const std::string& group) {
+    return app
+        .add_option_function<std::string>(
+            name,
+            [name, lo, hi, set](const std::string& v) {
+              std::uint64_t n = 0;
+              Check(ParseNumber(v, n), name + " needs a whole number");
+              Check(n >= lo && n <= hi, name + " is out of range");
+              set(n);
+            },
+            what)
+        ->type_name("N")
+        ->group(group);
+  };
+  auto text = [&](const std::string& name, std::optional<std::string>& slot,
+                  const std::string& type, const std::string& what, const std::string& group) {
+    return app
+        .add_option_function<std::string>(
+            name, [&slot](const std::string& v) { slot = v; }, what)
+        ->type_name(type)
+        ->group(group);
+  };
+  const std::string replay = "Replay";
+  const std::string routing = "ROUTING";
+  const std::string sim = "Cluster simulation (SCENARIO)";
+  const std::string gen = "Trace generation";
+  constexpr std::uint64_t kNoLimit = ~std::uint64_t{0};
+
+  app.add_flag("--fast", a.fast,
+               "send as fast as possible (order per msg_server kept); default: recorded timing")
+      ->group(replay);
+  app.add_option_function<std::string>(
+         "--speed",
+         [&](const std::string& v) {
+           char* end = nullptr;
+           a.speed = std::strtod(v.c_str(), &end);
+           Check(end != v.c_str() && *end == '\0' && a.speed > 0 && a.speed <= 1e9,
+                 "--speed needs a positive number");
+           a.speed_given = true;
+         },
+         "recorded timing scaled by X (2 = twice as fast)")
+      ->type_name("X")
+      ->group(replay);
+  text("--http", a.http, "HOST:PORT", "the login server's HTTP port (queries \"via\":\"http\")",
+       replay);
+  text("--client", a.client, "HOST:PORT",
+       "the login server's Client port (queries \"via\":\"pdu\")", replay);
+  text("--msg-server", a.msg_server, "HOST:PORT", "the login server's MsgServer port", replay);
+  app.add_flag("--in-process", a.in_process,
+               "replay into an in-process registry instead (no sockets)")
+      ->group(replay);
+  whole(
+      "--retry-ms", 0, 3'600'000, [&](std::uint64_t n) { a.retry_ms = n; },
+      "how long a disagreeing answer is asked again before it is a mismatch (default 2000; "
+      "updates and queries travel on different connections)",
+      replay);
+  whole(
+      "--max-mismatches", 0, kNoLimit, [&](std::uint64_t n) { a.max_mismatches = n; },
+      "stop after N mismatches (default: never)", replay);
+  whole(
+      "--list", 0, kNoLimit, [&](std::uint64_t n) { a.list = n; },
+      "mismatches listed in the summary (default 20)", replay);
+  cli.Files(text("--annotate", a.annotate, "OUT",
+                 "write the trace to OUT with the model's \"expect\" in every query", replay));
+
+  app.add_option_function<std::string>(
+         "--policy",
+         [&](const std::string& v) {
+           const auto p = ParseModelPolicy(v);
+           Check(p.has_value(), "--policy must be least_count, least_ratio or p2c, not " + v);
+           a.routing.policy = *p;
+           a.routing_given = true;
+         },
+         "least_count (default), least_ratio or p2c (config Policy)")
+      ->type_name("P")
+      ->group(routing);
+  cli.Words(app.get_option("--policy"), {"least_count", "least_ratio", "p2c"});
+  whole(
+      "--slow-start", 0, 3600,
+      [&](std::uint64_t n) {
         a.routing.slow_start_ms = static_cast<std::int64_t>(n) * 1000;
         a.routing_given = true;
-      } else if (arg == "--slow-start-min-share") {
-        if (!bounded(1, 100)) return range;
-        a.slow_start_min_share = static_cast<std::uint32_t>(n);
-      } else if (arg == "--hold") {
-        if (!bounded(0, 3'600'000)) return range;
+      },
+      "slow start window, seconds (config SlowStart; 0 = off)", routing)
+      ->type_name("S");
+  whole(
+      "--slow-start-min-share", 1, 100,
+      [&](std::uint64_t n) { a.slow_start_min_share = static_cast<std::uint32_t>(n); },
+      "share at the start of the window (config SlowStartMinShare, 10)", routing)
+      ->type_name("PCT");
+  whole(
+      "--hold", 0, 3'600'000,
+      [&](std::uint64_t n) {
         a.routing.assignment_hold_ms = static_cast<std::int64_t>(n);
         a.routing_given = true;
-      } else if (arg == "--candidates") {
-        if (!bounded(0, 8)) return range;
-        a.candidates = n;
-      } else if (!bounded(0, 100'000'000)) {
-        return range;
-      } else if (arg == "--login-servers") {
-        a.scenario.login_servers = static_cast<std::uint32_t>(n);
-      } else if (arg == "--msg-servers") {
-        a.scenario.msg_servers = static_cast<std::uint32_t>(n);
-      } else if (arg == "--late-joiners") {
-        a.scenario.late_joiners = static_cast<std::uint32_t>(n);
-      } else if (arg == "--logins") {
-        a.scenario.logins = n;
-      } else if (arg == "--crowd-ms") {
-        a.scenario.crowd_ms = static_cast<std::uint32_t>(n);
-      } else if (arg == "--update-latency-ms") {
-        if (!bounded(0, 3'600'000)) return range;
-        a.scenario.update_latency_ms = static_cast<std::uint32_t>(n);
-      } else {
-        if (!bounded(0, 3'600'000)) return range;
-        a.scenario.connect_delay_ms = static_cast<std::uint32_t>(n);
-      }
-    } else if (arg == "--retry-ms" || arg == "--max-mismatches" || arg == "--list" ||
-               arg == "--seed" || arg == "--events" || arg == "--servers") {
-      if (!value(v) || !ParseNumber(v, n)) return arg + " needs a whole number";
-      if (arg == "--retry-ms") {
-        if (n > 3'600'000) return "--retry-ms must be at most 3600000";
-        a.retry_ms = n;
-      } else if (arg == "--max-mismatches") {
-        a.max_mismatches = n;
-      } else if (arg == "--list") {
-        a.list = n;
-      } else if (arg == "--seed") {
-        a.gen.seed = n;
-      } else if (arg == "--events") {
-        a.gen.events = n;
-      } else {
-        if (n > kMaxGeneratedServers) return "--servers is too large";
-        a.gen.servers = static_cast<std::uint32_t>(n);
-      }
-    } else if (arg == "--with-expect") {
-      a.gen.with_expect = true;
-    } else if (!arg.empty() && arg[0] == '-' && arg != "-") {
-      return "unknown option " + arg;
-    } else if (a.trace.empty()) {
-      a.trace = arg;
-    } else {
-      return "more than one trace given";
-    }
-  }
-  if (help) return {};
-  if (a.fast && a.speed_given) return "--fast and --speed exclude each other";
+      },
+      "assignment hold, ms (config AssignmentHold; 0 = off); against a server it needs "
+      "--admin and must outlast the trace",
+      routing)
+      ->type_name("MS");
+  whole(
+      "--candidates", 0, 8, [&](std::uint64_t n) { a.candidates = n; },
+      "further candidates asked for and checked (config Candidates; HTTP only)", routing);
+  text("--admin", a.admin, "HOST:PORT",
+       "the server's admin port: each query first waits until GET /servers shows the model's "
+       "counts, so answers are exact (needed by --hold, --candidates)",
+       routing);
+  whole(
+      "--seed", 0, kNoLimit, [&](std::uint64_t n) { a.gen.seed = n; },
+      "seed of the in-process registry's random choices, of the generator and of the "
+      "simulation (default 1)",
+      routing);
+
+  cli.Files(text("--simulate", a.simulate, "flash-crowd|FILE",
+                 "generate the scenario (options below) or read a cluster trace", sim));
+  constexpr std::uint64_t kScenarioMax = 100'000'000;
+  whole(
+      "--login-servers", 0, kScenarioMax,
+      [&](std::uint64_t n) { a.scenario.login_servers = static_cast<std::uint32_t>(n); },
+      "login servers (default 4)", sim);
+  whole(
+      "--msg-servers", 0, kScenarioMax,
+      [&](std::uint64_t n) { a.scenario.msg_servers = static_cast<std::uint32_t>(n); },
+      "msg_servers (default 50)", sim);
+  whole(
+      "--late-joiners", 0, kScenarioMax,
+      [&](std::uint64_t n) { a.scenario.late_joiners = static_cast<std::uint32_t>(n); },
+      "msg_servers that join during the crowd (default 3)", sim);
+  whole(
+      "--logins", 0, kScenarioMax, [&](std::uint64_t n) { a.scenario.logins = n; },
+      "logins of the crowd (default 100000)", sim);
+  whole(
+      "--crowd-ms", 0, kScenarioMax,
+      [&](std::uint64_t n) { a.scenario.crowd_ms = static_cast<std::uint32_t>(n); },
+      "how long the crowd lasts, ms (default 10000)", sim);
+  whole(
+      "--update-latency-ms", 0, 3'600'000,
+      [&](std::uint64_t n) { a.scenario.update_latency_ms = static_cast<std::uint32_t>(n); },
+      "how long a msg_server's update takes to reach the login servers, ms (default 200)", sim);
+  whole(
+      "--connect-delay-ms", 0, 3'600'000,
+      [&](std::uint64_t n) { a.scenario.connect_delay_ms = static_cast<std::uint32_t>(n); },
+      "from an answer to the user's connect to the msg_server, ms (default 50)", sim);
+  cli.Files(text("--write-scenario", a.write_scenario, "OUT",
+                 "write the generated scenario (the simulation's input) to OUT", sim));
+  cli.Files(text("--record", a.record, "OUT",
+                 "write what happened (answers, the connects as increments) to OUT", sim));
+  text("--markdown-row", a.markdown_row, "LABEL", "end with one row of the docs/ROUTING.md table",
+       sim);
+
+  std::vector<std::string> kinds;
+  for (const GeneratorKind& k : GeneratorKinds())
+    kinds.emplace_back(k.name);
+  cli.Words(text("--generate", a.generate, "KIND",
+                 "write a synthetic trace of KIND (listed above) to -o OUT", gen),
+            kinds);
+  cli.Files(text("-o", a.output, "OUT", "where --generate writes (\"-\" for stdout)", gen));
+  whole(
+      "--events", 0, kNoLimit, [&](std::uint64_t n) { a.gen.events = n; },
+      "trace lines to generate (default 10000)", gen);
+  whole(
+      "--servers", 0, kMaxGeneratedServers,
+      [&](std::uint64_t n) { a.gen.servers = static_cast<std::uint32_t>(n); },
+      "msg_servers in the generated trace", gen);
+  app.add_flag("--with-expect", a.gen.with_expect,
+               "write the model's \"expect\" into generated queries")
+      ->group(gen);
+  std::vector<std::string> traces;
+  cli.Files(app.add_option("TRACE", traces, "the trace to replay or annotate (JSON Lines)"));
+
+  if (const std::optional<int> exit_code = cli.Parse(argc, argv)) return exit_code;
+  if (traces.size() > 1) return cli.UsageError("more than one trace given");
+  if (!traces.empty()) a.trace = traces.front();
+  if (a.fast && a.speed_given) return cli.UsageError("--fast and --speed exclude each other");
   if (a.simulate) {
     if (a.in_process || a.http || a.client || a.msg_server || a.generate || a.annotate) {
-      return "--simulate runs on its own: no replay, --generate or --annotate with it";
+      return cli.UsageError(
+          "--simulate runs on its own: no replay, --generate or --annotate with it");
     }
-    if (!a.trace.empty()) return "--simulate takes its scenario as its value, not a trace";
-    return {};
+    if (!a.trace.empty()) {
+      return cli.UsageError("--simulate takes its scenario as its value, not a trace");
+    }
+    return std::nullopt;
   }
   if (a.generate) {
-    if (!a.output) return "--generate needs -o OUT";
-    return {};
+    if (!a.output) return cli.UsageError("--generate needs -o OUT");
+    return std::nullopt;
   }
-  if (a.trace.empty()) return "no trace given";
+  if (a.trace.empty()) return cli.UsageError("no trace given");
   const bool network = a.http || a.client || a.msg_server;
-  if (a.in_process && network) return "--in-process takes no server addresses";
+  if (a.in_process && network) return cli.UsageError("--in-process takes no server addresses");
   if (!a.in_process && !network && !a.annotate) {
-    return "nothing to do: give the server's addresses, --in-process or --annotate";
+    return cli.UsageError("nothing to do: give the server's addresses, --in-process or --annotate");
   }
-  return {};
+  return std::nullopt;
 }
 
 int Generate(const Args& a) {
@@ -456,16 +507,7 @@ int Run(const Args& a) {
 
 int main(int argc, char** argv) {
   Args args;
-  bool help = false;
-  if (std::string err = ParseArgs(argc, argv, args, help); !err.empty()) {
-    std::cerr << "load_replay: " << err << "\n\n";
-    PrintUsage(std::cerr);
-    return kExitError;
-  }
-  if (help) {
-    PrintUsage(std::cout);
-    return kExitOk;
-  }
+  if (const std::optional<int> exit_code = ParseArgs(argc, argv, args)) return *exit_code;
   if (args.simulate) return Simulate(args);
   return args.generate ? Generate(args) : Run(args);
 }

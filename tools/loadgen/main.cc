@@ -1,157 +1,157 @@
 // loadgen: the load generator of the benchmark. One thread, one epoll loop, optionally
 // pinned to one core; see scenarios.h for what each scenario measures and prints.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <string>
-#include <string_view>
+#include <type_traits>
+#include <vector>
 
+#include "common/command_line.h"
 #include "tools/loadgen/net.h"
 #include "tools/loadgen/scenarios.h"
 
 namespace {
 
-constexpr std::string_view kUsage = R"(Usage: loadgen SCENARIO [options]
+const std::vector<std::string> kScenarios = {"http", "pdu", "updates", "mixed", "idle", "hold"};
 
-Scenarios (each prints one "RESULT key=value ..." line on stdout):
-  http     GET the path on --conns connections for --duration s (keep-alive, or --close)
-  pdu      Client port: connect, CID_LOGIN_REQ_MSGSERVER, reply, close; --conns at a time
-  updates  --conns msg_servers each pipeline --updates IMUserCntUpdate PDUs; timed until an
-           HTTP query proves the last one applied (needs --ms-port and --http-port, and no
-           other msg_server registered)
-  mixed    HTTP keep-alive on --conns connections while --ms-conns msg_servers stream
-           --updates each (needs --ms-port and --http-port, no other msg_server registered)
-  idle     open --conns idle connections (--kind client: Client port; --kind http: one
-           keep-alive request each) and report the RSS of --server-pid per connection
-  hold     register one msg_server on --ms-port and keep it (heartbeats) until SIGTERM
-
-Options:
-  --host IP            server address (default 127.0.0.1)
-  --http-port N        HTTP port        --client-port N   Client port
-  --ms-port N          MsgServer port
-  --conns N            connections (default 64)    --ms-conns N  (mixed; default 64)
-  --duration S         measured seconds (default 5) --warmup S   (default 1)
-  --close              HTTP: Connection: close, a new connection per request
-  --path P             HTTP path (default /msg_server)
-  --updates N          updates per msg_server connection (default 1000000)
-  --timeout S          bound on each wait (default 300)
-  --server-pid PID     report the server's CPU (and, for idle, its RSS)
-  --kind client|http   idle connections' kind (default client)
-  --settle S           idle: pause before reading the RSS (default 1)
-  --hold S             idle: keep the connections open this long after measuring (default 0)
-  --max-seconds S      hold: give up after this long (default 7200)
-  --cpu N              pin this process to CPU N
-  --label TEXT         echoed in the RESULT line
-
-HTTPS (http, and idle --kind http; --http-port is then the HTTPS port):
-  --tls                speak TLS 1.2 or 1.3 (ALPN http/1.1), verifying the server's certificate
-  --cafile FILE        PEM CA certificates to verify with (default: the system's)
-  --servername NAME    SNI, and the name the certificate must carry (default: --host as an IP)
-  --tls-version V      1.2 or 1.3 only (default: either, as agreed with the server)
-  --tls-resume         each connection offers the session of its previous one (tickets or ids)
-  The RESULT line adds handshakes and handshakes_per_s (measured window), full and reused (and
-  the same over the whole run: full_total, reused_total), handshake_p50_us and handshake_p99_us
-  (TCP connect to handshake done). A failed handshake or verification exits 1 naming the cause.
-)";
-
-[[noreturn]] void Usage(const std::string& error) {
-  std::fprintf(stderr, "loadgen: %s\n%.*s", error.c_str(), static_cast<int>(kUsage.size()),
-               kUsage.data());
-  std::exit(2);
+// --help and the man page loadgen(1); the options are defined in main.
+ttlogin::common::ToolDoc Doc() {
+  ttlogin::common::ToolDoc doc;
+  doc.name = "loadgen";
+  doc.summary = "load generator of the ttlogin benchmark";
+  doc.synopsis = {"SCENARIO [OPTIONS]"};
+  doc.description =
+      "One thread, one epoll loop, optionally pinned to one core. Each scenario prints one "
+      "\"RESULT key=value ...\" line on stdout.";
+  doc.sections = {
+      {"Scenarios",
+       "",
+       {{"http", "GET the path on --conns connections for --duration s (keep-alive, or --close)"},
+        {"pdu", "Client port: connect, CID_LOGIN_REQ_MSGSERVER, reply, close; --conns at a time"},
+        {"updates",
+         "--conns msg_servers each pipeline --updates IMUserCntUpdate PDUs; timed until an HTTP "
+         "query proves the last one applied (needs --ms-port and --http-port, and no other "
+         "msg_server registered)"},
+        {"mixed",
+         "HTTP keep-alive on --conns connections while --ms-conns msg_servers stream --updates "
+         "each (needs --ms-port and --http-port, no other msg_server registered)"},
+        {"idle",
+         "open --conns idle connections (--kind client: Client port; --kind http: one "
+         "keep-alive request each) and report the RSS of --server-pid per connection"},
+        {"hold", "register one msg_server on --ms-port and keep it (heartbeats) until SIGTERM"}}},
+      {"HTTPS",
+       "For http, and idle --kind http; --http-port is then the HTTPS port. The RESULT line adds "
+       "handshakes and handshakes_per_s (measured window), full and reused (and the same over "
+       "the whole run: full_total, reused_total), handshake_p50_us and handshake_p99_us (TCP "
+       "connect to handshake done). A failed handshake or verification exits 1 naming the "
+       "cause.",
+       {}}};
+  doc.exit_status = {"Exit status",
+                     "",
+                     {{"0", "the scenario ran"},
+                      {"1", "the scenario failed (a connection, a handshake or a wait)"},
+                      {"2", "bad usage"}}};
+  doc.see_also = {"login_server(8)"};
+  return doc;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   namespace lg = ttlogin::tools::loadgen;
-  if (argc < 2) Usage("missing scenario");
-  const std::string scenario = argv[1];
-  if (scenario == "-h" || scenario == "--help") {
-    std::printf("%.*s", static_cast<int>(kUsage.size()), kUsage.data());
-    return 0;
-  }
   lg::Options o;
   int cpu = -1;
-  for (int i = 2; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Usage(arg + " needs a value");
-      return argv[++i];
-    };
-    auto number = [&]() -> double {
-      const std::string v = value();
-      char* end = nullptr;
-      const double d = std::strtod(v.c_str(), &end);
-      if (end == v.c_str() || *end != '\0' || d < 0) Usage("bad value for " + arg + ": " + v);
-      return d;
-    };
-    auto port = [&]() -> std::uint16_t {
-      const double d = number();
-      if (d < 1 || d > 65535) Usage("bad port for " + arg);
-      return static_cast<std::uint16_t>(d);
-    };
-    if (arg == "--host") {
-      o.host = value();
-    } else if (arg == "--http-port") {
-      o.http_port = port();
-    } else if (arg == "--client-port") {
-      o.client_port = port();
-    } else if (arg == "--ms-port") {
-      o.ms_port = port();
-    } else if (arg == "--conns") {
-      o.conns = static_cast<int>(number());
-    } else if (arg == "--ms-conns") {
-      o.ms_conns = static_cast<int>(number());
-    } else if (arg == "--duration") {
-      o.duration_s = number();
-    } else if (arg == "--warmup") {
-      o.warmup_s = number();
-    } else if (arg == "--close") {
-      o.close = true;
-    } else if (arg == "--path") {
-      o.path = value();
-    } else if (arg == "--updates") {
-      o.updates = static_cast<std::uint64_t>(number());
-    } else if (arg == "--timeout") {
-      o.timeout_s = number();
-    } else if (arg == "--server-pid") {
-      o.server_pid = static_cast<int>(number());
-    } else if (arg == "--kind") {
-      o.kind = value();
-    } else if (arg == "--settle") {
-      o.settle_s = number();
-    } else if (arg == "--hold") {
-      o.hold_s = number();
-    } else if (arg == "--max-seconds") {
-      o.max_seconds = number();
-    } else if (arg == "--cpu") {
-      cpu = static_cast<int>(number());
-    } else if (arg == "--label") {
-      o.label = value();
-    } else if (arg == "--tls") {
-      o.tls = true;
-    } else if (arg == "--cafile") {
-      o.cafile = value();
-    } else if (arg == "--servername") {
-      o.servername = value();
-    } else if (arg == "--tls-version") {
-      o.tls_version = value();
-      if (o.tls_version != "1.2" && o.tls_version != "1.3")
-        Usage("--tls-version must be 1.2 or 1.3");
-    } else if (arg == "--tls-resume") {
-      o.tls_resume = true;
-    } else {
-      Usage("unknown option " + arg);
-    }
+  std::string scenario;
+  ttlogin::common::CommandLine cli(Doc());
+  CLI::App& app = cli.app();
+  // A non-negative number; ports are 1..65535.
+  auto number = [&](const std::string& name, auto& out, const std::string& type,
+                    const std::string& what) {
+    return app
+        .add_option_function<std::string>(
+            name,
+            [name, &out](const std::string& v) {
+              char* end = nullptr;
+              const double d = std::strtod(v.c_str(), &end);
+              if (end == v.c_str() || *end != '\0' || !(d >= 0)) {
+                throw CLI::ValidationError("bad value for " + name + ": " + v);
+              }
+              using T = std::remove_reference_t<decltype(out)>;
+              if constexpr (std::is_same_v<T, std::uint16_t>) {
+                if (d < 1 || d > 65535) throw CLI::ValidationError("bad port for " + name);
+              }
+              out = static_cast<T>(d);
+            },
+            what)
+        ->type_name(type);
+  };
+  cli.Words(app.add_option("SCENARIO", scenario, "what to measure (listed above)"), kScenarios);
+  app.add_option("--host", o.host, "server address (default 127.0.0.1)")->type_name("IP");
+  number("--http-port", o.http_port, "N", "HTTP port (the HTTPS port with --tls)");
+  number("--client-port", o.client_port, "N", "Client port");
+  number("--ms-port", o.ms_port, "N", "MsgServer port");
+  number("--conns", o.conns, "N", "connections (default 64)");
+  number("--ms-conns", o.ms_conns, "N", "mixed: msg_server streams (default 64)");
+  number("--duration", o.duration_s, "S", "measured seconds (default 5)");
+  number("--warmup", o.warmup_s, "S", "unmeasured seconds before (default 1)");
+  app.add_flag("--close", o.close, "HTTP: Connection: close, a new connection per request");
+  app.add_option("--path", o.path, "HTTP path (default /msg_server)")->type_name("P");
+  number("--updates", o.updates, "N", "updates per msg_server connection (default 1000000)");
+  number("--timeout", o.timeout_s, "S", "bound on each wait (default 300)");
+  number("--server-pid", o.server_pid, "PID", "report the server's CPU (and, for idle, its RSS)");
+  cli.Words(app.add_option("--kind", o.kind, "idle connections' kind (default client)")
+                ->type_name("client|http"),
+            {"client", "http"});
+  number("--settle", o.settle_s, "S", "idle: pause before reading the RSS (default 1)");
+  number("--hold", o.hold_s, "S",
+         "idle: keep the connections open this long after measuring (default 0)");
+  number("--max-seconds", o.max_seconds, "S", "hold: give up after this long (default 7200)");
+  number("--cpu", cpu, "N", "pin this process to CPU N");
+  app.add_option("--label", o.label, "echoed in the RESULT line")->type_name("TEXT");
+  const std::string https = "HTTPS";
+  app.add_flag("--tls", o.tls,
+               "speak TLS 1.2 or 1.3 (ALPN http/1.1), verifying the server's certificate")
+      ->group(https);
+  cli.Files(app.add_option("--cafile", o.cafile,
+                           "PEM CA certificates to verify with (default: the system's)")
+                ->type_name("FILE")
+                ->group(https));
+  app.add_option("--servername", o.servername,
+                 "SNI, and the name the certificate must carry (default: --host as an IP)")
+      ->type_name("NAME")
+      ->group(https);
+  cli.Words(app.add_option_function<std::string>(
+                   "--tls-version",
+                   [&](const std::string& v) {
+                     if (v != "1.2" && v != "1.3") {
+                       throw CLI::ValidationError("--tls-version must be 1.2 or 1.3");
+                     }
+                     o.tls_version = v;
+                   },
+                   "1.2 or 1.3 only (default: either, as agreed with the server)")
+                ->type_name("V")
+                ->group(https),
+            {"1.2", "1.3"});
+  app.add_flag("--tls-resume", o.tls_resume,
+               "each connection offers the session of its previous one (tickets or ids)")
+      ->group(https);
+  if (const std::optional<int> exit_code = cli.Parse(argc, argv)) return *exit_code;
+  auto usage = [&](const std::string& error) { return cli.UsageError(error); };
+  if (scenario.empty()) return usage("missing scenario");
+  if (std::find(kScenarios.begin(), kScenarios.end(), scenario) == kScenarios.end()) {
+    return usage("unknown scenario " + scenario);
   }
-  if (o.conns < 1 || o.ms_conns < 1) Usage("--conns and --ms-conns must be at least 1");
+  if (o.conns < 1 || o.ms_conns < 1) return usage("--conns and --ms-conns must be at least 1");
   const bool tls_option =
       o.tls_resume || !o.cafile.empty() || !o.servername.empty() || !o.tls_version.empty();
   if (tls_option && !o.tls)
-    Usage("--cafile, --servername, --tls-version and --tls-resume need --tls");
+    return usage("--cafile, --servername, --tls-version and --tls-resume need --tls");
   if (o.tls && scenario != "http" && !(scenario == "idle" && o.kind == "http")) {
-    Usage("--tls applies to the http scenario and to idle --kind http only");
+    return usage("--tls applies to the http scenario and to idle --kind http only");
   }
   // A TLS write to a connection the server already closed raises SIGPIPE (OpenSSL writes with
   // write(), not send(MSG_NOSIGNAL)); the failed write is handled as a closed connection.
@@ -160,12 +160,12 @@ int main(int argc, char** argv) {
   lg::RaiseOpenFilesLimit();
   const bool need_http = scenario == "http" || scenario == "updates" || scenario == "mixed" ||
                          (scenario == "idle" && o.kind == "http");
-  if (need_http && o.http_port == 0) Usage(scenario + " needs --http-port");
+  if (need_http && o.http_port == 0) return usage(scenario + " needs --http-port");
   if ((scenario == "pdu" || (scenario == "idle" && o.kind == "client")) && o.client_port == 0) {
-    Usage(scenario + " needs --client-port");
+    return usage(scenario + " needs --client-port");
   }
   if ((scenario == "updates" || scenario == "mixed" || scenario == "hold") && o.ms_port == 0) {
-    Usage(scenario + " needs --ms-port");
+    return usage(scenario + " needs --ms-port");
   }
   try {
     if (scenario == "http") return lg::RunHttp(o);
@@ -178,5 +178,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "loadgen %s: %s\n", scenario.c_str(), e.what());
     return 1;
   }
-  Usage("unknown scenario " + scenario);
+  return usage("unknown scenario " + scenario);
 }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include <asio.hpp>
 
@@ -75,13 +76,8 @@ InputResult RunProxy(const Options& options, PduDumper& dumper) {
 
 int Main(int argc, char** argv) {
   Options options;
-  if (std::string error = ParseCommandLine(argc, argv, options); !error.empty()) {
-    std::fprintf(stderr, "pdu_dump: %s\nTry 'pdu_dump --help'.\n", error.c_str());
-    return kExitUsage;
-  }
-  if (options.help) {
-    std::fputs(kUsageText, stdout);
-    return kExitOk;
+  if (const std::optional<int> exit_code = ParseCommandLine(argc, argv, options)) {
+    return *exit_code;
   }
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> trace_file(nullptr, &std::fclose);
   std::unique_ptr<TraceWriter> trace;

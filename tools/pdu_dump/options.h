@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,12 +33,10 @@ struct Options {
   CaptureConfig capture;
   bool stats = false;
   std::string trace_path;
-  bool help = false;
 };
 
-// Fills `options`; returns an error message (usage error) or empty.
-std::string ParseCommandLine(int argc, char** argv, Options& options);
-
-extern const char* const kUsageText;
+// Fills `options`. Returns the status to exit with when the program should stop here: 0 after
+// --help (or a generated man page or completion), kExitUsage after printing a usage error.
+[[nodiscard]] std::optional<int> ParseCommandLine(int argc, char** argv, Options& options);
 
 }  // namespace ttlogin::tools::pdu_dump
