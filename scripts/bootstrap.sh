@@ -20,6 +20,8 @@ PACKAGES=(
   prometheus
   # the login tier test runs HAProxy in front of three login servers
   haproxy
+  # scripts/package_test.sh builds the Debian package and lints it
+  debhelper dpkg-dev fakeroot lintian
   # fuzzing and sanitizers (clang's libFuzzer and runtimes)
   clang-14 libclang-rt-14-dev
 )
