@@ -57,6 +57,7 @@ machine_state() {
   esac
   echo "user: $(getent passwd "$USER_NAME" || echo absent)"
   echo "group: $(getent group "$USER_NAME" || echo absent)"
+  echo "statoverride: $(dpkg-statoverride --list "$CONF" || echo absent)"
   local p
   for p in "${STATE_PATHS[@]}"; do
     if [[ -e $p || -L $p ]]; then echo "$p: present"; else echo "$p: absent"; fi
@@ -123,6 +124,9 @@ getent group "$USER_NAME" >/dev/null || fail "postinst did not create the group 
   fail "the user $USER_NAME can log in: $(getent passwd "$USER_NAME")"
 dpkg-query -W -f='${Conffiles}\n' "$PACKAGE" | grep -q " $CONF " ||
   fail "$CONF is not a conffile"
+# It may hold AdminToken: readable by root and the service's group only.
+[[ $(stat -c '%U:%G %a' "$CONF") == "root:$USER_NAME 640" ]] ||
+  fail "$CONF is $(stat -c '%U:%G %a' "$CONF"), not root:$USER_NAME 640"
 "$SERVER" --version | grep -q "$(dpkg-query -W -f='${Version}' "$PACKAGE")" ||
   fail "login_server --version does not say the package version"
 for tool in pdu_dump load_replay; do
@@ -188,6 +192,8 @@ dpkg -i "$deb" </dev/null >"$work/reinstall.log" 2>&1 ||
 grep -qi "configuration file" "$work/reinstall.log" &&
   fail "dpkg asked about the conffile: $(grep -i 'configuration file' "$work/reinstall.log")"
 grep -qxF "$edit" "$CONF" || fail "the reinstall lost the edit of $CONF"
+[[ $(stat -c '%U:%G %a' "$CONF") == "root:$USER_NAME 640" ]] ||
+  fail "after the reinstall $CONF is $(stat -c '%U:%G %a' "$CONF"), not root:$USER_NAME 640"
 [[ $(dpkg-query -W -f='${Status}' "$PACKAGE") == "install ok installed" ]] ||
   fail "$PACKAGE is not installed after the reinstall"
 
