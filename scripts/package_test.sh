@@ -182,6 +182,17 @@ wait "$server_pid" || server_rc=$?
 server_pid=
 [[ $server_rc -eq 0 ]] || { cat "$work/server.log" >&2; fail "the server exited $server_rc on SIGTERM"; }
 
+step "the dissector loads in tshark"
+if command -v tshark >/dev/null 2>&1; then
+  # As an unprivileged user, as an analyst runs it (no personal plugin folder to mask it).
+  plugins=$(setpriv --reuid=nobody --regid=nogroup --clear-groups -- env HOME=/nonexistent \
+    tshark -G plugins 2>&1) || true
+  grep -q "/wireshark/plugins/ttlogin.lua" <<<"$plugins" ||
+    fail "tshark -G plugins does not list the installed ttlogin.lua"
+else
+  echo "tshark is not installed: dissector not loaded"
+fi
+
 step "5. reinstall over itself: the edited conffile is kept"
 edit="# edited by package_test $$"
 echo "$edit" >>"$CONF"
