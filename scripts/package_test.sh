@@ -66,9 +66,13 @@ machine_state() {
 
 cleanup() {
   local rc=$?
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
+  local pid
+  # The server, and the one a live upgrade started if the test stopped half-way through it.
+  for pid in "$server_pid" "$(sed -E 's/.*"pid":([0-9]+).*/\1/' "$work/run/ready.json" 2>/dev/null)"; do
+    if [[ -n $pid ]] && [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$SERVER"* ]]; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
   if [[ ${installed_by_us:-0} == 1 ]] &&
     dpkg-query -W -f='${Status}' "$PACKAGE" 2>/dev/null | grep -q installed; then
     echo "cleanup: purging $PACKAGE" >&2
@@ -171,16 +175,6 @@ echo "GET /msg_server: $reply"
 health=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin_port/healthz") ||
   true
 [[ $health == 200 ]] || fail "GET /healthz on the admin port answered '$health', not 200"
-kill -TERM "$server_pid"
-deadline=$(($(date +%s) + STOP_TIMEOUT_S))
-while kill -0 "$server_pid" 2>/dev/null; do
-  (($(date +%s) < deadline)) || die "the server did not stop within ${STOP_TIMEOUT_S} s of SIGTERM"
-  sleep 0.1
-done
-server_rc=0
-wait "$server_pid" || server_rc=$?
-server_pid=
-[[ $server_rc -eq 0 ]] || { cat "$work/server.log" >&2; fail "the server exited $server_rc on SIGTERM"; }
 
 step "the dissector loads in tshark"
 if command -v tshark >/dev/null 2>&1; then
@@ -193,7 +187,7 @@ else
   echo "tshark is not installed: dissector not loaded"
 fi
 
-step "5. reinstall over itself: the edited conffile is kept"
+step "5. reinstall over itself, under the running server: the edited conffile is kept"
 edit="# edited by package_test $$"
 echo "$edit" >>"$CONF"
 # No --force-conf*: dpkg must keep the edit on its own, and with stdin closed a conffile prompt
@@ -207,6 +201,45 @@ grep -qxF "$edit" "$CONF" || fail "the reinstall lost the edit of $CONF"
   fail "after the reinstall $CONF is $(stat -c '%U:%G %a' "$CONF"), not root:$USER_NAME 640"
 [[ $(dpkg-query -W -f='${Status}' "$PACKAGE") == "install ok installed" ]] ||
   fail "$PACKAGE is not installed after the reinstall"
+
+step "live upgrade of the running server to the reinstalled binary"
+# The package replaced /usr/sbin/login_server under the running server (an upgrade neither stops
+# nor restarts it); SIGUSR2 hands everything over to the new binary, which rewrites the ready file
+# with its pid and the same ports, and the old process exits 0.
+old_pid=$server_pid
+kill -USR2 "$old_pid"
+deadline=$(($(date +%s) + READY_TIMEOUT_S))
+new_pid=$old_pid
+while [[ $new_pid == "$old_pid" ]] || kill -0 "$old_pid" 2>/dev/null; do
+  if (($(date +%s) >= deadline)); then
+    cat "$work/server.log" >&2
+    die "no live upgrade within ${READY_TIMEOUT_S} s"
+  fi
+  sleep 0.1
+  new_pid=$(sed -E 's/.*"pid":([0-9]+).*/\1/' "$run_dir/ready.json")
+done
+old_rc=0
+wait "$old_pid" || old_rc=$?
+[[ $old_rc -eq 0 ]] || fail "the old server exited $old_rc after the live upgrade"
+server_pid=$new_pid
+[[ $(readlink "/proc/$new_pid/exe") == "$SERVER" ]] ||
+  fail "the new server runs $(readlink "/proc/$new_pid/exe"), not $SERVER"
+[[ $(ps -o user= -p "$new_pid") == "$USER_NAME" ]] || fail "the new server does not run as $USER_NAME"
+[[ $(port http) == "$http_port" ]] || fail "the new server serves HTTP on another port"
+reply=$(curl -sS --max-time 5 "http://127.0.0.1:$http_port/msg_server") || true
+grep -q '"code"' <<<"$reply" || fail "after the live upgrade GET /msg_server answered '$reply'"
+metrics=$(curl -sS --max-time 5 "http://127.0.0.1:$admin_port/metrics") || true
+grep -q '^ttlogin_upgrades_total{result="ok"} 1$' <<<"$metrics" ||
+  fail "the new server's /metrics does not count the live upgrade"
+
+# The new server is not this shell's child (its parent exited): stop it and poll, bounded.
+kill -TERM "$server_pid"
+deadline=$(($(date +%s) + STOP_TIMEOUT_S))
+while kill -0 "$server_pid" 2>/dev/null; do
+  (($(date +%s) < deadline)) || die "the server did not stop within ${STOP_TIMEOUT_S} s of SIGTERM"
+  sleep 0.1
+done
+server_pid=
 
 step "6. systemd-analyze verify $UNIT"
 if command -v systemd-analyze >/dev/null 2>&1; then
