@@ -68,7 +68,8 @@ cleanup() {
   local rc=$?
   local pid
   # The server, and the one a live upgrade started if the test stopped half-way through it.
-  for pid in "$server_pid" "$(sed -E 's/.*"pid":([0-9]+).*/\1/' "$work/run/ready.json" 2>/dev/null)"; do
+  for pid in "$server_pid" \
+    "$(sed -E 's/.*"pid":([0-9]+).*/\1/' "$work/run/ready.json" 2>/dev/null)"; do
     if [[ -n $pid ]] && [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$SERVER"* ]]; then
       kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -89,6 +90,8 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+# An interrupted run cleans up too.
+trap 'fail interrupted; exit 130' INT TERM
 
 [[ $(id -u) -eq 0 ]] || die "run as root: it installs and purges the package"
 
@@ -172,8 +175,8 @@ reply=$(curl -sS --max-time 5 "http://127.0.0.1:$http_port/msg_server") ||
 # No msg_server has registered, so the answer is a refusal with its code, in the classic JSON.
 grep -q '"code"' <<<"$reply" || fail "GET /msg_server answered '$reply', not the JSON reply"
 echo "GET /msg_server: $reply"
-health=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin_port/healthz") ||
-  true
+health=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' \
+  "http://127.0.0.1:$admin_port/healthz") || true
 [[ $health == 200 ]] || fail "GET /healthz on the admin port answered '$health', not 200"
 
 step "the dissector loads in tshark"
@@ -224,7 +227,8 @@ wait "$old_pid" || old_rc=$?
 server_pid=$new_pid
 [[ $(readlink "/proc/$new_pid/exe") == "$SERVER" ]] ||
   fail "the new server runs $(readlink "/proc/$new_pid/exe"), not $SERVER"
-[[ $(ps -o user= -p "$new_pid") == "$USER_NAME" ]] || fail "the new server does not run as $USER_NAME"
+[[ $(ps -o user= -p "$new_pid") == "$USER_NAME" ]] ||
+  fail "the new server does not run as $USER_NAME"
 [[ $(port http) == "$http_port" ]] || fail "the new server serves HTTP on another port"
 reply=$(curl -sS --max-time 5 "http://127.0.0.1:$http_port/msg_server") || true
 grep -q '"code"' <<<"$reply" || fail "after the live upgrade GET /msg_server answered '$reply'"
@@ -243,7 +247,10 @@ server_pid=
 
 step "6. systemd-analyze verify $UNIT"
 if command -v systemd-analyze >/dev/null 2>&1; then
-  if ! systemd-analyze verify "$UNIT" >"$work/verify.log" 2>&1; then
+  # It runs man on the unit's Documentation= pages: without man-db it could not find them.
+  man_check=()
+  command -v man >/dev/null 2>&1 || man_check=(--man=no)
+  if ! systemd-analyze verify "${man_check[@]}" "$UNIT" >"$work/verify.log" 2>&1; then
     cat "$work/verify.log" >&2
     fail "systemd-analyze verify reports problems in $UNIT"
   fi
