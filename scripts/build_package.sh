@@ -20,6 +20,10 @@ if [ -z "$project_version" ] || [ "${package_version%%-*}" != "$project_version"
   exit 1
 fi
 
+case $out in
+  / | "$root" | "$HOME") echo "build_package: OUT_DIR=$out would be wiped; pick a folder of its own" >&2
+    exit 1 ;;
+esac
 src=$out/src/ttlogin-$package_version
 rm -rf "$out"
 mkdir -p "$src"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The Debian package end to end, as root like CI: builds it (scripts/build_package.sh), runs
-# lintian, installs it, checks the installed config and runs the installed server on loopback test
-# ports, reinstalls it over itself and checks that an edit of the conffile is kept, checks the
-# unit with systemd-analyze verify (when there is one), purges it and checks that the user, the
-# config, the binaries and the unit are gone and the machine is as the test found it.
+# lintian and checks the listing, installs it, checks the installed config, runs the installed
+# server as ttlogin on loopback test ports, checks that tshark loads the dissector, reinstalls the
+# package over itself under the running server (an edit of the conffile is kept, no prompt), hands
+# the server over live to the new binary, checks the unit with systemd-analyze verify (when there
+# is one), purges the package and checks that the user, the config, the binaries and the unit are
+# gone and the machine is as the test found it.
 # A trap purges the package and stops the server when a step fails. Ends with one line
 # "package_test: PASS" or "package_test: FAIL (...)".
 # Usage: sudo scripts/package_test.sh      env: OUT_DIR (where the package is built), JOBS
