@@ -26,6 +26,10 @@ PACKAGES=(
   haproxy
   # the status page test drives the admin page in headless Chromium (StatusPageTest)
   chromium chromium-driver python3-selenium
+  # scripts/package_test.sh builds the Debian package and lints it
+  debhelper dpkg-dev fakeroot lintian
+  # the man pages are checked by formatting them (test/tools/cli_test.sh)
+  groff-base
   # fuzzing and sanitizers (clang's libFuzzer and runtimes)
   clang-14 libclang-rt-14-dev
 )

@@ -48,10 +48,9 @@ for opt in "${options[@]}"; do
   grep -qF -- "\\fB${troff}\\fR" "$man_page" || fail "$man_page does not list $opt"
 done
 grep -q '^\.SH "EXIT STATUS"' "$man_page" || fail "$man_page has no EXIT STATUS"
-if command -v groff >/dev/null; then
-  warnings=$(groff -man -Tutf8 -ww -z "$man_page" 2>&1)
-  [[ -z $warnings ]] && groff -man -Tutf8 "$man_page" >/dev/null 2>&1 || fail "groff: $warnings"
-fi
+command -v groff >/dev/null || fail "groff is missing (scripts/bootstrap.sh installs groff-base)"
+warnings=$(groff -man -Tutf8 -ww -z "$man_page" 2>&1)
+[[ -z $warnings ]] && groff -man -Tutf8 "$man_page" >/dev/null 2>&1 || fail "groff: $warnings"
 
 # The completion, as bash runs it: every option after "-", file names after FILE_OPTION.
 complete_words() {  # complete_words WORD... : prints COMPREPLY, one per line
