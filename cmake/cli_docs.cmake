@@ -31,6 +31,9 @@ endmacro()
 ttlogin_cli_docs(login_server 8 INSTALL)
 ttlogin_cli_docs(pdu_dump 1 INSTALL)
 ttlogin_cli_docs(load_replay 1 INSTALL)
-# The benchmark's load generator is not installed; its page is built for the benchmark's readers.
-ttlogin_cli_docs(loadgen 1)
+# The benchmark's load generator is not installed; its page is built for the benchmark's readers,
+# and not in a build that makes only what ships (the package's).
+if(TTLOGIN_BUILD_TESTS OR TTLOGIN_BUILD_BENCH)
+  ttlogin_cli_docs(loadgen 1)
+endif()
 add_custom_target(cli_docs ALL DEPENDS ${_cli_docs_outputs})
