@@ -25,13 +25,15 @@ STATE_PATHS=(/etc/ttlogin "$SERVER" /usr/bin/pdu_dump /usr/bin/load_replay "$UNI
   /etc/systemd/system/multi-user.target.wants/login_server.service
   /usr/lib/x86_64-linux-gnu/wireshark/plugins/ttlogin.lua /usr/share/doc/ttlogin
   /var/lib/ttlogin /var/log/ttlogin)
-# Listed by dpkg -c: the man pages and bash completion. login_server(8), pdu_dump(1),
-# load_replay(1) and the completions are generated from the tools' command-line definitions.
+# Listed by dpkg -c: the man pages, bash completion, alert rules and dashboard. login_server(8),
+# pdu_dump(1), load_replay(1) and the completions are generated from the tools' command-line
+# definitions.
 LISTED=(./usr/share/man/man5/loginserver.conf.5.gz ./usr/share/man/man8/login_server.8.gz
   ./usr/share/man/man1/pdu_dump.1.gz ./usr/share/man/man1/load_replay.1.gz
   ./usr/share/bash-completion/completions/login_server
   ./usr/share/bash-completion/completions/pdu_dump
-  ./usr/share/bash-completion/completions/load_replay)
+  ./usr/share/bash-completion/completions/load_replay
+  ./usr/share/ttlogin/prometheus/ttlogin.rules.yml ./usr/share/ttlogin/grafana/ttlogin.dashboard.json)
 # Bounds on every wait: the server writes its ready file well within a second on an idle
 # machine, and stops within 2 s of SIGTERM (README, exit codes).
 READY_TIMEOUT_S=20
